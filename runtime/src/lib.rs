@@ -1,0 +1,25 @@
+//! What the provider and the KMS plugin share about being a well-behaved node-local gRPC server:
+//! the unix socket's lifecycle, repair of the HTTP/2 `:authority` old clients send, the admin
+//! HTTP port, log setup and the shutdown signal.
+
+pub mod admin;
+pub mod authority;
+pub mod shutdown;
+pub mod socket;
+pub mod telemetry;
+
+pub use authority::AuthorityRepair;
+pub use socket::{SocketError, SocketGuard};
+pub use telemetry::LogFormat;
+
+/// Makes the process non-dumpable and disables core files, so that secrets held in memory do
+/// not end up on disk or readable through `/proc/<pid>/mem` by other users. Best effort: a
+/// failure is logged, not fatal.
+pub fn harden_process() {
+    if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0) {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "could not mark the process non-dumpable");
+    }
+}

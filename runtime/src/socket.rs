@@ -1,0 +1,211 @@
+//! The lifecycle of a server's unix socket: private from the first instant, never stolen.
+//!
+//! * A socket file left by a crashed process is removed; a socket some live process still
+//!   answers on is not: the second instance refuses to start instead.
+//! * The socket is bound under a temporary name, given its mode, then renamed into place, so it
+//!   is never reachable with the umask's looser mode.
+//! * The returned [`SocketGuard`] removes the file on drop, but only if it is still ours.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Why a socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// Another process is serving on the path.
+    #[error("{path} is in use by another live process; refusing to take it over")]
+    InUse {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// Something other than a socket sits at the path; we do not delete it.
+    #[error("{path} exists and is not a socket; refusing to remove it")]
+    NotASocket {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// A filesystem call failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SocketError + 'a {
+    move |source| SocketError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Removes the socket file when dropped, if the file is still the one we created.
+#[derive(Debug)]
+pub struct SocketGuard {
+    path: PathBuf,
+    identity: FileIdentity,
+}
+
+/// Device, inode and change time: inode numbers alone are reused at once on tmpfs.
+#[derive(Debug, PartialEq, Eq)]
+struct FileIdentity(u64, u64, i64, i64);
+
+impl FileIdentity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self(meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
+    }
+}
+
+impl SocketGuard {
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+            && FileIdentity::of(&meta) == self.identity
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Binds a listening unix socket at `path` with permission bits `mode`.
+///
+/// Must be called from within a Tokio runtime.
+pub fn bind(
+    path: &Path,
+    mode: u32,
+) -> Result<(tokio::net::UnixListener, SocketGuard), SocketError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+    }
+    remove_stale(path)?;
+
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&staging);
+    let listener =
+        std::os::unix::net::UnixListener::bind(&staging).map_err(io_err("bind", &staging))?;
+    let placed = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err("set mode of", &staging))
+        .and_then(|()| std::fs::rename(&staging, path).map_err(io_err("rename socket to", path)));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&staging);
+        return Err(e);
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(io_err("stat", path))?;
+    let guard = SocketGuard {
+        path: path.to_owned(),
+        identity: FileIdentity::of(&meta),
+    };
+    listener
+        .set_nonblocking(true)
+        .map_err(io_err("configure", path))?;
+    let listener =
+        tokio::net::UnixListener::from_std(listener).map_err(io_err("register", path))?;
+    Ok((listener, guard))
+}
+
+fn remove_stale(path: &Path) -> Result<(), SocketError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("stat", path)(e)),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(SocketError::NotASocket {
+            path: path.to_owned(),
+        });
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(SocketError::InUse {
+            path: path.to_owned(),
+        }),
+        Err(e)
+            if e.kind() == io::ErrorKind::ConnectionRefused
+                || e.kind() == io::ErrorKind::NotFound =>
+        {
+            tracing::info!(path = %path.display(), "removing stale socket left by an earlier process");
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(io_err("remove stale socket", path)(e))
+                }
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(io_err("probe existing socket", path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn binds_private_socket_and_removes_it_on_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/k.sock");
+        let (listener, guard) = bind(&path, 0o600).expect("bind");
+        let meta = std::fs::metadata(&path).expect("socket exists");
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        drop(listener);
+        drop(guard);
+        assert!(!path.exists(), "socket removed on drop");
+    }
+
+    #[tokio::test]
+    async fn stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("stale bind"));
+        assert!(path.exists(), "stale socket file left behind");
+        let (_listener, _guard) = bind(&path, 0o600).expect("stale socket replaced");
+    }
+
+    #[tokio::test]
+    async fn live_socket_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.sock");
+        let (_listener, _guard) = bind(&path, 0o600).expect("first bind");
+        let err = bind(&path, 0o600).expect_err("second instance refused");
+        assert!(matches!(err, SocketError::InUse { .. }), "{err}");
+        assert!(path.exists(), "first instance's socket untouched");
+    }
+
+    #[tokio::test]
+    async fn regular_file_is_not_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.sock");
+        std::fs::write(&path, b"data").expect("write");
+        let err = bind(&path, 0o600).expect_err("not a socket");
+        assert!(matches!(err, SocketError::NotASocket { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).expect("still there"), b"data");
+    }
+
+    #[tokio::test]
+    async fn guard_leaves_a_replaced_socket_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.sock");
+        let (listener, guard) = bind(&path, 0o600).expect("bind");
+        drop(listener);
+        std::fs::remove_file(&path).expect("remove");
+        let _other = std::os::unix::net::UnixListener::bind(&path).expect("someone else binds");
+        drop(guard);
+        assert!(path.exists(), "a socket we did not create is kept");
+    }
+}
