@@ -1,1 +1,24 @@
-//! placeholder
+//! Keywarden's Secrets Store CSI provider as a library: `main.rs` parses the command line and
+//! calls [`server::run`]; tests call the same entry point.
+//!
+//! A Mount flows through: [`service`] (admission, deadline, logging) → [`params`] (attributes,
+//! permission) → [`objects`] / [`mount_path`] (validation) → [`identity`] → [`mount`] (concurrent
+//! fetch, all-or-nothing) → [`s3`] (streaming with limits) → back as files and versions.
+
+pub mod aws;
+pub mod aws_error;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod metrics;
+pub mod mount;
+pub mod mount_path;
+pub mod objects;
+pub mod params;
+pub mod s3;
+pub mod secret_bytes;
+pub mod server;
+pub mod service;
+
+pub use error::MountError;

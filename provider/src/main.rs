@@ -1,2 +1,90 @@
-//! placeholder
-fn main() {}
+//! `keywarden-provider`: parse the command line, set up logging, bind, and serve.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use keywarden_provider::aws::AwsClients;
+use keywarden_provider::cli::{Cli, Command, HttpAddr, ServeArgs};
+use keywarden_provider::config::ServeConfig;
+use keywarden_provider::server::{self, Listeners};
+use keywarden_runtime::{shutdown, socket, telemetry};
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Version => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("keywarden-provider {}", env!("CARGO_PKG_VERSION"));
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => serve(&args),
+    }
+}
+
+/// Exit code for a bad configuration (matches clap's usage errors).
+const EXIT_USAGE: u8 = 2;
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let usage = |msg: String| {
+        eprintln!("keywarden-provider: {msg}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let config = match ServeConfig::try_from(args) {
+        Ok(config) => config,
+        Err(msg) => return usage(msg),
+    };
+    let filter = match telemetry::parse_level(&args.log_level) {
+        Ok(filter) => filter,
+        Err(e) => return usage(e.to_string()),
+    };
+    telemetry::init(args.log_format, filter);
+    keywarden_runtime::harden_process();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(anyhow::anyhow!(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(start(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn start(config: ServeConfig) -> anyhow::Result<()> {
+    let http = match config.http_addr {
+        HttpAddr::On(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on --http-addr {addr}: {e}"))?,
+        ),
+        HttpAddr::Off => None,
+    };
+    let (socket, socket_guard) = socket::bind(&config.socket, config.socket_mode)?;
+    let aws =
+        Arc::new(AwsClients::from_env(config.region.clone(), config.s3_force_path_style).await);
+    let listeners = Listeners {
+        socket,
+        socket_guard,
+        http,
+    };
+    server::run(
+        config,
+        aws,
+        listeners,
+        Default::default(),
+        shutdown::signal_received(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn fail(err: anyhow::Error) -> ExitCode {
+    tracing::error!(error = format!("{err:#}"), "keywarden-provider failed");
+    eprintln!("keywarden-provider: {err:#}");
+    ExitCode::FAILURE
+}

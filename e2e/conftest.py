@@ -1,0 +1,124 @@
+"""Fixtures shared by the end-to-end tests.
+
+Session-wide: one local AWS endpoint (moto on loopback) and a KMS key.
+Per test: a fresh bucket, a tmpfs target path, and provider processes that are
+always stopped at teardown (where a clean exit and a removed socket are
+asserted). `say` prints what a test tried and what held.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import mounts
+from harness.aws import MotoEndpoint, Seeder
+from harness.driver import LOCALHOST, Driver
+from harness.provider import ProviderProcess
+
+_bucket_seq = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[MotoEndpoint]:
+    endpoint = MotoEndpoint()
+    endpoint.start()
+    print(f"\n[aws] moto listening on {endpoint.url}")
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
+
+
+@pytest.fixture(scope="session")
+def seed(aws: MotoEndpoint) -> Seeder:
+    return Seeder(aws)
+
+
+@pytest.fixture(scope="session")
+def kms_key(seed: Seeder) -> dict:
+    return seed.kms_key("keywarden e2e SSE-KMS key")
+
+
+@pytest.fixture
+def bucket(seed: Seeder) -> str:
+    """A new versioned bucket for this test only."""
+    return seed.bucket(f"kw-e2e-{next(_bucket_seq)}-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def unversioned_bucket(seed: Seeder) -> str:
+    return seed.bucket(f"kw-e2e-plain-{next(_bucket_seq)}-{uuid.uuid4().hex[:8]}", versioned=False)
+
+
+@pytest.fixture
+def target() -> Iterator[Path]:
+    """An empty target path, tmpfs-mounted when allowed."""
+    with mounts.target_path() as path:
+        yield path
+
+
+@pytest.fixture
+def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    name = request.node.name
+
+    def _say(message: str) -> None:
+        print(f"\n    [{name}] {message}")
+
+    return _say
+
+
+@pytest.fixture
+def start_provider(aws: MotoEndpoint) -> Iterator[Callable[..., ProviderProcess]]:
+    """start_provider(extra_args=[...], node_identity=True) -> a ready ProviderProcess.
+
+    Short work dirs under /tmp keep socket paths under the 108-byte limit.
+    Every process started here is stopped at teardown; a provider that does not
+    exit 0 on SIGTERM or leaves its socket behind fails the test.
+    """
+    started: list[ProviderProcess] = []
+    dirs: list[str] = []
+
+    def _start(extra_args: list[str] | None = None, node_identity: bool = True) -> ProviderProcess:
+        workdir = tempfile.mkdtemp(prefix="kw-prov-")
+        dirs.append(workdir)
+        proc = ProviderProcess(
+            workdir=Path(workdir),
+            aws_env=aws.env(),
+            extra_args=list(extra_args or []),
+            node_identity=node_identity,
+        )
+        started.append(proc)
+        return proc.start()
+
+    try:
+        yield _start
+    finally:
+        errors = []
+        for proc in started:
+            try:
+                proc.stop(check=True)
+            except AssertionError as e:
+                errors.append(str(e))
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        if errors:
+            pytest.fail("\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def provider(start_provider: Callable[..., ProviderProcess]) -> ProviderProcess:
+    """A provider with the default flags (node identity allowed)."""
+    return start_provider()
+
+
+@pytest.fixture
+def driver(provider: ProviderProcess) -> Iterator[Driver]:
+    with Driver(provider.socket_path, authority=LOCALHOST) as d:
+        yield d

@@ -1,0 +1,24 @@
+"""SecretProviderClass parameters as a user would write them.
+
+`objects` is YAML text inside the flat string map (SPEC §2.3); these helpers
+produce it from Python lists so tests and the demo read like manifests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+def objects_yaml(objects: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump(objects, sort_keys=False, default_flow_style=False)
+
+
+def parameters(objects: list[dict[str, Any]] | str, identity: str | None = "node", **extra: str) -> dict[str, str]:
+    """SPC `parameters`: objects (list or raw YAML text), identity (None = leave it out), extras."""
+    params = {"objects": objects if isinstance(objects, str) else objects_yaml(objects)}
+    if identity is not None:
+        params["identity"] = identity
+    params.update(extra)
+    return params

@@ -1,0 +1,217 @@
+//! The command line (SPEC §2.1): every `serve` option, each also readable from an environment
+//! variable so the Helm chart can use either.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
+use keywarden_runtime::LogFormat;
+
+/// Keywarden's Secrets Store CSI provider: mounts S3 and KMS-protected secrets into pods.
+#[derive(Debug, Parser)]
+#[command(name = "keywarden-provider", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the CSI driver on a unix socket.
+    Serve(Box<ServeArgs>),
+    /// Print the version.
+    Version,
+}
+
+/// Who writes the files of a Mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriteMode {
+    /// Return files to the driver, which writes them (default).
+    Driver,
+    /// Write files into the target path ourselves.
+    Provider,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Socket the driver dials; the file name is the provider name (`keywarden`).
+    #[arg(
+        long,
+        env = "KEYWARDEN_SOCKET",
+        default_value = "/var/run/secrets-store-csi-providers/keywarden.sock"
+    )]
+    pub socket: PathBuf,
+
+    /// Permission bits of the socket file (octal).
+    #[arg(long, env = "KEYWARDEN_SOCKET_MODE", default_value = "0600", value_parser = parse_octal_mode)]
+    pub socket_mode: u32,
+
+    /// Address of the /healthz /readyz /metrics HTTP server, or `off`.
+    #[arg(long, env = "KEYWARDEN_HTTP_ADDR", default_value = "0.0.0.0:8989")]
+    pub http_addr: HttpAddr,
+
+    /// Default AWS region when the SecretProviderClass gives none.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+
+    /// Path-style S3 addressing (needed for local endpoints).
+    #[arg(long, env = "KEYWARDEN_S3_FORCE_PATH_STYLE", action = ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub s3_force_path_style: bool,
+
+    /// Audience of the pod token used for IRSA.
+    #[arg(
+        long,
+        env = "KEYWARDEN_TOKEN_AUDIENCE",
+        default_value = "sts.amazonaws.com"
+    )]
+    pub token_audience: String,
+
+    /// Permit `identity: node` (the provider's own AWS credentials).
+    #[arg(long, env = "KEYWARDEN_ALLOW_NODE_IDENTITY", action = ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub allow_node_identity: bool,
+
+    /// Namespaces that may use node identity (comma separated); all when empty.
+    #[arg(
+        long,
+        env = "KEYWARDEN_NODE_IDENTITY_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub node_identity_namespaces: Vec<String>,
+
+    /// Who writes files: the driver (default) or the provider.
+    #[arg(
+        long,
+        env = "KEYWARDEN_WRITE_MODE",
+        value_enum,
+        default_value = "driver"
+    )]
+    pub write_mode: WriteMode,
+
+    /// Plaintext cache lifetime; `0` disables.
+    #[arg(long, env = "KEYWARDEN_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// Internal deadline of one Mount, below kubelet's ~2 minutes.
+    #[arg(long, env = "KEYWARDEN_MOUNT_TIMEOUT", default_value = "100s", value_parser = parse_duration)]
+    pub mount_timeout: Duration,
+
+    /// Largest object, in bytes; enforced while streaming.
+    #[arg(long, env = "KEYWARDEN_MAX_OBJECT_BYTES", default_value_t = 1_048_576)]
+    pub max_object_bytes: usize,
+
+    /// Largest Mount response, in bytes (the driver's default receive limit is 4 MiB).
+    #[arg(
+        long,
+        env = "KEYWARDEN_MAX_RESPONSE_BYTES",
+        default_value_t = 4_194_304
+    )]
+    pub max_response_bytes: usize,
+
+    /// Mounts served at once; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "KEYWARDEN_MAX_CONCURRENT_MOUNTS", default_value_t = 256)]
+    pub max_concurrent_mounts: usize,
+
+    /// How long in-flight Mounts may take to finish after SIGTERM.
+    #[arg(long, env = "KEYWARDEN_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log format.
+    #[arg(long, env = "KEYWARDEN_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Log level or filter (`info`, `debug`, `info,keywarden_provider=debug`).
+    #[arg(long, env = "KEYWARDEN_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// `--http-addr`: a socket address or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAddr {
+    /// Serve on this address.
+    On(std::net::SocketAddr),
+    /// No HTTP server.
+    Off,
+}
+
+impl std::str::FromStr for HttpAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" {
+            return Ok(Self::Off);
+        }
+        s.parse()
+            .map(Self::On)
+            .map_err(|_| format!("{s:?} is not an address like 0.0.0.0:8989, or off"))
+    }
+}
+
+/// Parses `2s`, `5m`, `100s`, `1h30m`, or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 2s, 5m or 100s ({e})"))
+}
+
+fn parse_octal_mode(s: &str) -> Result<u32, String> {
+    crate::objects::parse_mode(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_take_optional_boolish_values() {
+        let cli = Cli::try_parse_from([
+            "keywarden-provider",
+            "serve",
+            "--allow-node-identity",
+            "--s3-force-path-style=false",
+            "--node-identity-namespaces",
+            "a,b",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert!(args.allow_node_identity);
+        assert!(!args.s3_force_path_style);
+        assert_eq!(args.node_identity_namespaces, ["a", "b"]);
+        assert_eq!(args.mount_timeout, Duration::from_secs(100));
+        assert_eq!(
+            args.http_addr,
+            HttpAddr::On("0.0.0.0:8989".parse().expect("addr"))
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for args in [
+            &["serve", "--mount-timeout", "soon"][..],
+            &["serve", "--allow-node-identity=maybe"],
+            &["serve", "--http-addr", "localhost"],
+            &["serve", "--socket-mode", "0999"],
+            &["serve", "--bogus"],
+            &["serve", "--write-mode", "both"],
+        ] {
+            let mut argv = vec!["keywarden-provider"];
+            argv.extend_from_slice(args);
+            let err = Cli::try_parse_from(&argv).expect_err("refused");
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

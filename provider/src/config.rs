@@ -1,0 +1,94 @@
+//! The validated configuration `serve` runs with: everything the command line cannot check by
+//! itself is checked here, before any socket is bound.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{HttpAddr, ServeArgs, WriteMode};
+use crate::identity::IdentityPolicy;
+use crate::mount::Limits;
+
+/// Configuration of a running provider.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Socket permission bits.
+    pub socket_mode: u32,
+    /// Admin HTTP address.
+    pub http_addr: HttpAddr,
+    /// Default region.
+    pub region: Option<String>,
+    /// Path-style S3 addressing.
+    pub s3_force_path_style: bool,
+    /// IRSA token audience.
+    pub token_audience: String,
+    /// Identity rules.
+    pub identity: IdentityPolicy,
+    /// Plaintext cache lifetime.
+    pub cache_ttl: Duration,
+    /// Mount deadline.
+    pub mount_timeout: Duration,
+    /// Size limits.
+    pub limits: Limits,
+    /// Concurrent Mounts.
+    pub max_concurrent_mounts: usize,
+    /// Drain period after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl TryFrom<&ServeArgs> for ServeConfig {
+    type Error = String;
+
+    fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
+        if args.write_mode == WriteMode::Provider {
+            return Err(
+                "--write-mode provider is not supported by this version; use --write-mode driver"
+                    .into(),
+            );
+        }
+        if args.mount_timeout.is_zero() {
+            return Err("--mount-timeout must be greater than 0".into());
+        }
+        if args.max_object_bytes == 0 || args.max_response_bytes == 0 {
+            return Err(
+                "--max-object-bytes and --max-response-bytes must be greater than 0".into(),
+            );
+        }
+        if args.max_concurrent_mounts == 0 {
+            return Err("--max-concurrent-mounts must be at least 1".into());
+        }
+        if args.token_audience.is_empty() {
+            return Err("--token-audience must not be empty".into());
+        }
+        let namespaces: std::collections::BTreeSet<String> = args
+            .node_identity_namespaces
+            .iter()
+            .map(|ns| ns.trim().to_owned())
+            .filter(|ns| !ns.is_empty())
+            .collect();
+        if !namespaces.is_empty() && !args.allow_node_identity {
+            return Err("--node-identity-namespaces needs --allow-node-identity".into());
+        }
+        Ok(Self {
+            socket: args.socket.clone(),
+            socket_mode: args.socket_mode,
+            http_addr: args.http_addr,
+            region: args.region.clone().filter(|r| !r.is_empty()),
+            s3_force_path_style: args.s3_force_path_style,
+            token_audience: args.token_audience.clone(),
+            identity: IdentityPolicy {
+                allow_node: args.allow_node_identity,
+                node_namespaces: namespaces,
+            },
+            cache_ttl: args.cache_ttl,
+            mount_timeout: args.mount_timeout,
+            limits: Limits {
+                max_object_bytes: args.max_object_bytes,
+                max_response_bytes: args.max_response_bytes,
+            },
+            max_concurrent_mounts: args.max_concurrent_mounts,
+            shutdown_grace: args.shutdown_grace,
+        })
+    }
+}

@@ -1,0 +1,104 @@
+//! Everything that can fail a Mount, with the gRPC code and metric label each failure carries.
+//!
+//! Messages are short and safe to show in a pod's events: they name the object and the rule,
+//! never a secret, a token or an AWS error body. Full error chains go to the logs only.
+
+use tonic::Code;
+
+/// Why a Mount failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The request or the SecretProviderClass parameters are malformed or break a rule.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The SecretProviderClass asks for something this provider does not support.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The identity asked for is not allowed for this pod.
+    #[error("{0}")]
+    IdentityForbidden(String),
+    /// Something outside the request must be fixed first (missing token, role, region, …).
+    #[error("{0}")]
+    Precondition(String),
+    /// An object, bucket or version does not exist.
+    #[error("{object}: {what} not found")]
+    NotFound {
+        /// The object as written in the SecretProviderClass.
+        object: String,
+        /// What is missing: "object", "bucket", "version".
+        what: &'static str,
+    },
+    /// AWS refused the call for the identity used.
+    #[error("{object}: access denied by AWS ({code})")]
+    AccessDenied {
+        /// The object.
+        object: String,
+        /// The AWS error code.
+        code: String,
+    },
+    /// An object or the whole response exceeds a configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many Mounts are in flight; the driver should retry later.
+    #[error("provider busy: {0} mounts in flight; retry later")]
+    Busy(usize),
+    /// A transient AWS fault: throttling, 5xx, timeout, connection failure.
+    #[error("{object}: AWS temporarily unavailable ({reason})")]
+    Transient {
+        /// The object.
+        object: String,
+        /// Short reason: the error code or "timeout" / "connection failed".
+        reason: String,
+    },
+    /// The Mount did not finish within `--mount-timeout`.
+    #[error("mount did not finish within {0:?}")]
+    Deadline(std::time::Duration),
+    /// AWS rejected the request in a way that is not transient and has no better code.
+    #[error("{object}: AWS rejected the request ({code})")]
+    Rejected {
+        /// The object.
+        object: String,
+        /// The AWS error code.
+        code: String,
+    },
+}
+
+impl MountError {
+    /// The gRPC status code for this failure (SPEC §2.8).
+    pub fn grpc_code(&self) -> Code {
+        match self {
+            Self::InvalidArgument(_) => Code::InvalidArgument,
+            Self::Unsupported(_) => Code::Unimplemented,
+            Self::IdentityForbidden(_) | Self::AccessDenied { .. } => Code::PermissionDenied,
+            Self::Precondition(_) => Code::FailedPrecondition,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::TooLarge(_) | Self::Busy(_) => Code::ResourceExhausted,
+            Self::Transient { .. } => Code::Unavailable,
+            Self::Deadline(_) => Code::DeadlineExceeded,
+            Self::Rejected { .. } => Code::Internal,
+        }
+    }
+
+    /// A stable label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument(_) => "invalid_argument",
+            Self::Unsupported(_) => "unsupported",
+            Self::IdentityForbidden(_) => "identity_forbidden",
+            Self::Precondition(_) => "failed_precondition",
+            Self::NotFound { .. } => "not_found",
+            Self::AccessDenied { .. } => "access_denied",
+            Self::TooLarge(_) => "too_large",
+            Self::Busy(_) => "busy",
+            Self::Transient { .. } => "unavailable",
+            Self::Deadline(_) => "deadline_exceeded",
+            Self::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+impl From<MountError> for tonic::Status {
+    fn from(err: MountError) -> Self {
+        tonic::Status::new(err.grpc_code(), err.to_string())
+    }
+}

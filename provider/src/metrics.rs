@@ -1,0 +1,127 @@
+//! The provider's Prometheus metrics (SPEC §2.9), registered in a registry `main` owns.
+//!
+//! Labels are low-cardinality by construction: outcomes and codes are fixed label strings, AWS
+//! services and operations are constants. No pod, object or secret ever becomes a label.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Labels of a finished Mount.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MountLabels {
+    /// `ok` or the error label.
+    pub outcome: &'static str,
+    /// gRPC code name.
+    pub code: String,
+}
+
+/// Labels of one AWS call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsLabels {
+    /// `s3`, `kms`, `sts`.
+    pub service: &'static str,
+    /// `GetObject`, `Decrypt`, …
+    pub operation: &'static str,
+    /// `ok` or the error label.
+    pub outcome: &'static str,
+}
+
+/// Labels of a Mount duration.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+}
+
+/// Every metric the provider exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    mounts: Family<MountLabels, Counter>,
+    mount_duration: Family<OutcomeLabels, Histogram>,
+    aws_calls: Family<AwsLabels, Counter>,
+    in_flight: Gauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under `keywarden_provider_`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            mounts: Family::default(),
+            mount_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 100.0,
+                ])
+            }),
+            aws_calls: Family::default(),
+            in_flight: Gauge::default(),
+        };
+        let sub = registry.sub_registry_with_prefix("keywarden_provider");
+        sub.register(
+            "mounts",
+            "Mount requests by outcome and gRPC code",
+            metrics.mounts.clone(),
+        );
+        sub.register_with_unit(
+            "mount_duration",
+            "Mount duration by outcome",
+            Unit::Seconds,
+            metrics.mount_duration.clone(),
+        );
+        sub.register(
+            "aws_calls",
+            "AWS API calls by service, operation and outcome",
+            metrics.aws_calls.clone(),
+        );
+        sub.register(
+            "mounts_in_flight",
+            "Mount requests being served",
+            metrics.in_flight.clone(),
+        );
+        metrics
+    }
+
+    /// Records a finished Mount.
+    pub fn mount_finished(&self, outcome: &'static str, code: tonic::Code, seconds: f64) {
+        self.mounts
+            .get_or_create(&MountLabels {
+                outcome,
+                code: format!("{code:?}"),
+            })
+            .inc();
+        let outcome = if outcome == "ok" { "ok" } else { "error" };
+        self.mount_duration
+            .get_or_create(&OutcomeLabels { outcome })
+            .observe(seconds);
+    }
+
+    /// Records one AWS call.
+    pub fn aws_call(&self, service: &'static str, operation: &'static str, outcome: &'static str) {
+        self.aws_calls
+            .get_or_create(&AwsLabels {
+                service,
+                operation,
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Tracks a Mount in flight until the guard drops.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+}
+
+/// Decrements the in-flight gauge on drop (also when a Mount is cancelled).
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,274 @@
+//! Object specs: the YAML list in the `objects` parameter, parsed strictly and validated into
+//! [`ObjectPlan`]s before any AWS call (SPEC §2.3).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::MountError;
+use crate::mount_path::{self, PathSet};
+
+/// What the fetched bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectType {
+    /// The bytes as stored (S3 server-side encryption applies).
+    S3,
+    /// An AWS KMS ciphertext blob.
+    Kms,
+    /// A Keywarden sealed object.
+    Sealed,
+}
+
+/// One object spec exactly as written in the SecretProviderClass.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawObject {
+    object_name: Option<String>,
+    object_type: Option<ObjectType>,
+    ciphertext: Option<String>,
+    object_alias: Option<String>,
+    object_version: Option<String>,
+    file_permission: Option<String>,
+    encryption_context: Option<BTreeMap<String, String>>,
+    jmes_path: Option<Vec<RawJmesPath>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawJmesPath {
+    path: String,
+    object_alias: String,
+    file_permission: Option<String>,
+}
+
+/// Where an object's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An S3 object, optionally pinned to a version.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// Pinned VersionId.
+        version: Option<String>,
+    },
+    /// Base64 ciphertext written inline in the SecretProviderClass.
+    Inline {
+        /// The base64 text.
+        ciphertext: String,
+    },
+}
+
+/// A field extracted from a JSON object into its own file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JmesPathPlan {
+    /// The JMESPath expression.
+    pub path: String,
+    /// File path in the mount.
+    pub alias: String,
+    /// File mode.
+    pub mode: u32,
+}
+
+/// A validated object: everything needed to fetch it and place it in the mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPlan {
+    /// `objects[i] (name)`, used in every message about this object.
+    pub label: String,
+    /// Where the bytes come from.
+    pub source: Source,
+    /// What the bytes are.
+    pub object_type: ObjectType,
+    /// File path in the mount.
+    pub alias: String,
+    /// File mode.
+    pub mode: u32,
+    /// Context for `kms:Decrypt`.
+    pub encryption_context: BTreeMap<String, String>,
+    /// Fields to extract.
+    pub jmes_paths: Vec<JmesPathPlan>,
+}
+
+impl ObjectPlan {
+    /// The `ObjectVersion.id` of this object: `s3://bucket/key` or `inline:<alias>`.
+    pub fn id(&self) -> String {
+        match &self.source {
+            Source::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+            Source::Inline { .. } => format!("inline:{}", self.alias),
+        }
+    }
+}
+
+/// Parses and validates the `objects` parameter. `default_mode` comes from the request's
+/// `permission`.
+pub fn parse(yaml: &str, default_mode: u32) -> Result<Vec<ObjectPlan>, MountError> {
+    let invalid = MountError::InvalidArgument;
+    let raw: Vec<RawObject> = serde_yaml::from_str(yaml).map_err(|e| {
+        invalid(format!(
+            "parameter objects is not a valid list of object specs: {e}"
+        ))
+    })?;
+    if raw.is_empty() {
+        return Err(invalid(
+            "parameter objects lists no objects; at least one is required".into(),
+        ));
+    }
+    let mut paths = PathSet::default();
+    let mut plans = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let plan = validate_object(i, raw, default_mode, &mut paths).map_err(invalid)?;
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+fn validate_object(
+    i: usize,
+    raw: RawObject,
+    default_mode: u32,
+    paths: &mut PathSet,
+) -> Result<ObjectPlan, String> {
+    let name = raw.object_name.as_deref().unwrap_or("inline");
+    let label = format!("objects[{i}] ({name})");
+    let object_type = raw.object_type.unwrap_or(ObjectType::S3);
+    let (source, default_alias) = match (raw.object_name, raw.ciphertext) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{label}: give either objectName or ciphertext, not both"
+            ));
+        }
+        (None, None) => {
+            return Err(format!(
+                "{label}: objectName is required (or ciphertext for inline objects)"
+            ));
+        }
+        (Some(name), None) => {
+            let (bucket, key) = parse_s3_url(&name).map_err(|e| format!("{label}: {e}"))?;
+            let default_alias = key.rsplit('/').next().unwrap_or_default().to_owned();
+            let version = raw.object_version.filter(|v| !v.is_empty());
+            (
+                Source::S3 {
+                    bucket,
+                    key,
+                    version,
+                },
+                Some(default_alias),
+            )
+        }
+        (None, Some(ciphertext)) => {
+            if raw.object_version.is_some() {
+                return Err(format!("{label}: objectVersion applies only to S3 objects"));
+            }
+            if object_type == ObjectType::S3 {
+                return Err(format!(
+                    "{label}: ciphertext needs objectType kms or sealed"
+                ));
+            }
+            if ciphertext.trim().is_empty() {
+                return Err(format!("{label}: ciphertext is empty"));
+            }
+            (Source::Inline { ciphertext }, None)
+        }
+    };
+    let alias = match (raw.object_alias, default_alias) {
+        (Some(alias), _) => alias,
+        (None, Some(default)) => default,
+        (None, None) => return Err(format!("{label}: objectAlias is required with ciphertext")),
+    };
+    mount_path::validate(&alias).map_err(|e| format!("{label}: objectAlias: {e}"))?;
+    let mode = match raw.file_permission {
+        Some(p) => parse_mode(&p).map_err(|e| format!("{label}: filePermission: {e}"))?,
+        None => default_mode,
+    };
+    let encryption_context = raw.encryption_context.unwrap_or_default();
+    if !encryption_context.is_empty() && object_type != ObjectType::Kms {
+        return Err(format!(
+            "{label}: encryptionContext applies only to objectType kms"
+        ));
+    }
+
+    let mut jmes_paths = Vec::new();
+    match raw.jmes_path {
+        Some(list) if list.is_empty() => return Err(format!("{label}: jmesPath is an empty list")),
+        Some(list) => {
+            for (j, jp) in list.into_iter().enumerate() {
+                let owner = format!("{label} jmesPath[{j}]");
+                if jp.path.trim().is_empty() {
+                    return Err(format!("{owner}: path is empty"));
+                }
+                mount_path::validate(&jp.object_alias)
+                    .map_err(|e| format!("{owner}: objectAlias: {e}"))?;
+                let mode = match jp.file_permission {
+                    Some(p) => {
+                        parse_mode(&p).map_err(|e| format!("{owner}: filePermission: {e}"))?
+                    }
+                    None => mode,
+                };
+                paths.claim(&jp.object_alias, &owner)?;
+                jmes_paths.push(JmesPathPlan {
+                    path: jp.path,
+                    alias: jp.object_alias,
+                    mode,
+                });
+            }
+        }
+        None => {}
+    }
+    // The whole object is written too, unless it is only a source for jmesPath fields.
+    paths.claim(&alias, &label)?;
+    Ok(ObjectPlan {
+        label,
+        source,
+        object_type,
+        alias,
+        mode,
+        encryption_context,
+        jmes_paths,
+    })
+}
+
+/// Parses `s3://bucket/key` into its parts.
+pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("objectName {url:?} must look like s3://bucket/key"))?;
+    let (bucket, key) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("objectName {url:?} has no key after the bucket"))?;
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !bucket.starts_with(['.', '-'])
+        && !bucket.ends_with(['.', '-']);
+    if !bucket_ok {
+        return Err(format!(
+            "objectName {url:?} has an invalid bucket name {bucket:?}"
+        ));
+    }
+    if key.is_empty() || key.len() > 1024 {
+        return Err(format!(
+            "objectName {url:?} must have a key of 1 to 1024 bytes"
+        ));
+    }
+    Ok((bucket.to_owned(), key.to_owned()))
+}
+
+/// Parses an octal permission string such as `"0400"` or `"644"` (0000–0777).
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    let valid = !digits.is_empty()
+        && digits.len() <= 4
+        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if valid && mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text:?} is not an octal mode between 0000 and 0777"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

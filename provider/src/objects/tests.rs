@@ -1,0 +1,145 @@
+//! Tests for object spec parsing and validation.
+
+use super::*;
+
+fn one(yaml: &str) -> Result<ObjectPlan, String> {
+    match parse(yaml, 0o644) {
+        Ok(mut plans) => Ok(plans.remove(0)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn s3_object_with_defaults() {
+    let plan = one("- objectName: s3://my-bucket/app/db-password\n").expect("valid");
+    assert_eq!(plan.alias, "db-password");
+    assert_eq!(plan.mode, 0o644);
+    assert_eq!(plan.object_type, ObjectType::S3);
+    assert_eq!(plan.id(), "s3://my-bucket/app/db-password");
+    assert_eq!(
+        plan.source,
+        Source::S3 {
+            bucket: "my-bucket".into(),
+            key: "app/db-password".into(),
+            version: None
+        }
+    );
+}
+
+#[test]
+fn alias_version_and_permission() {
+    let plan = one(
+        "- objectName: s3://b-1/k\n  objectAlias: db/password\n  objectVersion: v42\n  filePermission: \"0400\"\n",
+    )
+    .expect("valid");
+    assert_eq!(plan.alias, "db/password");
+    assert_eq!(plan.mode, 0o400);
+    assert!(matches!(plan.source, Source::S3 { version: Some(ref v), .. } if v == "v42"));
+}
+
+#[test]
+fn inline_ciphertext_needs_alias_and_type() {
+    let err = one("- ciphertext: AQID\n  objectType: kms\n").expect_err("no alias");
+    assert!(err.contains("objectAlias is required"), "{err}");
+    let err = one("- ciphertext: AQID\n  objectAlias: x\n").expect_err("s3 type");
+    assert!(err.contains("objectType kms or sealed"), "{err}");
+    let plan = one("- ciphertext: AQID\n  objectType: kms\n  objectAlias: x\n").expect("valid");
+    assert_eq!(plan.id(), "inline:x");
+}
+
+#[test]
+fn every_rule_names_the_object_and_the_problem() {
+    let cases = [
+        ("objects: [", "not a valid list"),
+        ("{}", "not a valid list"),
+        ("[]", "at least one is required"),
+        (
+            "- objectName: s3://b/k\n  colour: blue\n",
+            "unknown field `colour`",
+        ),
+        (
+            "- objectName: http://b/k\n",
+            "must look like s3://bucket/key",
+        ),
+        ("- objectName: s3://bucket\n", "has no key"),
+        ("- objectName: s3://Bad_Bucket/k\n", "invalid bucket name"),
+        ("- objectName: s3://bucket/\n", "must have a key"),
+        (
+            "- objectName: s3://bucket/dir/\n",
+            "objectAlias: path is empty",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  objectAlias: ../x\n",
+            "'..' element",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  objectAlias: a/../../x\n",
+            "'..' element",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  objectAlias: ..data\n",
+            "starting with '..'",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  objectAlias: /etc/x\n",
+            "absolute",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  filePermission: \"0999\"\n",
+            "not an octal mode",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  filePermission: \"1777\"\n",
+            "not an octal mode",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  filePermission: abc\n",
+            "not an octal mode",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  objectType: magic\n",
+            "unknown variant `magic`",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  encryptionContext: {a: b}\n",
+            "only to objectType kms",
+        ),
+        ("- objectName: s3://bkt/k\n  ciphertext: AQID\n", "not both"),
+        ("- objectAlias: x\n", "objectName is required"),
+        (
+            "- objectName: s3://bkt/a/x\n- objectName: s3://bkt/b/x\n",
+            "objects[1] (s3://bkt/b/x): path \"x\" is already used by objects[0]",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let err = one(yaml).expect_err(yaml);
+        assert!(
+            err.contains(expected),
+            "{yaml:?}: got {err:?}, want {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn jmes_path_aliases_share_the_namespace() {
+    let yaml = "- objectName: s3://bkt/creds.json\n  objectType: kms\n  jmesPath:\n    - path: username\n      objectAlias: user\n      filePermission: \"0400\"\n    - path: password\n      objectAlias: creds.json\n";
+    let err = one(yaml).expect_err("clash with object alias");
+    assert!(
+        err.contains("already used by objects[0] (s3://bkt/creds.json) jmesPath[1]"),
+        "{err}"
+    );
+    let ok = "- objectName: s3://bkt/creds.json\n  jmesPath:\n    - path: username\n      objectAlias: user\n      filePermission: \"0400\"\n";
+    let plan = one(ok).expect("valid");
+    assert_eq!(plan.jmes_paths[0].mode, 0o400);
+}
+
+#[test]
+fn modes_parse_as_octal() {
+    assert_eq!(parse_mode("0400"), Ok(0o400));
+    assert_eq!(parse_mode("644"), Ok(0o644));
+    assert_eq!(parse_mode("0"), Ok(0));
+    assert_eq!(parse_mode("0777"), Ok(0o777));
+    assert!(parse_mode("").is_err());
+    assert!(parse_mode("08").is_err());
+    assert!(parse_mode("-1").is_err());
+}

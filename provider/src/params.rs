@@ -1,0 +1,300 @@
+//! The Mount request as the driver sends it: the `attributes` JSON (SecretProviderClass
+//! parameters merged with pod information), `permission` and `secrets`, parsed into
+//! [`MountParams`] before anything else happens.
+//!
+//! The raw `attributes` string carries service account tokens, so it is never logged, and the
+//! token value is kept behind [`SecretString`].
+
+use std::collections::HashMap;
+
+use keywarden_proto::csi::MountRequest;
+use secrecy::SecretString;
+
+use crate::error::MountError;
+use crate::objects::{self, ObjectPlan};
+
+const POD_NAME: &str = "csi.storage.k8s.io/pod.name";
+const POD_NAMESPACE: &str = "csi.storage.k8s.io/pod.namespace";
+const POD_UID: &str = "csi.storage.k8s.io/pod.uid";
+const SERVICE_ACCOUNT: &str = "csi.storage.k8s.io/serviceAccount.name";
+const TOKENS: &str = "csi.storage.k8s.io/serviceAccount.tokens";
+
+/// Whose AWS identity the calls of a Mount run as (SPEC §2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKind {
+    /// IAM Roles for Service Accounts: the pod token exchanged with STS.
+    Irsa,
+    /// EKS Pod Identity agent credentials.
+    PodIdentity,
+    /// The provider's own credentials (opt-in).
+    Node,
+}
+
+impl IdentityKind {
+    fn parse(value: &str) -> Result<Self, MountError> {
+        match value {
+            "irsa" => Ok(Self::Irsa),
+            "podIdentity" => Ok(Self::PodIdentity),
+            "node" => Ok(Self::Node),
+            other => Err(MountError::InvalidArgument(format!(
+                "parameter identity {other:?} is not one of irsa, podIdentity, node"
+            ))),
+        }
+    }
+
+    /// The name as written in a SecretProviderClass.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Irsa => "irsa",
+            Self::PodIdentity => "podIdentity",
+            Self::Node => "node",
+        }
+    }
+}
+
+/// Who is mounting: taken from the pod information kubelet adds. Safe to log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodInfo {
+    /// Pod namespace.
+    pub namespace: Option<String>,
+    /// Pod name.
+    pub name: Option<String>,
+    /// Pod UID.
+    pub uid: Option<String>,
+    /// Service account name.
+    pub service_account: Option<String>,
+    /// SecretProviderClass name (absent on rotation calls from drivers < v1.6.0).
+    pub spc: Option<String>,
+}
+
+impl PodInfo {
+    fn from_map(map: &HashMap<String, String>) -> Self {
+        let get = |k: &str| map.get(k).filter(|v| !v.is_empty()).cloned();
+        Self {
+            namespace: get(POD_NAMESPACE),
+            name: get(POD_NAME),
+            uid: get(POD_UID),
+            service_account: get(SERVICE_ACCOUNT),
+            spc: get("secretProviderClass"),
+        }
+    }
+
+    /// Best-effort pod information from attributes that may not parse; for logging a failure.
+    pub fn lenient(attributes: &str) -> Self {
+        serde_json::from_str::<HashMap<String, serde_json::Value>>(attributes)
+            .map(|map| {
+                let strings = map
+                    .into_iter()
+                    .filter_map(|(k, v)| match v {
+                        serde_json::Value::String(s) => Some((k, s)),
+                        _ => None,
+                    })
+                    .collect();
+                Self::from_map(&strings)
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A parsed, validated Mount request.
+#[derive(Debug)]
+pub struct MountParams {
+    /// The objects to fetch, validated.
+    pub objects: Vec<ObjectPlan>,
+    /// The SPC's `region`, if any.
+    pub region: Option<String>,
+    /// Whose identity the AWS calls run as.
+    pub identity: IdentityKind,
+    /// The SPC's `roleArn`, if any.
+    pub role_arn: Option<String>,
+    /// Who is mounting.
+    pub pod: PodInfo,
+    /// The `csi.storage.k8s.io/serviceAccount.tokens` JSON, if kubelet sent it.
+    pub tokens: Option<SecretString>,
+}
+
+/// Parses a Mount request. Every error names the parameter or object at fault.
+pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
+    let invalid = MountError::InvalidArgument;
+    let mut map: HashMap<String, String> =
+        serde_json::from_str(&request.attributes).map_err(|e| {
+            invalid(format!(
+                "attributes are not a JSON object of strings (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+    let default_mode = parse_permission(&request.permission)?;
+    let pod = PodInfo::from_map(&map);
+    let tokens = map
+        .remove(TOKENS)
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+
+    let objects_yaml = map
+        .get("objects")
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| invalid("parameter objects is missing; list the objects to mount".into()))?;
+    let objects = objects::parse(objects_yaml, default_mode)?;
+
+    let region = map.get("region").filter(|r| !r.is_empty()).cloned();
+    if let Some(region) = &region {
+        let valid = region.len() <= 32
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(invalid(format!(
+                "parameter region {region:?} is not an AWS region name"
+            )));
+        }
+    }
+    let identity = match map.get("identity").map(String::as_str) {
+        None | Some("") => IdentityKind::Irsa,
+        Some(value) => IdentityKind::parse(value)?,
+    };
+    let role_arn = map.get("roleArn").filter(|r| !r.is_empty()).cloned();
+    if let Some(arn) = &role_arn
+        && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
+    {
+        return Err(invalid(format!(
+            "parameter roleArn {arn:?} is not an IAM role ARN"
+        )));
+    }
+    Ok(MountParams {
+        objects,
+        region,
+        identity,
+        role_arn,
+        pod,
+        tokens,
+    })
+}
+
+/// The request's `permission`: the driver sends Go's JSON of `os.FileMode(0644)`, i.e. the
+/// decimal string `"420"`. Empty means 0644.
+fn parse_permission(permission: &str) -> Result<u32, MountError> {
+    if permission.is_empty() {
+        return Ok(0o644);
+    }
+    permission
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| {
+            MountError::InvalidArgument(format!(
+                "permission {permission:?} is not a decimal file mode between 0 and 511"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn request(attributes: &str) -> MountRequest {
+        MountRequest {
+            attributes: attributes.into(),
+            secrets: "null".into(),
+            target_path: "/tmp/t".into(),
+            permission: "420".into(),
+            current_object_version: vec![],
+        }
+    }
+
+    fn attrs(extra: &[(&str, &str)]) -> String {
+        let mut map: HashMap<&str, &str> = HashMap::from([
+            ("objects", "- objectName: s3://bucket/key\n"),
+            (POD_NAME, "web-0"),
+            (POD_NAMESPACE, "team-a"),
+            (SERVICE_ACCOUNT, "web"),
+            ("secretProviderClass", "app-secrets"),
+        ]);
+        map.extend(extra.iter().copied());
+        serde_json::to_string(&map).expect("json")
+    }
+
+    #[test]
+    fn parses_a_driver_request() {
+        let token_json = r#"{"sts.amazonaws.com":{"token":"eyJ.secret","expirationTimestamp":"2030-01-01T00:00:00Z"}}"#;
+        let params = parse(&request(&attrs(&[
+            ("identity", "node"),
+            ("region", "eu-west-1"),
+            (TOKENS, token_json),
+        ])))
+        .expect("valid");
+        assert_eq!(params.identity, IdentityKind::Node);
+        assert_eq!(params.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(params.pod.namespace.as_deref(), Some("team-a"));
+        assert_eq!(params.pod.spc.as_deref(), Some("app-secrets"));
+        assert_eq!(params.objects[0].mode, 0o644);
+        assert_eq!(
+            params
+                .tokens
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned())
+                .as_deref(),
+            Some(token_json)
+        );
+        assert!(
+            !format!("{params:?}").contains("eyJ.secret"),
+            "tokens are redacted in Debug"
+        );
+    }
+
+    #[test]
+    fn identity_defaults_to_irsa() {
+        assert_eq!(
+            parse(&request(&attrs(&[]))).expect("valid").identity,
+            IdentityKind::Irsa
+        );
+    }
+
+    #[test]
+    fn rejects_bad_requests_naming_the_problem() {
+        let cases = [
+            (request("not json"), "not a JSON object of strings"),
+            (request(r#"{"objects": 5}"#), "not a JSON object of strings"),
+            (request(r#"{"region":"x"}"#), "parameter objects is missing"),
+            (
+                request(&attrs(&[("identity", "root")])),
+                "identity \"root\"",
+            ),
+            (
+                request(&attrs(&[("region", "us-east-1/../x")])),
+                "not an AWS region",
+            ),
+            (
+                request(&attrs(&[("roleArn", "admin")])),
+                "not an IAM role ARN",
+            ),
+            (
+                MountRequest {
+                    permission: "0644x".into(),
+                    ..request(&attrs(&[]))
+                },
+                "permission \"0644x\"",
+            ),
+            (
+                MountRequest {
+                    permission: "4096".into(),
+                    ..request(&attrs(&[]))
+                },
+                "between 0 and 511",
+            ),
+        ];
+        for (req, expected) in cases {
+            let err = parse(&req).expect_err(expected).to_string();
+            assert!(err.contains(expected), "want {expected:?} in {err:?}");
+        }
+    }
+
+    #[test]
+    fn lenient_pod_info_survives_bad_attributes() {
+        assert_eq!(PodInfo::lenient("garbage"), PodInfo::default());
+        let info = PodInfo::lenient(r#"{"csi.storage.k8s.io/pod.name":"p","objects":7}"#);
+        assert_eq!(info.name.as_deref(), Some("p"));
+    }
+}

@@ -1,0 +1,94 @@
+//! A byte buffer for secret material that never leaves a copy behind in freed memory.
+//!
+//! `Zeroizing<Vec<u8>>` wipes its buffer on drop, but a `Vec` that grows reallocates and frees
+//! the old buffer unwiped. [`SecretBytes`] grows by moving into a new zeroizing buffer and
+//! wiping the old one, so every byte of secret that ever sat in it is erased.
+
+use zeroize::{Zeroize, Zeroizing};
+
+/// Owned secret bytes, wiped on drop and on every reallocation. `Debug` shows only the length.
+#[derive(Default)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// An empty buffer with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(Zeroizing::new(Vec::with_capacity(capacity)))
+    }
+
+    /// Appends `data`, reallocating (and wiping the old buffer) when needed.
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        let needed = self.0.len() + data.len();
+        if needed > self.0.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(self.0.capacity() * 2)));
+            bigger.extend_from_slice(&self.0);
+            // The old buffer is wiped when `self.0` is replaced and dropped.
+            self.0 = bigger;
+        }
+        self.0.extend_from_slice(data);
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Number of bytes held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no bytes are held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Hands the bytes to a message that cannot zeroize itself (a protobuf `bytes` field).
+    /// The caller takes over responsibility for the copy.
+    pub fn into_unprotected(mut self) -> Vec<u8> {
+        std::mem::take(&mut *self.0)
+    }
+}
+
+impl From<Vec<u8>> for SecretBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretBytes({} bytes)", self.0.len())
+    }
+}
+
+/// Wipes the contents of protobuf files that will not be sent (a Mount that failed late).
+pub fn wipe(contents: &mut [Vec<u8>]) {
+    for c in contents {
+        c.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_and_keeps_content() {
+        let mut buf = SecretBytes::with_capacity(2);
+        for chunk in [&b"ab"[..], b"cde", b"", b"fghijklmnop"] {
+            buf.extend_from_slice(chunk);
+        }
+        assert_eq!(buf.as_slice(), b"abcdefghijklmnop");
+        assert_eq!(buf.len(), 16);
+        assert_eq!(format!("{buf:?}"), "SecretBytes(16 bytes)");
+        assert_eq!(buf.into_unprotected(), b"abcdefghijklmnop");
+    }
+
+    #[test]
+    fn wipe_zeroes_contents() {
+        let mut files = vec![b"secret".to_vec()];
+        wipe(&mut files);
+        assert!(files[0].iter().all(|b| *b == 0) || files[0].is_empty());
+    }
+}

@@ -1,0 +1,156 @@
+//! Serving: the gRPC service on the unix socket (behind the `:authority` repair), the admin
+//! HTTP server, and the bounded drain when the shutdown signal arrives.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use keywarden_proto::csi::VersionRequest;
+use keywarden_proto::csi::csi_driver_provider_client::CsiDriverProviderClient;
+use keywarden_proto::csi::csi_driver_provider_server::CsiDriverProviderServer;
+use keywarden_runtime::admin::{self, Probe};
+use keywarden_runtime::{AuthorityRepair, SocketGuard};
+use prometheus_client::registry::Registry;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::aws::SharedAws;
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+use crate::mount::Mounter;
+use crate::service::ProviderService;
+
+/// How long `/healthz` waits for the provider's own socket to answer `Version`.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// The admin HTTP server failed.
+    #[error("admin HTTP server failed: {0}")]
+    Admin(#[from] std::io::Error),
+}
+
+/// What `run` serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The bound provider socket.
+    pub socket: tokio::net::UnixListener,
+    /// Removes the socket file when serving ends.
+    pub socket_guard: SocketGuard,
+    /// The admin HTTP listener, unless `--http-addr off`.
+    pub http: Option<tokio::net::TcpListener>,
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight Mounts for at most
+/// `config.shutdown_grace`.
+pub async fn run(
+    config: ServeConfig,
+    aws: SharedAws,
+    listeners: Listeners,
+    mut registry: Registry,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let metrics = Metrics::register(&mut registry);
+    let mounter = Mounter::new(aws, config.identity.clone(), config.limits, metrics.clone());
+    let service = ProviderService::new(
+        mounter,
+        config.max_concurrent_mounts,
+        config.mount_timeout,
+        metrics,
+    );
+    let socket_path = listeners.socket_guard.path().to_owned();
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = listeners.http.map(|listener| {
+        let router = admin::router(
+            Arc::new(registry),
+            probes(socket_path.clone(), ready.clone()),
+        );
+        tokio::spawn(admin::serve(listener, router, async {
+            let _ = admin_stopped.await;
+        }))
+    });
+
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let incoming = UnixListenerStream::new(listeners.socket).map_ok(AuthorityRepair::new);
+    let grpc = tonic::transport::Server::builder()
+        .timeout(config.mount_timeout + Duration::from_secs(5))
+        .add_service(CsiDriverProviderServer::new(service))
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = grpc_stopped.await;
+        });
+    let mut grpc = std::pin::pin!(grpc);
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!(socket = %socket_path.display(), "serving the CSI driver");
+
+    let result = tokio::select! {
+        result = &mut grpc => result.map_err(ServeError::from),
+        () = shutdown => {
+            ready.store(false, Ordering::SeqCst);
+            let _ = stop_grpc.send(());
+            match tokio::time::timeout(config.shutdown_grace, &mut grpc).await {
+                Ok(result) => result.map_err(ServeError::from),
+                Err(_) => {
+                    tracing::warn!(grace = ?config.shutdown_grace, "in-flight Mounts did not finish within the grace period");
+                    Ok(())
+                }
+            }
+        }
+    };
+    let _ = stop_admin.send(());
+    if let Some(task) = admin_task
+        && let Ok(Err(e)) = task.await
+    {
+        tracing::warn!(error = %e, "admin HTTP server stopped with an error");
+    }
+    drop(listeners.socket_guard);
+    tracing::info!("stopped");
+    result
+}
+
+fn probes(socket: PathBuf, ready: Arc<AtomicBool>) -> Vec<(&'static str, Arc<dyn Probe>)> {
+    let healthz: Arc<dyn Probe> = Arc::new(move || {
+        let socket = socket.clone();
+        async move { dial_self(socket).await }
+    });
+    let readyz: Arc<dyn Probe> = Arc::new(move || {
+        let ready = ready.load(Ordering::SeqCst);
+        async move {
+            if ready {
+                Ok(())
+            } else {
+                Err("not serving".to_owned())
+            }
+        }
+    });
+    vec![("/healthz", healthz), ("/readyz", readyz)]
+}
+
+/// Calls `Version` on our own socket, as the driver would.
+async fn dial_self(socket: PathBuf) -> Result<(), String> {
+    let call = async {
+        let uri = format!("unix://{}", socket.display());
+        let channel = tonic::transport::Endpoint::from_shared(uri)
+            .map_err(|e| e.to_string())?
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+        CsiDriverProviderClient::new(channel)
+            .version(VersionRequest {
+                version: "v1alpha1".into(),
+            })
+            .await
+            .map_err(|s| format!("Version failed: {}", s.message()))?;
+        Ok(())
+    };
+    tokio::time::timeout(HEALTH_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| Err(format!("socket did not answer within {HEALTH_TIMEOUT:?}")))
+}

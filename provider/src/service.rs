@@ -1,0 +1,123 @@
+//! The `v1alpha1.CSIDriverProvider` gRPC service: admission (load shedding), the Mount
+//! deadline, the one log line and the metrics of each Mount, and the mapping of errors to
+//! gRPC statuses.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keywarden_proto::csi::csi_driver_provider_server::CsiDriverProvider;
+use keywarden_proto::csi::{MountRequest, MountResponse, VersionRequest, VersionResponse};
+use tokio::sync::Semaphore;
+use tonic::{Request, Response, Status};
+
+use crate::error::MountError;
+use crate::metrics::Metrics;
+use crate::mount::Mounter;
+use crate::params::{self, PodInfo};
+
+/// Provider name the driver knows us by (`<name>.sock`, `runtime_name`).
+pub const RUNTIME_NAME: &str = "keywarden";
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct ProviderService {
+    mounter: Mounter,
+    admission: Arc<Semaphore>,
+    max_in_flight: usize,
+    mount_timeout: Duration,
+    metrics: Metrics,
+}
+
+impl ProviderService {
+    /// A service running at most `max_in_flight` Mounts at once, each bounded by `mount_timeout`.
+    pub fn new(
+        mounter: Mounter,
+        max_in_flight: usize,
+        mount_timeout: Duration,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            mounter,
+            admission: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            mount_timeout,
+            metrics,
+        }
+    }
+
+    async fn mount_inner(
+        &self,
+        request: &MountRequest,
+    ) -> Result<(MountResponse, usize), MountError> {
+        let _permit = self
+            .admission
+            .try_acquire()
+            .map_err(|_| MountError::Busy(self.max_in_flight))?;
+        let params = params::parse(request)?;
+        let objects = params.objects.len();
+        let response = tokio::time::timeout(self.mount_timeout, self.mounter.mount(&params))
+            .await
+            .map_err(|_| MountError::Deadline(self.mount_timeout))??;
+        Ok((response, objects))
+    }
+}
+
+#[tonic::async_trait]
+impl CsiDriverProvider for ProviderService {
+    async fn version(
+        &self,
+        _request: Request<VersionRequest>,
+    ) -> Result<Response<VersionResponse>, Status> {
+        Ok(Response::new(VersionResponse {
+            version: "v1alpha1".into(),
+            runtime_name: RUNTIME_NAME.into(),
+            runtime_version: env!("CARGO_PKG_VERSION").into(),
+        }))
+    }
+
+    async fn mount(
+        &self,
+        request: Request<MountRequest>,
+    ) -> Result<Response<MountResponse>, Status> {
+        let _in_flight = self.metrics.in_flight();
+        let started = Instant::now();
+        let request = request.into_inner();
+        let result = self.mount_inner(&request).await;
+        let elapsed = started.elapsed();
+        let pod = PodInfo::lenient(&request.attributes);
+        let field = |v: &Option<String>| v.clone().unwrap_or_default();
+        match result {
+            Ok((response, objects)) => {
+                self.metrics
+                    .mount_finished("ok", tonic::Code::Ok, elapsed.as_secs_f64());
+                tracing::info!(
+                    pod = field(&pod.name),
+                    namespace = field(&pod.namespace),
+                    spc = field(&pod.spc),
+                    objects,
+                    files = response.files.len(),
+                    duration_ms = elapsed.as_millis() as u64,
+                    outcome = "ok",
+                    "mount"
+                );
+                Ok(Response::new(response))
+            }
+            Err(err) => {
+                let code = err.grpc_code();
+                self.metrics
+                    .mount_finished(err.label(), code, elapsed.as_secs_f64());
+                tracing::warn!(
+                    pod = field(&pod.name),
+                    namespace = field(&pod.namespace),
+                    spc = field(&pod.spc),
+                    duration_ms = elapsed.as_millis() as u64,
+                    outcome = err.label(),
+                    code = ?code,
+                    error = %err,
+                    "mount"
+                );
+                Err(err.into())
+            }
+        }
+    }
+}
