@@ -61,7 +61,8 @@ def test_logs_never_hold_secrets_or_tokens(driver: Driver, provider, seed: Seede
     seed.put(bucket, "k", value)
     tokens = json.dumps({"sts.amazonaws.com": {"token": token, "expirationTimestamp": "2030-01-01T00:00:00Z"}})
     good = parameters([{"objectName": f"s3://{bucket}/k"}])
-    result = driver.mount(good, target, tokens=tokens, secrets={"password": ref_secret})
+    pod = Pod(name=f"web-{uuid.uuid4().hex[:6]}", namespace="logs-ns")
+    result = driver.mount(good, target, tokens=tokens, secrets={"password": ref_secret}, pod=pod)
     assert result.files["k"].contents == value
     # Failing paths log errors: they must not leak either.
     bad = parameters([{"objectName": f"s3://{bucket}/k", "objectAlias": "../x"}])
@@ -77,7 +78,11 @@ def test_logs_never_hold_secrets_or_tokens(driver: Driver, provider, seed: Seede
     assert "fake-token" not in log
     not_json = [line for line in log.splitlines() if line.strip() and not _is_json(line)]
     assert not_json == [], f"--log-format json, but these lines are not JSON: {not_json[:3]}"
-    say("held: no secret value, token or secret-ref data in the log; every line is JSON")
+    mount_lines = [json.loads(line) for line in log.splitlines() if pod.name in line]
+    say(f"log lines naming the pod: {mount_lines}")
+    assert len(mount_lines) == 1, "one log line per Mount (SPEC §2.9)"
+    assert pod.namespace in json.dumps(mount_lines[0]), "the Mount line names the namespace"
+    say("held: no secret value, token or secret-ref data in the log; every line is JSON; one line per Mount")
 
 
 def _is_json(line: str) -> bool:

@@ -47,7 +47,7 @@ def test_many_objects(driver: Driver, seed: Seeder, bucket: str, target, say) ->
     result = driver.mount(parameters(objects), target)
     assert {p: f.contents for p, f in result.files.items()} == {f"many/{a}": v for a, v in values.items()}
     assert result.versions == versions
-    say(f"20 files, 20 versions held")
+    say("20 files, 20 versions held")
 
 
 def test_sse_kms_object(driver: Driver, seed: Seeder, bucket: str, kms_key: dict, target, say) -> None:

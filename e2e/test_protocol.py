@@ -2,7 +2,7 @@
 
 Version over both `:authority` forms (drivers before and since v1.6.0), the
 socket's mode, /healthz and /readyz, and a mount counter in /metrics that
-moves when a Mount happens.
+moves by outcome and code when a Mount happens.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import stat
 
 import pytest
 
+from harness import mounts
 from harness.aws import Seeder
-from harness.driver import LOCALHOST, SOCKET_PATH, Driver
+from harness.driver import LOCALHOST, SOCKET_PATH, Driver, MountFailed
 from harness.spc import parameters
 
 SEMVER = re.compile(
@@ -49,25 +50,40 @@ def test_health_endpoints(provider, say) -> None:
         assert status == 200
 
 
-def _mount_total(metrics: str) -> float:
-    """Sum of every sample of counter families whose name mentions mount (not durations)."""
-    total = 0.0
+def _mount_counters(metrics: str) -> dict[tuple[str, str], float]:
+    """(family sample name, labels) -> value for counters whose name mentions mount."""
+    out: dict[tuple[str, str], float] = {}
     for line in metrics.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
         m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([0-9.eE+-]+)", line)
         if m and "mount" in m.group(1) and m.group(1).endswith("_total"):
-            total += float(m.group(3))
-    return total
+            out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return out
 
 
-def test_metrics_count_mounts(provider, driver: Driver, seed: Seeder, bucket: str, target, say) -> None:
-    status, before = provider.http_get("/metrics")
-    assert status == 200
+def _moved(before: dict, after: dict) -> dict[tuple[str, str], float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+
+
+def test_metrics_count_mounts_by_outcome_and_code(
+    provider, driver: Driver, seed: Seeder, bucket: str, target, say
+) -> None:
+    """SPEC §2.9: mount count by outcome and code; one Mount moves exactly one sample by 1."""
     seed.put(bucket, "k", b"v")
-    driver.mount(parameters([{"objectName": f"s3://{bucket}/k"}]), target)
-    status, after = provider.http_get("/metrics")
+    status, m0 = provider.http_get("/metrics")
     assert status == 200
-    families = sorted({ln.split()[2] for ln in after.splitlines() if ln.startswith("# TYPE") and "mount" in ln})
-    say(f"mount metric families: {families}; counter sum {_mount_total(before)} -> {_mount_total(after)}")
-    assert _mount_total(after) >= _mount_total(before) + 1, "no *mount*_total counter moved after a Mount"
+    driver.mount(parameters([{"objectName": f"s3://{bucket}/k"}]), target)
+    _, m1 = provider.http_get("/metrics")
+    with pytest.raises(MountFailed):
+        driver.mount(parameters([{"objectName": f"s3://{bucket}/absent"}]), mounts.clear(target))
+    _, m2 = provider.http_get("/metrics")
+    ok_moved = _moved(_mount_counters(m0), _mount_counters(m1))
+    nf_moved = _moved(_mount_counters(m1), _mount_counters(m2))
+    say(f"after an OK Mount: {ok_moved}; after a NOT_FOUND Mount: {nf_moved}")
+    assert len(ok_moved) == 1 and list(ok_moved.values()) == [1.0], ok_moved
+    assert len(nf_moved) == 1 and list(nf_moved.values()) == [1.0], nf_moved
+    (ok_name, ok_labels), (nf_name, nf_labels) = next(iter(ok_moved)), next(iter(nf_moved))
+    assert ok_name == nf_name, "both outcomes count in one family"
+    for labels in (ok_labels, nf_labels):
+        assert "outcome=" in labels and "code=" in labels, f"labels {labels} lack outcome/code"
+    assert "notfound" in nf_labels.lower().replace("_", ""), f"NOT_FOUND Mount counted as {nf_labels}"
+    assert "notfound" not in ok_labels.lower().replace("_", "")

@@ -11,7 +11,24 @@ use keywarden_provider::server::{self, Listeners};
 use keywarden_runtime::{shutdown, socket, telemetry};
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line naming what is wrong, not the whole usage text.
+            let rendered = e.render().to_string();
+            let reason = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "keywarden-provider: {}",
+                reason.trim_start_matches("error: ")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    match cli.command {
         Command::Version => {
             #[allow(clippy::print_stdout)]
             {

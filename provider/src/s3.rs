@@ -3,7 +3,7 @@
 //! S3 server-side encryption (SSE-S3, SSE-KMS, DSSE-KMS) is undone by S3 for a caller allowed to
 //! use the key, so such objects need nothing special here.
 
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::operation::get_object::GetObjectError;
 
 use crate::aws_error;
 use crate::error::MountError;
@@ -50,9 +50,19 @@ pub async fn get_object(
         Ok(output) => output,
         Err(err) => {
             let status = err.raw_response().map(|r| r.status().as_u16());
-            let mapped = aws_error::classify(object.label, &err, status);
+            let mapped = match err.as_service_error() {
+                Some(GetObjectError::NoSuchKey(_)) => MountError::NotFound {
+                    object: object.label.to_owned(),
+                    what: "object",
+                },
+                _ => aws_error::classify(object.label, &err, status),
+            };
             metrics.aws_call("s3", "GetObject", mapped.label());
-            tracing::warn!(object = object.label, error = %DisplayErrorContext(&err), "GetObject failed");
+            tracing::warn!(
+                object = object.label,
+                error = aws_error::describe(&err, status),
+                "GetObject failed"
+            );
             return Err(mapped);
         }
     };
@@ -92,7 +102,7 @@ pub async fn get_object(
             Ok(None) => break,
             Err(err) => {
                 metrics.aws_call("s3", "GetObject", "unavailable");
-                tracing::warn!(object = object.label, error = %DisplayErrorContext(&err), "reading object body failed");
+                tracing::warn!(object = object.label, error = %err, "reading object body failed");
                 return Err(MountError::Transient {
                     object: object.label.to_owned(),
                     reason: "object body interrupted".into(),
@@ -102,4 +112,123 @@ pub async fn get_object(
     }
     metrics.aws_call("s3", "GetObject", "ok");
     Ok(Fetched { bytes, version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::Client;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::error::NoSuchKey;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use prometheus_client::registry::Registry;
+    use tonic::Code;
+
+    const OBJECT: ObjectRef<'static> = ObjectRef {
+        label: "objects[0] (s3://b/k)",
+        bucket: "b",
+        key: "k",
+        version: None,
+    };
+
+    fn metrics() -> Metrics {
+        Metrics::register(&mut Registry::default())
+    }
+
+    #[tokio::test]
+    async fn reads_body_and_prefers_version_id_over_etag() {
+        let rule = mock!(Client::get_object)
+            .match_requests(|r| {
+                r.bucket() == Some("b") && r.key() == Some("k") && r.version_id() == Some("v1")
+            })
+            .then_output(|| {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from_static(b"hunter2"))
+                    .version_id("v1")
+                    .e_tag("\"abc\"")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        let pinned = ObjectRef {
+            version: Some("v1"),
+            ..OBJECT
+        };
+        let fetched = get_object(&client, pinned, 1024, &metrics())
+            .await
+            .expect("fetched");
+        assert_eq!(fetched.bytes.as_slice(), b"hunter2");
+        assert_eq!(fetched.version, "v1");
+    }
+
+    #[tokio::test]
+    async fn unversioned_objects_are_identified_by_etag() {
+        let rule = mock!(Client::get_object).then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(b"x"))
+                .version_id("null")
+                .e_tag("\"9dd4e461268c8034f5c8564e155c67a6\"")
+                .build()
+        });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        let fetched = get_object(&client, OBJECT, 1024, &metrics())
+            .await
+            .expect("fetched");
+        assert_eq!(fetched.version, "9dd4e461268c8034f5c8564e155c67a6");
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_refused_while_streaming() {
+        // No Content-Length: the limit must hold while reading the stream.
+        let rule = mock!(Client::get_object).then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from(vec![7u8; 4096]))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        let err = get_object(&client, OBJECT, 100, &metrics())
+            .await
+            .expect_err("too large");
+        assert_eq!(err.grpc_code(), Code::ResourceExhausted);
+        assert!(err.to_string().contains("--max-object-bytes"), "{err}");
+
+        let declared = mock!(Client::get_object).then_output(|| {
+            GetObjectOutput::builder()
+                .content_length(1 << 30)
+                .body(ByteStream::from_static(b""))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&declared]);
+        let err = get_object(&client, OBJECT, 100, &metrics())
+            .await
+            .expect_err("declared too large");
+        assert!(err.to_string().contains("1073741824 bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn missing_key_is_not_found() {
+        let rule = mock!(Client::get_object)
+            .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        let err = get_object(&client, OBJECT, 100, &metrics())
+            .await
+            .expect_err("missing");
+        assert_eq!(err.grpc_code(), Code::NotFound);
+        assert_eq!(err.to_string(), "objects[0] (s3://b/k): object not found");
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_transient() {
+        let rule = mock!(Client::get_object).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(503).expect("status"),
+                aws_smithy_types::body::SdkBody::from("<Error><Code>SlowDown</Code></Error>"),
+            )
+        });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        let err = get_object(&client, OBJECT, 100, &metrics())
+            .await
+            .expect_err("503");
+        assert_eq!(err.grpc_code(), Code::Unavailable, "{err}");
+    }
 }
