@@ -55,7 +55,11 @@ unit:
 e2e: build venv
 	KEYWARDEN_PROVIDER_BIN="$(PROVIDER_BIN)" "$(VENV_PY)" -m pytest e2e
 
-test: lint unit e2e
+# Parts of the project add their own checks to TEST_TARGETS from mk/*.mk.
+TEST_TARGETS := lint unit e2e
+include $(wildcard mk/*.mk)
+
+test: $(TEST_TARGETS)
 
 demo: build venv
 	KEYWARDEN_PROVIDER_BIN="$(PROVIDER_BIN)" "$(VENV_PY)" e2e/demo.py
