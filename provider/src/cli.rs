@@ -128,6 +128,11 @@ pub struct ServeArgs {
     /// Log level or filter (`info`, `debug`, `info,keywarden_provider=debug`).
     #[arg(long, env = "KEYWARDEN_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Validate the configuration, print the outcome and exit without serving (used by the
+    /// chart's tests and by operators checking a changed DaemonSet).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// `--http-addr`: a socket address or `off`.

@@ -56,6 +56,13 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(filter) => filter,
         Err(e) => return usage(e.to_string()),
     };
+    if args.check_config {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("keywarden-provider: configuration ok");
+        }
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(args.log_format, filter);
     keywarden_runtime::harden_process();
 
