@@ -18,7 +18,16 @@ pub struct AwsClients {
     base: SdkConfig,
     default_region: Option<String>,
     force_path_style: bool,
-    s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    regional: Mutex<HashMap<String, RegionalClients>>,
+}
+
+/// The clients of one region.
+#[derive(Debug, Clone)]
+pub struct RegionalClients {
+    /// S3.
+    pub s3: aws_sdk_s3::Client,
+    /// KMS.
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl AwsClients {
@@ -29,7 +38,7 @@ impl AwsClients {
             base,
             default_region,
             force_path_style,
-            s3: Mutex::new(HashMap::new()),
+            regional: Mutex::new(HashMap::new()),
         }
     }
 
@@ -48,26 +57,38 @@ impl AwsClients {
         })
     }
 
-    /// An S3 client for `region` acting as `identity`.
-    pub fn s3(&self, region: &str, identity: &Identity) -> aws_sdk_s3::Client {
+    /// The S3 and KMS clients for `region` acting as `identity`.
+    pub fn clients(&self, region: &str, identity: &Identity) -> RegionalClients {
         match identity {
             Identity::Node => {
                 let mut clients = self
-                    .s3
+                    .regional
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 clients
                     .entry(region.to_owned())
                     .or_insert_with(|| {
-                        let config = aws_sdk_s3::config::Builder::from(&self.base)
-                            .region(Region::new(region.to_owned()))
+                        let region = Region::new(region.to_owned());
+                        let s3 = aws_sdk_s3::config::Builder::from(&self.base)
+                            .region(region.clone())
                             .force_path_style(self.force_path_style)
                             .build();
-                        aws_sdk_s3::Client::from_conf(config)
+                        let kms = aws_sdk_kms::config::Builder::from(&self.base)
+                            .region(region)
+                            .build();
+                        RegionalClients {
+                            s3: aws_sdk_s3::Client::from_conf(s3),
+                            kms: aws_sdk_kms::Client::from_conf(kms),
+                        }
                     })
                     .clone()
             }
         }
+    }
+
+    /// The base configuration (for commands that build their own clients).
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
     }
 }
 

@@ -7,14 +7,16 @@
 use keywarden_proto::csi::{File, MountResponse, ObjectVersion};
 use prost::Message;
 
-use crate::aws::SharedAws;
+use crate::aws::{RegionalClients, SharedAws};
+use crate::content::{self, OpenContext};
 use crate::error::MountError;
-use crate::identity::{Identity, IdentityPolicy};
+use crate::identity::IdentityPolicy;
+use crate::jmes;
 use crate::metrics::Metrics;
-use crate::objects::{ObjectPlan, ObjectType, Source};
+use crate::objects::{ObjectPlan, Source};
 use crate::params::MountParams;
 use crate::s3::{self, ObjectRef};
-use crate::secret_bytes;
+use crate::secret_bytes::{self, SecretBytes};
 
 /// Size limits of a Mount.
 #[derive(Debug, Clone, Copy)]
@@ -45,28 +47,33 @@ impl Mounter {
         }
     }
 
-    /// Fetches every object of `params` and returns the files and versions.
+    /// Fetches and decrypts every object of `params` and returns the files and versions.
     pub async fn mount(&self, params: &MountParams) -> Result<MountResponse, MountError> {
-        refuse_unsupported(&params.objects)?;
         let identity = self.policy.resolve(params)?;
         let region = self.aws.region(params.region.as_deref())?;
-        let fetches = params
-            .objects
-            .iter()
-            .map(|object| self.fetch(object, region, &identity));
-        let fetched = futures::future::try_join_all(fetches).await?;
+        let clients = self.aws.clients(region, &identity);
+        let namespace = params.pod.namespace.as_deref();
+        let produced = futures::future::try_join_all(
+            params
+                .objects
+                .iter()
+                .map(|object| self.produce(object, &clients, namespace)),
+        )
+        .await?;
 
         let mut response = MountResponse::default();
-        for (object, (bytes, version)) in params.objects.iter().zip(fetched) {
+        for (object, produced) in params.objects.iter().zip(produced) {
             response.object_version.push(ObjectVersion {
                 id: object.id(),
-                version,
+                version: produced.version,
             });
-            response.files.push(File {
-                path: object.alias.clone(),
-                mode: i32::try_from(object.mode).unwrap_or(0o644),
-                contents: bytes.into_unprotected(),
-            });
+            for (path, mode, bytes) in produced.files {
+                response.files.push(File {
+                    path,
+                    mode: i32::try_from(mode).unwrap_or(0o644),
+                    contents: bytes.into_unprotected(),
+                });
+            }
         }
         let size = response.encoded_len();
         if size > self.limits.max_response_bytes {
@@ -81,57 +88,60 @@ impl Mounter {
         Ok(response)
     }
 
-    async fn fetch(
+    /// Fetches one object, decrypts it, and extracts its jmesPath fields.
+    async fn produce(
         &self,
         object: &ObjectPlan,
-        region: &str,
-        identity: &Identity,
-    ) -> Result<(secret_bytes::SecretBytes, String), MountError> {
-        let Source::S3 {
-            bucket,
-            key,
-            version,
-        } = &object.source
-        else {
-            return Err(MountError::Unsupported(format!(
-                "{}: inline objects are not supported",
-                object.label
-            )));
+        clients: &RegionalClients,
+        namespace: Option<&str>,
+    ) -> Result<Produced, MountError> {
+        let (bytes, version) = match &object.source {
+            Source::S3 {
+                bucket,
+                key,
+                version,
+            } => {
+                let object_ref = ObjectRef {
+                    label: &object.label,
+                    bucket,
+                    key,
+                    version: version.as_deref(),
+                };
+                let fetched = s3::get_object(
+                    &clients.s3,
+                    object_ref,
+                    self.limits.max_object_bytes,
+                    &self.metrics,
+                )
+                .await?;
+                (fetched.bytes, fetched.version)
+            }
+            Source::Inline { ciphertext } => {
+                let decoded = content::decode_inline(object, ciphertext)?;
+                let version = content::inline_version(&decoded);
+                (SecretBytes::from(decoded), version)
+            }
         };
-        let client = self.aws.s3(region, identity);
-        let object_ref = ObjectRef {
-            label: &object.label,
-            bucket,
-            key,
-            version: version.as_deref(),
+        let context = OpenContext {
+            kms: &clients.kms,
+            namespace,
+            metrics: &self.metrics,
         };
-        let fetched = s3::get_object(
-            &client,
-            object_ref,
-            self.limits.max_object_bytes,
-            &self.metrics,
-        )
-        .await?;
-        Ok((fetched.bytes, fetched.version))
+        let plaintext = content::open(object, bytes, context).await?;
+        let mut files = Vec::with_capacity(1 + object.jmes_paths.len());
+        if !object.jmes_paths.is_empty() {
+            let fields = jmes::extract(&object.label, plaintext.as_slice(), &object.jmes_paths)?;
+            for (plan, field) in object.jmes_paths.iter().zip(fields) {
+                files.push((plan.alias.clone(), plan.mode, field));
+            }
+        }
+        files.insert(0, (object.alias.clone(), object.mode, plaintext));
+        Ok(Produced { version, files })
     }
 }
 
-/// Features of the parameter format this provider version does not serve yet are refused
-/// before any AWS call, naming the object.
-fn refuse_unsupported(objects: &[ObjectPlan]) -> Result<(), MountError> {
-    for object in objects {
-        if object.object_type != ObjectType::S3 {
-            return Err(MountError::Unsupported(format!(
-                "{}: objectType {:?} is not supported by this provider version (only s3)",
-                object.label, object.object_type
-            )));
-        }
-        if !object.jmes_paths.is_empty() {
-            return Err(MountError::Unsupported(format!(
-                "{}: jmesPath is not supported by this provider version",
-                object.label
-            )));
-        }
-    }
-    Ok(())
+/// One object's contribution to the mount.
+struct Produced {
+    version: String,
+    files: Vec<(String, u32, SecretBytes)>,
 }

@@ -20,6 +20,17 @@ pub enum ObjectType {
     Sealed,
 }
 
+impl ObjectType {
+    /// The name as written in a SecretProviderClass.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S3 => "s3",
+            Self::Kms => "kms",
+            Self::Sealed => "sealed",
+        }
+    }
+}
+
 /// One object spec exactly as written in the SecretProviderClass.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -198,6 +209,7 @@ fn validate_object(
                 if jp.path.trim().is_empty() {
                     return Err(format!("{owner}: path is empty"));
                 }
+                crate::jmes::check(&jp.path).map_err(|e| format!("{owner}: {e}"))?;
                 mount_path::validate(&jp.object_alias)
                     .map_err(|e| format!("{owner}: objectAlias: {e}"))?;
                 let mode = match jp.file_permission {

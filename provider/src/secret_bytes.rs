@@ -33,6 +33,19 @@ impl SecretBytes {
         &self.0
     }
 
+    /// The bytes, for in-place decryption.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    /// Shortens to `len` bytes, wiping the bytes cut off.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.0.len() {
+            self.0[len..].zeroize();
+            self.0.truncate(len);
+        }
+    }
+
     /// Number of bytes held.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -142,10 +142,10 @@ async fn version_and_refused_mounts_over_the_socket() {
         (
             mount_request(&[(
                 "objects",
-                "- objectName: s3://bucket/k\n  objectType: kms\n",
+                "- objectName: s3://bucket/k\n  jmesPath:\n    - {path: 'a.[', objectAlias: a}\n",
             )]),
-            Code::Unimplemented,
-            "objectType",
+            Code::InvalidArgument,
+            "not a JMESPath expression",
         ),
     ];
     for (request, code, text) in cases {

@@ -1,0 +1,170 @@
+//! From fetched bytes to plaintext, by object type: `s3` bytes are the secret; `kms` bytes are a
+//! KMS ciphertext blob (binary or base64 text); `sealed` bytes are a sealed object (§2.4) whose
+//! namespace binding is checked before any KMS call.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::error::MountError;
+use crate::kms::{self, DecryptCall};
+use crate::metrics::Metrics;
+use crate::objects::{ObjectPlan, ObjectType};
+use crate::sealed::{self, Sealed};
+use crate::secret_bytes::SecretBytes;
+
+/// What decryption needs beyond the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenContext<'a> {
+    /// KMS client of the Mount's region and identity.
+    pub kms: &'a aws_sdk_kms::Client,
+    /// The pod's namespace, for sealed-object binding.
+    pub namespace: Option<&'a str>,
+    /// Metrics.
+    pub metrics: &'a Metrics,
+}
+
+/// Decodes an inline `ciphertext` parameter (always base64).
+pub fn decode_inline(object: &ObjectPlan, text: &str) -> Result<Vec<u8>, MountError> {
+    decode_base64(text.as_bytes()).ok_or_else(|| {
+        MountError::InvalidArgument(format!("{}: ciphertext is not valid base64", object.label))
+    })
+}
+
+/// The version of inline ciphertext: the first 16 hex digits of its SHA-256.
+pub fn inline_version(ciphertext: &[u8]) -> String {
+    digest(&SHA256, ciphertext).as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Turns `bytes` into the object's plaintext.
+pub async fn open(
+    object: &ObjectPlan,
+    bytes: SecretBytes,
+    ctx: OpenContext<'_>,
+) -> Result<SecretBytes, MountError> {
+    match object.object_type {
+        ObjectType::S3 => Ok(bytes),
+        ObjectType::Kms => {
+            let blob = binary_or_base64(object, bytes.as_slice(), |b| !looks_like_base64(b))?;
+            kms::decrypt(
+                ctx.kms,
+                DecryptCall {
+                    label: &object.label,
+                    blob: &blob,
+                    key_id: None,
+                    context: &object.encryption_context,
+                },
+                ctx.metrics,
+            )
+            .await
+        }
+        ObjectType::Sealed => {
+            let raw = binary_or_base64(object, bytes.as_slice(), |b| b.starts_with(sealed::MAGIC))?;
+            open_sealed(object, &raw, ctx).await
+        }
+    }
+}
+
+async fn open_sealed(
+    object: &ObjectPlan,
+    raw: &[u8],
+    ctx: OpenContext<'_>,
+) -> Result<SecretBytes, MountError> {
+    let parsed = Sealed::parse(raw).map_err(|e| {
+        MountError::InvalidArgument(format!("{}: malformed sealed object: {e}", object.label))
+    })?;
+    check_namespace(object, &parsed.header.ctx, ctx.namespace)?;
+    let data_key = kms::decrypt(
+        ctx.kms,
+        DecryptCall {
+            label: &object.label,
+            blob: &parsed.encrypted_data_key,
+            key_id: Some(&parsed.header.key),
+            context: &parsed.header.ctx,
+        },
+        ctx.metrics,
+    )
+    .await?;
+    parsed.open(data_key.as_slice()).map_err(|e| {
+        MountError::InvalidArgument(format!("{}: cannot open sealed object: {e}", object.label))
+    })
+}
+
+/// A sealed object bound to a namespace opens only for pods of that namespace.
+fn check_namespace(
+    object: &ObjectPlan,
+    context: &BTreeMap<String, String>,
+    namespace: Option<&str>,
+) -> Result<(), MountError> {
+    match (context.get(sealed::NAMESPACE_CONTEXT_KEY), namespace) {
+        (None, _) => Ok(()),
+        (Some(bound), Some(ns)) if bound == ns => Ok(()),
+        (Some(bound), Some(ns)) => Err(MountError::Precondition(format!(
+            "{}: sealed for namespace {bound:?}, but the pod is in {ns:?}",
+            object.label
+        ))),
+        (Some(bound), None) => Err(MountError::Precondition(format!(
+            "{}: sealed for namespace {bound:?}, and the request names no pod namespace",
+            object.label
+        ))),
+    }
+}
+
+/// Raw bytes when `is_binary` says so, else base64 text decoded.
+fn binary_or_base64(
+    object: &ObjectPlan,
+    bytes: &[u8],
+    is_binary: impl Fn(&[u8]) -> bool,
+) -> Result<Vec<u8>, MountError> {
+    if is_binary(bytes) {
+        return Ok(bytes.to_vec());
+    }
+    decode_base64(bytes).ok_or_else(|| {
+        MountError::InvalidArgument(format!(
+            "{}: content is neither a binary {} blob nor valid base64 text",
+            object.label,
+            object.object_type.as_str()
+        ))
+    })
+}
+
+fn looks_like_base64(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r' | b' ' | b'\t')
+        })
+}
+
+fn decode_base64(bytes: &[u8]) -> Option<Vec<u8>> {
+    let compact: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    BASE64.decode(compact).ok().filter(|d| !d.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_version_is_16_hex_of_sha256() {
+        // SHA-256("abc") = ba7816bf8f01cfea…
+        assert_eq!(inline_version(b"abc"), "ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn base64_detection() {
+        assert!(looks_like_base64(b"AQIDBA==\n"));
+        assert!(!looks_like_base64(&[1, 2, 3, 0]));
+        assert_eq!(decode_base64(b"AQID\nBA=="), Some(vec![1, 2, 3, 4]));
+        assert_eq!(decode_base64(b"!!"), None);
+    }
+}

@@ -1,0 +1,146 @@
+//! The KMS calls the provider makes: `Decrypt` of ciphertext blobs and sealed data keys, and
+//! `GenerateDataKey` for `seal`. Plaintext from KMS goes straight into [`SecretBytes`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_kms::operation::decrypt::DecryptError;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+
+use crate::aws_error;
+use crate::error::MountError;
+use crate::metrics::Metrics;
+use crate::secret_bytes::SecretBytes;
+
+/// One `kms:Decrypt` call.
+#[derive(Debug, Clone, Copy)]
+pub struct DecryptCall<'a> {
+    /// The object's label, for messages.
+    pub label: &'a str,
+    /// The ciphertext blob.
+    pub blob: &'a [u8],
+    /// Key to decrypt with; KMS finds it in the blob when absent.
+    pub key_id: Option<&'a str>,
+    /// Encryption context.
+    pub context: &'a BTreeMap<String, String>,
+}
+
+/// Decrypts a KMS ciphertext blob.
+pub async fn decrypt(
+    client: &aws_sdk_kms::Client,
+    call: DecryptCall<'_>,
+    metrics: &Metrics,
+) -> Result<SecretBytes, MountError> {
+    let context: HashMap<String, String> = call
+        .context
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let result = client
+        .decrypt()
+        .ciphertext_blob(Blob::new(call.blob))
+        .set_key_id(call.key_id.map(str::to_owned))
+        .set_encryption_context((!context.is_empty()).then_some(context))
+        .send()
+        .await;
+    match result {
+        Ok(output) => {
+            metrics.aws_call("kms", "Decrypt", "ok");
+            let plaintext = output.plaintext.map(Blob::into_inner).unwrap_or_default();
+            Ok(SecretBytes::from(plaintext))
+        }
+        Err(err) => {
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            let mapped = match err.as_service_error() {
+                Some(DecryptError::InvalidCiphertextException(_)) => {
+                    MountError::InvalidArgument(if call.context.is_empty() {
+                        format!(
+                            "{}: KMS refused the ciphertext: it is not a KMS ciphertext blob, \
+                             or it was encrypted with an encryption context (set encryptionContext)",
+                            call.label
+                        )
+                    } else {
+                        format!(
+                            "{}: KMS refused the ciphertext: the encryptionContext does not match \
+                             the one it was encrypted with, or it is not a KMS ciphertext blob",
+                            call.label
+                        )
+                    })
+                }
+                Some(DecryptError::IncorrectKeyException(_)) => {
+                    MountError::InvalidArgument(format!(
+                        "{}: the ciphertext was not encrypted under the key named for it",
+                        call.label
+                    ))
+                }
+                Some(DecryptError::DisabledException(_)) => {
+                    MountError::Precondition(format!("{}: the KMS key is disabled", call.label))
+                }
+                Some(DecryptError::KmsInvalidStateException(_)) => {
+                    MountError::Precondition(format!(
+                        "{}: the KMS key is not usable (pending deletion or import)",
+                        call.label
+                    ))
+                }
+                _ => aws_error::classify(call.label, &err, status),
+            };
+            metrics.aws_call("kms", "Decrypt", mapped.label());
+            tracing::warn!(
+                object = call.label,
+                error = aws_error::describe(&err, status),
+                "Decrypt failed"
+            );
+            Err(mapped)
+        }
+    }
+}
+
+/// A fresh AES-256 data key from `kms:GenerateDataKey`.
+#[derive(Debug)]
+pub struct DataKey {
+    /// The plaintext key; wiped on drop.
+    pub plaintext: SecretBytes,
+    /// The key encrypted under the KMS key.
+    pub ciphertext: Vec<u8>,
+    /// The ARN of the KMS key that made it.
+    pub key_arn: String,
+}
+
+/// Generates an AES-256 data key under `key` with `context`.
+pub async fn generate_data_key(
+    client: &aws_sdk_kms::Client,
+    key: &str,
+    context: &BTreeMap<String, String>,
+) -> Result<DataKey, MountError> {
+    let label = format!("key {key}");
+    let context: HashMap<String, String> = context
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let output = client
+        .generate_data_key()
+        .key_id(key)
+        .key_spec(DataKeySpec::Aes256)
+        .set_encryption_context((!context.is_empty()).then_some(context))
+        .send()
+        .await
+        .map_err(|err| {
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            tracing::debug!(
+                error = aws_error::describe(&err, status),
+                "GenerateDataKey failed"
+            );
+            aws_error::classify(&label, &err, status)
+        })?;
+    let plaintext = SecretBytes::from(output.plaintext.map(Blob::into_inner).unwrap_or_default());
+    let ciphertext = output
+        .ciphertext_blob
+        .map(Blob::into_inner)
+        .unwrap_or_default();
+    let key_arn = output.key_id.unwrap_or_else(|| key.to_owned());
+    Ok(DataKey {
+        plaintext,
+        ciphertext,
+        key_arn,
+    })
+}
