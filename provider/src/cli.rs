@@ -22,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the CSI driver on a unix socket.
     Serve(Box<ServeArgs>),
+    /// Encrypt a secret into a sealed object, to a file or to S3.
+    Seal(crate::sealing::SealArgs),
+    /// Validate a SecretProviderClass manifest; with --out, fetch it into a directory.
+    Check(crate::manifest_check::CheckArgs),
     /// Print the version.
     Version,
 }
@@ -92,6 +96,11 @@ pub struct ServeArgs {
         default_value = "driver"
     )]
     pub write_mode: WriteMode,
+
+    /// With `--write-mode provider`, also write into a target path that is not a tmpfs mount.
+    #[arg(long, env = "KEYWARDEN_ALLOW_NON_TMPFS", action = ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub allow_non_tmpfs: bool,
 
     /// Plaintext cache lifetime; `0` disables.
     #[arg(long, env = "KEYWARDEN_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]

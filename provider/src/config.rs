@@ -31,6 +31,10 @@ pub struct ServeConfig {
     pub mount_timeout: Duration,
     /// Size limits.
     pub limits: Limits,
+    /// Who writes the files.
+    pub write_mode: WriteMode,
+    /// Provider write mode may write outside tmpfs.
+    pub allow_non_tmpfs: bool,
     /// Concurrent Mounts.
     pub max_concurrent_mounts: usize,
     /// Drain period after SIGTERM.
@@ -87,6 +91,8 @@ impl TryFrom<&ServeArgs> for ServeConfig {
                 max_object_bytes: args.max_object_bytes,
                 max_response_bytes: args.max_response_bytes,
             },
+            write_mode: args.write_mode,
+            allow_non_tmpfs: args.allow_non_tmpfs,
             max_concurrent_mounts: args.max_concurrent_mounts,
             shutdown_grace: args.shutdown_grace,
         })

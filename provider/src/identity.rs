@@ -79,6 +79,7 @@ mod tests {
                 ..PodInfo::default()
             },
             tokens: None,
+            target_path: String::new(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod identity;
 pub mod jmes;
 pub mod kms;
+pub mod manifest_check;
 pub mod metrics;
 pub mod mount;
 pub mod mount_path;
@@ -21,8 +22,10 @@ pub mod objects;
 pub mod params;
 pub mod s3;
 pub mod sealed;
+pub mod sealing;
 pub mod secret_bytes;
 pub mod server;
 pub mod service;
+pub mod writer;
 
 pub use error::MountError;

@@ -37,6 +37,38 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => serve(&args),
+        Command::Seal(args) => one_shot(keywarden_provider::sealing::run(&args)),
+        Command::Check(args) => one_shot(keywarden_provider::manifest_check::run(&args)),
+    }
+}
+
+/// Runs a command to completion and prints its report.
+fn one_shot(command: impl std::future::Future<Output = anyhow::Result<String>>) -> ExitCode {
+    let filter = telemetry::parse_level("warn").unwrap_or_default();
+    telemetry::init(keywarden_runtime::LogFormat::Text, filter);
+    keywarden_runtime::harden_process();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(anyhow::anyhow!(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(command) {
+        Ok(report) => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{report}");
+                if !report.ends_with('\n') {
+                    println!();
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keywarden-provider: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::objects::{ObjectPlan, Source};
 use crate::params::MountParams;
 use crate::s3::{self, ObjectRef};
 use crate::secret_bytes::{self, SecretBytes};
+use crate::writer::{self, FileToWrite};
 
 /// Size limits of a Mount.
 #[derive(Debug, Clone, Copy)]
@@ -27,28 +28,51 @@ pub struct Limits {
     pub max_response_bytes: usize,
 }
 
+/// Who writes the files of a Mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Return them in the response; the driver writes them.
+    Driver,
+    /// Write them into the request's target path; return only the versions.
+    Provider {
+        /// Write outside tmpfs too.
+        allow_non_tmpfs: bool,
+    },
+}
+
 /// Performs Mounts. Cheap to share; holds no per-request state.
 #[derive(Debug, Clone)]
 pub struct Mounter {
     aws: SharedAws,
     policy: IdentityPolicy,
     limits: Limits,
+    output: Output,
     metrics: Metrics,
 }
 
 impl Mounter {
     /// A mounter using `aws` clients under `policy`.
-    pub fn new(aws: SharedAws, policy: IdentityPolicy, limits: Limits, metrics: Metrics) -> Self {
+    pub fn new(
+        aws: SharedAws,
+        policy: IdentityPolicy,
+        limits: Limits,
+        output: Output,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             aws,
             policy,
             limits,
+            output,
             metrics,
         }
     }
 
     /// Fetches and decrypts every object of `params` and returns the files and versions.
     pub async fn mount(&self, params: &MountParams) -> Result<MountResponse, MountError> {
+        if let Output::Provider { allow_non_tmpfs } = self.output {
+            check_target_path(&params.target_path, allow_non_tmpfs)?;
+        }
         let identity = self.policy.resolve(params)?;
         let region = self.aws.region(params.region.as_deref())?;
         let clients = self.aws.clients(region, &identity);
@@ -84,6 +108,9 @@ impl Mounter {
                 params.objects.len(),
                 self.limits.max_response_bytes
             )));
+        }
+        if let Output::Provider { .. } = self.output {
+            return write_files(&params.target_path, response).await;
         }
         Ok(response)
     }
@@ -144,4 +171,51 @@ impl Mounter {
 struct Produced {
     version: String,
     files: Vec<(String, u32, SecretBytes)>,
+}
+
+fn check_target_path(target: &str, allow_non_tmpfs: bool) -> Result<(), MountError> {
+    let path = std::path::Path::new(target);
+    let clean = path.is_absolute()
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        });
+    if !clean {
+        return Err(MountError::InvalidArgument(format!(
+            "target_path {target:?} must be an absolute, clean path"
+        )));
+    }
+    writer::check_target(path, allow_non_tmpfs).map_err(|e| MountError::Precondition(e.to_string()))
+}
+
+/// Writes the response's files into `target` and returns the response without them.
+async fn write_files(
+    target: &str,
+    mut response: MountResponse,
+) -> Result<MountResponse, MountError> {
+    let target = std::path::PathBuf::from(target);
+    let files = std::mem::take(&mut response.files);
+    let written = tokio::task::spawn_blocking(move || {
+        let to_write: Vec<FileToWrite<'_>> = files
+            .iter()
+            .map(|f| FileToWrite {
+                path: &f.path,
+                mode: u32::try_from(f.mode).unwrap_or(0o644),
+                contents: &f.contents,
+            })
+            .collect();
+        let result = writer::write_all(&target, &to_write);
+        let mut contents: Vec<Vec<u8>> = files.into_iter().map(|f| f.contents).collect();
+        secret_bytes::wipe(&mut contents);
+        result
+    })
+    .await
+    .map_err(|e| MountError::Precondition(format!("writing files did not complete: {e}")))?;
+    written.map_err(|e| {
+        tracing::warn!(error = %e, "writing the mount failed");
+        MountError::Precondition(format!("cannot write the mount: {e}"))
+    })?;
+    Ok(response)
 }

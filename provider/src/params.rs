@@ -111,6 +111,8 @@ pub struct MountParams {
     pub pod: PodInfo,
     /// The `csi.storage.k8s.io/serviceAccount.tokens` JSON, if kubelet sent it.
     pub tokens: Option<SecretString>,
+    /// Where the volume is published (used only when the provider writes the files).
+    pub target_path: String,
 }
 
 /// Parses a Mount request. Every error names the parameter or object at fault.
@@ -168,6 +170,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         role_arn,
         pod,
         tokens,
+        target_path: request.target_path.clone(),
     })
 }
 

@@ -17,9 +17,10 @@ use prometheus_client::registry::Registry;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::aws::SharedAws;
+use crate::cli::WriteMode;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
-use crate::mount::Mounter;
+use crate::mount::{Mounter, Output};
 use crate::service::ProviderService;
 
 /// How long `/healthz` waits for the provider's own socket to answer `Version`.
@@ -57,7 +58,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let metrics = Metrics::register(&mut registry);
-    let mounter = Mounter::new(aws, config.identity.clone(), config.limits, metrics.clone());
+    let output = match config.write_mode {
+        WriteMode::Driver => Output::Driver,
+        WriteMode::Provider => Output::Provider {
+            allow_non_tmpfs: config.allow_non_tmpfs,
+        },
+    };
+    let mounter = Mounter::new(
+        aws,
+        config.identity.clone(),
+        config.limits,
+        output,
+        metrics.clone(),
+    );
     let service = ProviderService::new(
         mounter,
         config.max_concurrent_mounts,

@@ -40,6 +40,8 @@ async fn start(policy: IdentityPolicy) -> Running {
             max_object_bytes: 1024,
             max_response_bytes: 4096,
         },
+        write_mode: keywarden_provider::cli::WriteMode::Driver,
+        allow_non_tmpfs: false,
         max_concurrent_mounts: 4,
         shutdown_grace: Duration::from_secs(2),
     };

@@ -1,0 +1,193 @@
+//! `keywarden-provider check`: validate a SecretProviderClass manifest offline with the same
+//! rules a Mount applies, and with `--out DIR` perform a real fetch into a directory using the
+//! local AWS credentials and the provider's own writer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use keywarden_proto::csi::MountRequest;
+use serde::Deserialize as _;
+
+use crate::aws::AwsClients;
+use crate::identity::IdentityPolicy;
+use crate::metrics::Metrics;
+use crate::mount::{Limits, Mounter, Output};
+use crate::params::{self, IdentityKind};
+
+/// `check` options.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The SecretProviderClass manifest (YAML; other documents in the file are ignored).
+    #[arg(long)]
+    pub spc: PathBuf,
+    /// Namespace of the pods that would mount it (default: the manifest's, else `default`).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Fetch for real into this directory, with the local AWS credentials.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Path-style S3 addressing (local endpoints).
+    #[arg(long, env = "KEYWARDEN_S3_FORCE_PATH_STYLE", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_force_path_style: bool,
+    /// AWS region when the manifest gives none.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Manifest {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    #[serde(default)]
+    metadata: Metadata,
+    spec: Spec,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct Metadata {
+    name: Option<String>,
+    namespace: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Spec {
+    provider: String,
+    #[serde(default)]
+    parameters: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Runs `check`; returns the report for the user.
+pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(&args.spc)
+        .with_context(|| format!("reading {}", args.spc.display()))?;
+    let manifest = find_spc(&text)?;
+    if !matches!(
+        manifest.api_version.as_str(),
+        "secrets-store.csi.x-k8s.io/v1" | "secrets-store.csi.x-k8s.io/v1alpha1"
+    ) {
+        bail!(
+            "apiVersion {} is not secrets-store.csi.x-k8s.io/v1",
+            manifest.api_version
+        );
+    }
+    if manifest.spec.provider != "keywarden" {
+        bail!(
+            "spec.provider is {:?}; it must be \"keywarden\"",
+            manifest.spec.provider
+        );
+    }
+    let name = manifest
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_else(|| "unnamed".into());
+    let namespace = args
+        .namespace
+        .clone()
+        .or(manifest.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let mut attributes: HashMap<String, String> = HashMap::new();
+    for (key, value) in &manifest.spec.parameters {
+        let serde_yaml::Value::String(s) = value else {
+            bail!("spec.parameters.{key} must be a string (quote it in YAML)");
+        };
+        attributes.insert(key.clone(), s.clone());
+    }
+    attributes.insert("csi.storage.k8s.io/pod.namespace".into(), namespace.clone());
+    attributes.insert(
+        "csi.storage.k8s.io/pod.name".into(),
+        "keywarden-check".into(),
+    );
+    attributes.insert("secretProviderClass".into(), name.clone());
+    let request = MountRequest {
+        attributes: serde_json::to_string(&attributes)?,
+        secrets: "null".into(),
+        target_path: args
+            .out
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        permission: "420".into(),
+        current_object_version: vec![],
+    };
+    let mut parsed = params::parse(&request).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut report = format!(
+        "SecretProviderClass {namespace}/{name}: {} object(s) valid, identity {}\n",
+        parsed.objects.len(),
+        parsed.identity.as_str()
+    );
+    for object in &parsed.objects {
+        report.push_str(&format!(
+            "  {} -> {} ({:04o})\n",
+            object.label, object.alias, object.mode
+        ));
+        for jp in &object.jmes_paths {
+            report.push_str(&format!(
+                "    jmesPath {:?} -> {} ({:04o})\n",
+                jp.path, jp.alias, jp.mode
+            ));
+        }
+    }
+    let Some(out) = &args.out else {
+        return Ok(report);
+    };
+
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out
+        .canonicalize()
+        .with_context(|| format!("resolving {}", out.display()))?;
+    parsed.target_path = out.display().to_string();
+    // The local credentials stand in for whatever identity the pods would use.
+    parsed.identity = IdentityKind::Node;
+    let aws = Arc::new(AwsClients::from_env(args.region.clone(), args.s3_force_path_style).await);
+    let policy = IdentityPolicy {
+        allow_node: true,
+        node_namespaces: Default::default(),
+    };
+    let limits = Limits {
+        max_object_bytes: 1_048_576,
+        max_response_bytes: 4_194_304,
+    };
+    let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
+    let mounter = Mounter::new(
+        aws,
+        policy,
+        limits,
+        Output::Provider {
+            allow_non_tmpfs: true,
+        },
+        metrics,
+    );
+    let response = mounter
+        .mount(&parsed)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    report.push_str(&format!("fetched into {}:\n", out.display()));
+    for version in &response.object_version {
+        report.push_str(&format!("  {} version {}\n", version.id, version.version));
+    }
+    Ok(report)
+}
+
+fn find_spc(text: &str) -> anyhow::Result<Manifest> {
+    let mut seen = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value =
+            serde_yaml::Value::deserialize(document).context("the manifest is not valid YAML")?;
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if kind == "SecretProviderClass" {
+            return serde_yaml::from_value(value)
+                .context("the SecretProviderClass does not have the expected shape");
+        }
+        seen.push(kind);
+    }
+    bail!("no SecretProviderClass in the file (found kinds: {seen:?})")
+}
