@@ -1,0 +1,238 @@
+//! The validated configuration the plugin runs with: everything the command line cannot check by
+//! itself is checked here, before any socket is bound.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{Args, HttpAddr};
+use crate::envelope::{Context, MAX_KEY_ID};
+
+/// Permission bits of the plugin socket: only the apiserver's user (root) may dial it.
+pub const SOCKET_MODE: u32 = 0o600;
+
+/// How `--key` names the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySpec {
+    /// A key id or key ARN: the target never changes.
+    Key(String),
+    /// An alias name or alias ARN: re-resolved every `--key-refresh-interval`.
+    Alias(String),
+}
+
+impl KeySpec {
+    /// The string KMS is asked about.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Key(s) | Self::Alias(s) => s,
+        }
+    }
+
+    /// Whether the key it names can change while the plugin runs.
+    pub fn is_alias(&self) -> bool {
+        matches!(self, Self::Alias(_))
+    }
+}
+
+/// Configuration of a running plugin.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Socket path.
+    pub socket: PathBuf,
+    /// The configured key.
+    pub key: KeySpec,
+    /// Region override.
+    pub region: Option<String>,
+    /// Encryption context of new ciphertexts.
+    pub context: Context,
+    /// Further key ARNs Decrypt may use.
+    pub decrypt_keys: Vec<String>,
+    /// Admin HTTP address.
+    pub http_addr: HttpAddr,
+    /// Background health period.
+    pub health_interval: Duration,
+    /// Alias re-resolution period.
+    pub key_refresh_interval: Duration,
+    /// Decrypt cache entries.
+    pub decrypt_cache_size: usize,
+    /// Drain period after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl TryFrom<&Args> for Config {
+    type Error = String;
+
+    fn try_from(args: &Args) -> Result<Self, Self::Error> {
+        let key = parse_key(&args.key)?;
+        let mut context = Context::new();
+        for pair in &args.encryption_context {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--encryption-context {pair:?} is not k=v"))?;
+            let k = k.trim();
+            if k.is_empty() {
+                return Err(format!("--encryption-context {pair:?} has an empty key"));
+            }
+            if context.insert(k.to_owned(), v.to_owned()).is_some() {
+                return Err(format!("--encryption-context key {k:?} is given twice"));
+            }
+        }
+        let mut decrypt_keys = Vec::new();
+        for arn in args
+            .decrypt_keys
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+        {
+            if !is_key_arn(arn) {
+                return Err(format!(
+                    "--decrypt-keys {arn:?} is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+                ));
+            }
+            if !decrypt_keys.iter().any(|k| k == arn) {
+                decrypt_keys.push(arn.to_owned());
+            }
+        }
+        if args.health_interval.is_zero() {
+            return Err("--health-interval must be greater than 0".into());
+        }
+        if args.key_refresh_interval.is_zero() {
+            return Err("--key-refresh-interval must be greater than 0".into());
+        }
+        if args.socket.as_os_str().is_empty() {
+            return Err("--socket must not be empty".into());
+        }
+        Ok(Self {
+            socket: args.socket.clone(),
+            key,
+            region: args.region.clone().filter(|r| !r.is_empty()),
+            context,
+            decrypt_keys,
+            http_addr: args.http_addr,
+            health_interval: args.health_interval,
+            key_refresh_interval: args.key_refresh_interval,
+            decrypt_cache_size: args.decrypt_cache_size,
+            shutdown_grace: args.shutdown_grace,
+        })
+    }
+}
+
+fn parse_key(key: &str) -> Result<KeySpec, String> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("--key must not be empty".into());
+    }
+    if key.len() > MAX_KEY_ID {
+        return Err(format!("--key is longer than {MAX_KEY_ID} bytes"));
+    }
+    if key.chars().any(char::is_whitespace) {
+        return Err(format!("--key {key:?} contains whitespace"));
+    }
+    if key.starts_with("alias/") {
+        return Ok(KeySpec::Alias(key.to_owned()));
+    }
+    if key.starts_with("arn:") {
+        let resource = arn_resource(key).ok_or_else(|| {
+            format!(
+                "--key {key:?} is not a KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+            )
+        })?;
+        return Ok(if resource.starts_with("alias/") {
+            KeySpec::Alias(key.to_owned())
+        } else {
+            KeySpec::Key(key.to_owned())
+        });
+    }
+    Ok(KeySpec::Key(key.to_owned()))
+}
+
+/// The `key/…` or `alias/…` part of a KMS ARN.
+fn arn_resource(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "kms", region, account, resource]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && !account.is_empty()
+                && (resource.starts_with("key/") || resource.starts_with("alias/"))
+                && resource.len() > resource.find('/').unwrap_or(0) + 1 =>
+        {
+            Some(resource)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `s` is a KMS key ARN (not an alias ARN).
+pub fn is_key_arn(s: &str) -> bool {
+    arn_resource(s).is_some_and(|r| r.starts_with("key/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(extra: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["keywarden-kms"];
+        argv.extend_from_slice(extra);
+        Config::try_from(&Args::try_parse_from(argv).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn key_forms_are_told_apart() {
+        let cases = [
+            ("1234abcd-12ab-34cd-56ef-1234567890ab", false),
+            ("arn:aws:kms:us-east-1:111122223333:key/1234abcd", false),
+            ("alias/keywarden", true),
+            ("arn:aws:kms:us-east-1:111122223333:alias/keywarden", true),
+            (
+                "arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/k",
+                true,
+            ),
+        ];
+        for (key, alias) in cases {
+            let config = config(&["--key", key]).expect(key);
+            assert_eq!(config.key.is_alias(), alias, "{key}");
+            assert_eq!(config.key.as_str(), key);
+        }
+    }
+
+    #[test]
+    fn context_and_decrypt_keys_are_parsed() {
+        let config = config(&[
+            "--key",
+            "alias/k",
+            "--encryption-context",
+            "cluster=prod,purpose=etcd",
+            "--decrypt-keys",
+            "arn:aws:kms:us-east-1:1:key/a, arn:aws:kms:us-east-1:1:key/a",
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.context.get("cluster").map(String::as_str),
+            Some("prod")
+        );
+        assert_eq!(config.context.len(), 2);
+        assert_eq!(config.decrypt_keys, ["arn:aws:kms:us-east-1:1:key/a"]);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let long = "k".repeat(MAX_KEY_ID + 1);
+        for args in [
+            &["--key", ""][..],
+            &["--key", "a b"],
+            &["--key", long.as_str()],
+            &["--key", "arn:aws:s3:::bucket"],
+            &["--key", "arn:aws:kms:us-east-1:1:key/"],
+            &["--key", "k", "--encryption-context", "novalue"],
+            &["--key", "k", "--encryption-context", "=v"],
+            &["--key", "k", "--encryption-context", "a=1,a=2"],
+            &["--key", "k", "--decrypt-keys", "alias/old"],
+            &["--key", "k", "--health-interval", "0s"],
+            &["--key", "k", "--key-refresh-interval", "0s"],
+        ] {
+            assert!(config(args).is_err(), "{args:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Which key encrypts, which keys may decrypt, and the alias watcher that keeps both current.
+//!
+//! `--key` is resolved to a key ARN with DescribeKey at start; an alias is resolved again every
+//! `--key-refresh-interval`. When the alias now points at another key, the new ARN becomes the
+//! key id `Status` and Encrypt report (so each apiserver makes a new seed), and the previous ARN
+//! stays on the decrypt allow-list for the life of the process, beside `--decrypt-keys`.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::KeySpec;
+use crate::health::Health;
+use crate::kms::Kms;
+use crate::metrics::Metrics;
+
+/// Retry period while the key has never been resolved.
+const UNRESOLVED_RETRY: Duration = Duration::from_secs(5);
+
+/// The keys of one plugin process.
+#[derive(Debug)]
+pub struct KeyRing {
+    spec: KeySpec,
+    decrypt_keys: Vec<String>,
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    current: Option<String>,
+    previous: Vec<String>,
+    unresolved: Option<String>,
+}
+
+/// What a resolution changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The first resolution.
+    First,
+    /// Same key as before.
+    Same,
+    /// The alias points at another key now; holds the previous ARN.
+    Retargeted(String),
+}
+
+impl KeyRing {
+    /// A ring for `spec` that also decrypts with `decrypt_keys` (key ARNs).
+    pub fn new(spec: KeySpec, decrypt_keys: Vec<String>) -> Self {
+        Self {
+            spec,
+            decrypt_keys,
+            state: RwLock::new(State {
+                unresolved: Some("not resolved yet".into()),
+                ..State::default()
+            }),
+        }
+    }
+
+    /// How `--key` named the key.
+    pub fn spec(&self) -> &KeySpec {
+        &self.spec
+    }
+
+    /// The ARN new data is encrypted under, once resolved.
+    pub fn current(&self) -> Option<String> {
+        self.read().current.clone()
+    }
+
+    /// Why the key has no ARN yet, if it has none.
+    pub fn unresolved(&self) -> Option<String> {
+        let state = self.read();
+        match &state.current {
+            Some(_) => None,
+            None => state.unresolved.clone(),
+        }
+    }
+
+    /// The key id `Status` reports: the current ARN, else the configured key (which no
+    /// Encrypt can succeed under until it is resolved, so the apiserver never adopts it).
+    pub fn status_key_id(&self) -> String {
+        self.current()
+            .unwrap_or_else(|| self.spec.as_str().to_owned())
+    }
+
+    /// Whether Decrypt may use `key_id`.
+    pub fn allows(&self, key_id: &str) -> bool {
+        let state = self.read();
+        state.current.as_deref() == Some(key_id)
+            || state.previous.iter().any(|k| k == key_id)
+            || self.decrypt_keys.iter().any(|k| k == key_id)
+    }
+
+    /// Every key Decrypt may use, current first.
+    pub fn allowed(&self) -> Vec<String> {
+        let state = self.read();
+        let mut out: Vec<String> = state.current.iter().cloned().collect();
+        for key in state.previous.iter().chain(&self.decrypt_keys) {
+            if !out.contains(key) {
+                out.push(key.clone());
+            }
+        }
+        out
+    }
+
+    /// Records that `--key` now resolves to `arn`.
+    pub fn resolved(&self, arn: String) -> Change {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        state.unresolved = None;
+        match state.current.replace(arn.clone()) {
+            None => Change::First,
+            Some(old) if old == arn => Change::Same,
+            Some(old) => {
+                state.previous.retain(|k| *k != arn);
+                if !state.previous.contains(&old) {
+                    state.previous.push(old.clone());
+                }
+                Change::Retargeted(old)
+            }
+        }
+    }
+
+    /// Records why resolution failed (only shown while the key was never resolved).
+    pub fn resolve_failed(&self, reason: String) {
+        self.state
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .unresolved = Some(reason);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Resolves the key at start (retrying until it works) and then, for an alias, every
+/// `interval`, until `cancel` fires.
+pub async fn watch(
+    ring: Arc<KeyRing>,
+    kms: Kms,
+    health: Arc<Health>,
+    metrics: Metrics,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        refresh_once(&ring, &kms, &health, &metrics).await;
+        let wait = if ring.current().is_none() {
+            UNRESOLVED_RETRY.min(interval)
+        } else if ring.spec().is_alias() {
+            interval
+        } else {
+            return;
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One DescribeKey of `--key`, applied to the ring and the health state.
+pub async fn refresh_once(ring: &KeyRing, kms: &Kms, health: &Health, metrics: &Metrics) {
+    let key = ring.spec().as_str();
+    match kms.describe(key).await {
+        Ok(info) => {
+            match ring.resolved(info.arn.clone()) {
+                Change::First => tracing::info!(key, arn = %info.arn, "key resolved"),
+                Change::Same => tracing::debug!(key, arn = %info.arn, "key unchanged"),
+                Change::Retargeted(old) => {
+                    metrics.key_changed();
+                    tracing::info!(
+                        key,
+                        arn = %info.arn,
+                        previous = %old,
+                        "alias points at a new key; new data is encrypted under it, the previous key stays decryptable"
+                    );
+                }
+            }
+            if let Some(state) = info.unusable {
+                health.failure(format!("key {} is {state}", info.arn));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(key, error = %err, "cannot resolve the key");
+            ring.resolve_failed(format!("cannot resolve {key}: {err}"));
+            if err.is_health_evidence() {
+                health.failure(format!("DescribeKey: {err}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retargeting_keeps_old_keys_decryptable() {
+        let ring = KeyRing::new(
+            KeySpec::Alias("alias/k".into()),
+            vec!["arn:aws:kms:r:1:key/extra".into()],
+        );
+        assert_eq!(ring.status_key_id(), "alias/k");
+        assert!(ring.unresolved().is_some());
+        assert!(!ring.allows("arn:aws:kms:r:1:key/a"));
+        assert_eq!(ring.resolved("arn:aws:kms:r:1:key/a".into()), Change::First);
+        assert_eq!(ring.resolved("arn:aws:kms:r:1:key/a".into()), Change::Same);
+        assert_eq!(
+            ring.resolved("arn:aws:kms:r:1:key/b".into()),
+            Change::Retargeted("arn:aws:kms:r:1:key/a".into())
+        );
+        assert_eq!(ring.status_key_id(), "arn:aws:kms:r:1:key/b");
+        for key in ["a", "b", "extra"] {
+            assert!(ring.allows(&format!("arn:aws:kms:r:1:key/{key}")), "{key}");
+        }
+        assert!(!ring.allows("arn:aws:kms:r:1:key/other"));
+        assert!(!ring.allows("alias/k"), "only ARNs are keys");
+        ring.resolved("arn:aws:kms:r:1:key/a".into());
+        assert_eq!(ring.allowed().len(), 3);
+        assert!(ring.unresolved().is_none());
+    }
+}

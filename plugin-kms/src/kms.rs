@@ -1,0 +1,152 @@
+//! The three AWS KMS calls the plugin makes (Encrypt, Decrypt, DescribeKey) on a client built
+//! once in `main` and injected here; each call is bounded in time, timed into the latency
+//! histogram and classified into a [`PluginError`].
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kms::config::http::HttpResponse;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::KeyState;
+use zeroize::Zeroizing;
+
+use crate::aws_error;
+use crate::envelope::Context;
+use crate::error::PluginError;
+use crate::metrics::Metrics;
+
+/// Upper bound of one KMS call including the SDK's retries. The apiserver's own deadline
+/// (EncryptionConfiguration `timeout`, 3 s by default) usually ends a request first.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What DescribeKey says about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The key's ARN.
+    pub arn: String,
+    /// Why the key cannot be used now (`Disabled`, `PendingDeletion`, …), if it cannot.
+    pub unusable: Option<String>,
+}
+
+/// AWS KMS, as the plugin uses it.
+#[derive(Debug, Clone)]
+pub struct Kms {
+    client: aws_sdk_kms::Client,
+    metrics: Metrics,
+}
+
+impl Kms {
+    /// Wraps an injected client.
+    pub fn new(client: aws_sdk_kms::Client, metrics: Metrics) -> Self {
+        Self { client, metrics }
+    }
+
+    /// `kms:Encrypt` of `plaintext` under `key_id` with `context`; returns the CiphertextBlob.
+    pub async fn encrypt(
+        &self,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &Context,
+    ) -> Result<Vec<u8>, PluginError> {
+        let request = self
+            .client
+            .encrypt()
+            .key_id(key_id)
+            .plaintext(Blob::new(plaintext))
+            .set_encryption_context(to_sdk(context))
+            .send();
+        let output = self.call("Encrypt", request).await?;
+        output
+            .ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| PluginError::Internal("AWS KMS returned no ciphertext".into()))
+    }
+
+    /// `kms:Decrypt` of `blob` with `context`, naming the key when `key_id` is given. Returns
+    /// the plaintext and the key KMS says it used.
+    pub async fn decrypt(
+        &self,
+        key_id: Option<&str>,
+        blob: &[u8],
+        context: &Context,
+    ) -> Result<(Zeroizing<Vec<u8>>, Option<String>), PluginError> {
+        let request = self
+            .client
+            .decrypt()
+            .set_key_id(key_id.map(str::to_owned))
+            .ciphertext_blob(Blob::new(blob))
+            .set_encryption_context(to_sdk(context))
+            .send();
+        let output = self.call("Decrypt", request).await?;
+        let used = output.key_id;
+        let plaintext = output
+            .plaintext
+            .map(|p| Zeroizing::new(p.into_inner()))
+            .ok_or_else(|| PluginError::Internal("AWS KMS returned no plaintext".into()))?;
+        Ok((plaintext, used))
+    }
+
+    /// `kms:DescribeKey`: the ARN of the key `key` (id, ARN, alias, alias ARN) names now.
+    pub async fn describe(&self, key: &str) -> Result<KeyInfo, PluginError> {
+        let request = self.client.describe_key().key_id(key).send();
+        let output = self.call("DescribeKey", request).await?;
+        let meta = output
+            .key_metadata
+            .ok_or_else(|| PluginError::Internal("DescribeKey returned no key metadata".into()))?;
+        let arn = meta
+            .arn()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| PluginError::Internal("DescribeKey returned no key ARN".into()))?
+            .to_owned();
+        let unusable = match meta.key_state() {
+            None | Some(KeyState::Enabled) => None,
+            Some(state) => Some(state.as_str().to_owned()),
+        };
+        Ok(KeyInfo { arn, unusable })
+    }
+
+    async fn call<T, E>(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, PluginError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(CALL_TIMEOUT, request).await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(err)) => {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                let mapped = aws_error::classify(&err, status);
+                tracing::warn!(
+                    operation,
+                    error = aws_error::describe(&err, status),
+                    code = ?mapped.grpc_code(),
+                    "AWS KMS call failed"
+                );
+                Err(mapped)
+            }
+            Err(_) => {
+                tracing::warn!(operation, timeout = ?CALL_TIMEOUT, "AWS KMS call timed out");
+                Err(PluginError::Unavailable {
+                    reason: "timeout".into(),
+                })
+            }
+        };
+        let outcome = result.as_ref().map_or_else(PluginError::label, |_| "ok");
+        self.metrics
+            .kms_call(operation, outcome, started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+fn to_sdk(context: &Context) -> Option<std::collections::HashMap<String, String>> {
+    (!context.is_empty()).then(|| {
+        context
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}

@@ -1,0 +1,24 @@
+//! Keywarden's Kubernetes KMS plugin as a library: `main.rs` parses the command line and calls
+//! [`server::run`]; tests call the same entry point.
+//!
+//! A request flows through: [`service`] (both API versions, metrics, logs) → [`plugin`]
+//! (allow-list, cache, health evidence) → [`envelope`] (format and apiserver limits) → [`kms`]
+//! (the AWS call, classified by [`aws_error`]). In the background, [`keys`] keeps the key ARN
+//! current and [`health`] keeps `Status` truthful at the cost of at most one KMS call per
+//! interval.
+
+pub mod aws_error;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod kms;
+pub mod metrics;
+pub mod plugin;
+pub mod server;
+pub mod service;
+
+pub use error::PluginError;

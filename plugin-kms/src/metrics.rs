@@ -1,0 +1,142 @@
+//! The plugin's Prometheus metrics (SPEC §3.2), registered in a registry `main` owns.
+//!
+//! Labels are fixed strings: API version, operation, outcome label. Key ids, request uids and
+//! anything derived from data never become labels.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Labels of one gRPC operation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// `v2` or `v1beta1`.
+    pub api: &'static str,
+    /// `encrypt`, `decrypt`, `status`, `version`.
+    pub operation: &'static str,
+    /// `ok` or the error label.
+    pub outcome: &'static str,
+}
+
+/// Labels of one AWS KMS call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KmsLabels {
+    /// `Encrypt`, `Decrypt`, `DescribeKey`.
+    pub operation: &'static str,
+    /// `ok` or the error label.
+    pub outcome: &'static str,
+}
+
+/// Labels of the decrypt cache counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit` or `miss`.
+    pub result: &'static str,
+}
+
+/// Every metric the plugin exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    operations: Family<OperationLabels, Counter>,
+    kms_duration: Family<KmsLabels, Histogram>,
+    cache: Family<CacheLabels, Counter>,
+    cache_entries: Gauge,
+    healthy: Gauge,
+    key_changes: Counter,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under `keywarden_kms_`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            operations: Family::default(),
+            kms_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+            }),
+            cache: Family::default(),
+            cache_entries: Gauge::default(),
+            healthy: Gauge::default(),
+            key_changes: Counter::default(),
+        };
+        let sub = registry.sub_registry_with_prefix("keywarden_kms");
+        sub.register(
+            "operations",
+            "Plugin gRPC operations by API version, operation and outcome",
+            metrics.operations.clone(),
+        );
+        sub.register_with_unit(
+            "aws_request_duration",
+            "AWS KMS call latency by operation and outcome",
+            Unit::Seconds,
+            metrics.kms_duration.clone(),
+        );
+        sub.register(
+            "decrypt_cache",
+            "Decrypt cache lookups by result (hit or miss)",
+            metrics.cache.clone(),
+        );
+        sub.register(
+            "decrypt_cache_entries",
+            "Plaintexts held in the decrypt cache",
+            metrics.cache_entries.clone(),
+        );
+        sub.register(
+            "healthy",
+            "1 when the last KMS evidence was good and the key is resolved, else 0",
+            metrics.healthy.clone(),
+        );
+        sub.register(
+            "key_changes",
+            "Times the alias was found pointing at a different key",
+            metrics.key_changes.clone(),
+        );
+        metrics
+    }
+
+    /// Records a finished gRPC operation.
+    pub fn operation(&self, api: &'static str, operation: &'static str, outcome: &'static str) {
+        self.operations
+            .get_or_create(&OperationLabels {
+                api,
+                operation,
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Records one AWS KMS call.
+    pub fn kms_call(&self, operation: &'static str, outcome: &'static str, seconds: f64) {
+        self.kms_duration
+            .get_or_create(&KmsLabels { operation, outcome })
+            .observe(seconds);
+    }
+
+    /// Records a decrypt cache lookup and the cache's size.
+    pub fn cache_lookup(&self, hit: bool, entries: usize) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache.get_or_create(&CacheLabels { result }).inc();
+        self.cache_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// Records the cache's size.
+    pub fn cache_size(&self, entries: usize) {
+        self.cache_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// Records the current health.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.set(i64::from(healthy));
+    }
+
+    /// Records that the alias now points at another key.
+    pub fn key_changed(&self) {
+        self.key_changes.inc();
+    }
+}

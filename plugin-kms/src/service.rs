@@ -1,0 +1,160 @@
+//! The two gRPC services on the plugin socket, `v2.KeyManagementService` and
+//! `v1beta1.KeyManagementService`: request logging, metrics, and nothing else; the work is in
+//! [`Plugin`].
+
+use std::sync::Arc;
+
+use keywarden_proto::kms_v1beta1 as v1;
+use keywarden_proto::kms_v2 as v2;
+use tonic::{Request, Response, Status};
+
+use crate::error::PluginError;
+use crate::metrics::Metrics;
+use crate::plugin::{Api, Plugin};
+
+/// The version string of `v2.StatusResponse`.
+pub const V2_VERSION: &str = "v2";
+/// The version string of `v1beta1.VersionResponse`.
+pub const V1_VERSION: &str = "v1beta1";
+/// `runtime_name` of `v1beta1.VersionResponse`.
+pub const RUNTIME_NAME: &str = "keywarden";
+
+/// Both services share one plugin.
+#[derive(Debug, Clone)]
+pub struct KmsService {
+    plugin: Arc<Plugin>,
+    metrics: Metrics,
+}
+
+impl KmsService {
+    /// Serves `plugin`.
+    pub fn new(plugin: Arc<Plugin>, metrics: Metrics) -> Self {
+        Self { plugin, metrics }
+    }
+
+    fn finish<T>(
+        &self,
+        api: Api,
+        operation: &'static str,
+        uid: &str,
+        result: Result<T, PluginError>,
+    ) -> Result<Response<T>, Status> {
+        match result {
+            Ok(response) => {
+                self.metrics.operation(api.name(), operation, "ok");
+                tracing::debug!(api = api.name(), operation, uid, "served");
+                Ok(Response::new(response))
+            }
+            Err(err) => {
+                self.metrics.operation(api.name(), operation, err.label());
+                tracing::warn!(
+                    api = api.name(),
+                    operation,
+                    uid,
+                    code = ?err.grpc_code(),
+                    error = %err,
+                    "request failed"
+                );
+                Err(err.into())
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl v2::key_management_service_server::KeyManagementService for KmsService {
+    async fn status(
+        &self,
+        _request: Request<v2::StatusRequest>,
+    ) -> Result<Response<v2::StatusResponse>, Status> {
+        let (healthz, key_id) = self.plugin.status();
+        self.metrics.operation(Api::V2.name(), "status", "ok");
+        Ok(Response::new(v2::StatusResponse {
+            version: V2_VERSION.to_owned(),
+            healthz,
+            key_id,
+        }))
+    }
+
+    async fn decrypt(
+        &self,
+        request: Request<v2::DecryptRequest>,
+    ) -> Result<Response<v2::DecryptResponse>, Status> {
+        let request = request.into_inner();
+        let result = self
+            .plugin
+            .decrypt_v2(&request.ciphertext, &request.key_id, &request.annotations)
+            .await
+            .map(|plaintext| v2::DecryptResponse {
+                plaintext: plaintext.to_vec(),
+            });
+        self.finish(Api::V2, "decrypt", &request.uid, result)
+    }
+
+    async fn encrypt(
+        &self,
+        request: Request<v2::EncryptRequest>,
+    ) -> Result<Response<v2::EncryptResponse>, Status> {
+        let mut request = request.into_inner();
+        let result = self
+            .plugin
+            .encrypt(Api::V2, &request.plaintext)
+            .await
+            .map(|e| v2::EncryptResponse {
+                ciphertext: e.ciphertext,
+                key_id: e.key_id,
+                annotations: e.annotations,
+            });
+        zeroize::Zeroize::zeroize(&mut request.plaintext);
+        if let Ok(response) = &result {
+            tracing::info!(uid = %request.uid, key_id = %response.key_id, "encrypted a seed");
+        }
+        self.finish(Api::V2, "encrypt", &request.uid, result)
+    }
+}
+
+#[tonic::async_trait]
+impl v1::key_management_service_server::KeyManagementService for KmsService {
+    async fn version(
+        &self,
+        _request: Request<v1::VersionRequest>,
+    ) -> Result<Response<v1::VersionResponse>, Status> {
+        self.metrics.operation(Api::V1beta1.name(), "version", "ok");
+        Ok(Response::new(v1::VersionResponse {
+            version: V1_VERSION.to_owned(),
+            runtime_name: RUNTIME_NAME.to_owned(),
+            runtime_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }))
+    }
+
+    async fn decrypt(
+        &self,
+        request: Request<v1::DecryptRequest>,
+    ) -> Result<Response<v1::DecryptResponse>, Status> {
+        let request = request.into_inner();
+        let result =
+            self.plugin
+                .decrypt_v1(&request.cipher)
+                .await
+                .map(|plain| v1::DecryptResponse {
+                    plain: plain.to_vec(),
+                });
+        self.finish(Api::V1beta1, "decrypt", "", result)
+    }
+
+    async fn encrypt(
+        &self,
+        request: Request<v1::EncryptRequest>,
+    ) -> Result<Response<v1::EncryptResponse>, Status> {
+        let mut request = request.into_inner();
+        let result = self
+            .plugin
+            .encrypt(Api::V1beta1, &request.plain)
+            .await
+            .map(|e| v1::EncryptResponse {
+                cipher: e.ciphertext,
+            });
+        zeroize::Zeroize::zeroize(&mut request.plain);
+        self.finish(Api::V1beta1, "encrypt", "", result)
+    }
+}
