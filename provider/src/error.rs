@@ -11,9 +11,6 @@ pub enum MountError {
     /// The request or the SecretProviderClass parameters are malformed or break a rule.
     #[error("{0}")]
     InvalidArgument(String),
-    /// The SecretProviderClass asks for something this provider does not support.
-    #[error("{0}")]
-    Unsupported(String),
     /// The identity asked for is not allowed for this pod.
     #[error("{0}")]
     IdentityForbidden(String),
@@ -68,7 +65,6 @@ impl MountError {
     pub fn grpc_code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) => Code::InvalidArgument,
-            Self::Unsupported(_) => Code::Unimplemented,
             Self::IdentityForbidden(_) | Self::AccessDenied { .. } => Code::PermissionDenied,
             Self::Precondition(_) => Code::FailedPrecondition,
             Self::NotFound { .. } => Code::NotFound,
@@ -83,7 +79,6 @@ impl MountError {
     pub fn label(&self) -> &'static str {
         match self {
             Self::InvalidArgument(_) => "invalid_argument",
-            Self::Unsupported(_) => "unsupported",
             Self::IdentityForbidden(_) => "identity_forbidden",
             Self::Precondition(_) => "failed_precondition",
             Self::NotFound { .. } => "not_found",
