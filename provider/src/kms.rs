@@ -144,3 +144,83 @@ pub async fn generate_data_key(
         key_arn,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_kms::Client;
+    use aws_sdk_kms::operation::decrypt::DecryptOutput;
+    use aws_sdk_kms::types::error::{DisabledException, InvalidCiphertextException};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use prometheus_client::registry::Registry;
+    use tonic::Code;
+
+    fn call<'a>(context: &'a BTreeMap<String, String>, key_id: Option<&'a str>) -> DecryptCall<'a> {
+        DecryptCall {
+            label: "objects[0] (s3://b/k)",
+            blob: b"blob",
+            key_id,
+            context,
+        }
+    }
+
+    #[tokio::test]
+    async fn passes_key_and_context_and_returns_plaintext() {
+        let rule = mock!(Client::decrypt)
+            .match_requests(|r| {
+                r.key_id() == Some("arn:aws:kms:us-east-1:1:key/k")
+                    && r.encryption_context()
+                        .and_then(|c| c.get("app"))
+                        .map(String::as_str)
+                        == Some("web")
+            })
+            .then_output(|| {
+                DecryptOutput::builder()
+                    .plaintext(Blob::new(b"hunter2".to_vec()))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&rule]);
+        let context = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let metrics = Metrics::register(&mut Registry::default());
+        let plain = decrypt(
+            &client,
+            call(&context, Some("arn:aws:kms:us-east-1:1:key/k")),
+            &metrics,
+        )
+        .await
+        .expect("decrypted");
+        assert_eq!(plain.as_slice(), b"hunter2");
+    }
+
+    #[tokio::test]
+    async fn distinct_messages_for_each_refusal() {
+        let metrics = Metrics::register(&mut Registry::default());
+        let invalid = mock!(Client::decrypt).then_error(|| {
+            DecryptError::InvalidCiphertextException(InvalidCiphertextException::builder().build())
+        });
+        let client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&invalid]);
+        let none = BTreeMap::new();
+        let err = decrypt(&client, call(&none, None), &metrics)
+            .await
+            .expect_err("invalid");
+        assert_eq!(err.grpc_code(), Code::InvalidArgument);
+        assert!(err.to_string().contains("set encryptionContext"), "{err}");
+        let some = BTreeMap::from([("a".to_owned(), "b".to_owned())]);
+        let err = decrypt(&client, call(&some, None), &metrics)
+            .await
+            .expect_err("mismatch");
+        assert!(
+            err.to_string().contains("encryptionContext does not match"),
+            "{err}"
+        );
+
+        let disabled = mock!(Client::decrypt)
+            .then_error(|| DecryptError::DisabledException(DisabledException::builder().build()));
+        let client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&disabled]);
+        let err = decrypt(&client, call(&none, None), &metrics)
+            .await
+            .expect_err("disabled");
+        assert_eq!(err.grpc_code(), Code::FailedPrecondition);
+        assert!(err.to_string().contains("disabled"), "{err}");
+    }
+}
