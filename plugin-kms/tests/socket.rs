@@ -1,0 +1,281 @@
+//! The real server on a temporary socket, with AWS KMS faked at the SDK seam: both services
+//! answer through the generated clients, the cache saves KMS calls, and failures carry codes.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use aws_sdk_kms::Client;
+use aws_sdk_kms::operation::decrypt::DecryptOutput;
+use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
+use aws_sdk_kms::operation::encrypt::EncryptOutput;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::KeyMetadata;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use clap::Parser;
+use keywarden_kms::cli::Args;
+use keywarden_kms::config::{Config, SOCKET_MODE};
+use keywarden_kms::server::{self, Listeners};
+use keywarden_proto::kms_v1beta1 as v1;
+use keywarden_proto::kms_v2 as v2;
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/current";
+const BLOB: &[u8] = b"opaque-kms-ciphertext-blob";
+const SEED: &[u8] = &[7; 32];
+
+struct Running {
+    channel: Channel,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), server::ServeError>>,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(rules: &[&Rule], extra: &[&str]) -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("kms.sock");
+    let mut argv = vec![
+        "keywarden-kms".to_owned(),
+        "--key".to_owned(),
+        "alias/test".to_owned(),
+        "--socket".to_owned(),
+        socket.display().to_string(),
+        "--http-addr".to_owned(),
+        "off".to_owned(),
+    ];
+    argv.extend(extra.iter().map(|s| (*s).to_owned()));
+    let config = Config::try_from(&Args::try_parse_from(argv).expect("args")).expect("config");
+    let client: Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, rules);
+    let (listener, guard) = keywarden_runtime::socket::bind(&socket, SOCKET_MODE).expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(
+        config,
+        client,
+        Listeners {
+            socket: listener,
+            socket_guard: guard,
+            http: None,
+        },
+        Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let path = socket.clone();
+    let channel = Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await
+        .expect("connect");
+    Running {
+        channel,
+        stop,
+        task,
+        socket,
+        _dir: dir,
+    }
+}
+
+async fn wait_resolved(
+    client: &mut v2::key_management_service_client::KeyManagementServiceClient<Channel>,
+) {
+    for _ in 0..100 {
+        let status = client
+            .status(v2::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        if status.key_id == ARN {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("key never resolved");
+}
+
+fn describe() -> Rule {
+    mock!(Client::describe_key).then_output(|| {
+        DescribeKeyOutput::builder()
+            .key_metadata(
+                KeyMetadata::builder()
+                    .key_id("current")
+                    .arn(ARN)
+                    .build()
+                    .expect("meta"),
+            )
+            .build()
+    })
+}
+
+fn encrypt_ok() -> Rule {
+    mock!(Client::encrypt)
+        .match_requests(|r| r.key_id() == Some(ARN))
+        .then_output(|| {
+            EncryptOutput::builder()
+                .ciphertext_blob(Blob::new(BLOB))
+                .key_id(ARN)
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn both_services_answer_and_the_cache_saves_kms_calls() {
+    let describe = describe();
+    let encrypt = encrypt_ok();
+    let decrypt = mock!(Client::decrypt)
+        .match_requests(|r| r.key_id() == Some(ARN))
+        .then_output(|| {
+            DecryptOutput::builder()
+                .plaintext(Blob::new(SEED))
+                .key_id(ARN)
+                .build()
+        });
+    let running = start(
+        &[&describe, &encrypt, &decrypt],
+        &["--health-interval", "1h"],
+    )
+    .await;
+    let mode = std::fs::metadata(&running.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let mut kms =
+        v2::key_management_service_client::KeyManagementServiceClient::new(running.channel.clone());
+    wait_resolved(&mut kms).await;
+    let status = kms
+        .status(v2::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(
+        (status.version.as_str(), status.healthz.as_str()),
+        ("v2", "ok")
+    );
+
+    let sealed = kms
+        .encrypt(v2::EncryptRequest {
+            plaintext: SEED.to_vec(),
+            uid: "u1".into(),
+        })
+        .await
+        .expect("encrypt")
+        .into_inner();
+    assert_eq!(sealed.key_id, ARN);
+    assert_eq!(sealed.ciphertext[0], 0x01);
+    assert_eq!(&sealed.ciphertext[1..], BLOB);
+    let request = v2::DecryptRequest {
+        ciphertext: sealed.ciphertext.clone(),
+        uid: "u2".into(),
+        key_id: sealed.key_id.clone(),
+        annotations: sealed.annotations.clone(),
+    };
+    let plain = kms
+        .decrypt(request.clone())
+        .await
+        .expect("decrypt")
+        .into_inner();
+    assert_eq!(plain.plaintext, SEED);
+    assert_eq!(decrypt.num_calls(), 0, "Encrypt filled the cache");
+
+    let other = v2::DecryptRequest {
+        key_id: "arn:aws:kms:us-east-1:111122223333:key/other".into(),
+        ..request
+    };
+    let err = kms.decrypt(other).await.expect_err("not allowed");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let bad = v2::DecryptRequest {
+        ciphertext: sealed.ciphertext.clone(),
+        uid: "u3".into(),
+        key_id: ARN.into(),
+        annotations: HashMap::from([("foo".to_owned(), b"1".to_vec())]),
+    };
+    assert_eq!(
+        kms.decrypt(bad).await.expect_err("annotation").code(),
+        Code::InvalidArgument
+    );
+
+    let mut legacy =
+        v1::key_management_service_client::KeyManagementServiceClient::new(running.channel.clone());
+    let version = legacy
+        .version(v1::VersionRequest {
+            version: "v1beta1".into(),
+        })
+        .await
+        .expect("version")
+        .into_inner();
+    assert_eq!(version.version, "v1beta1");
+
+    running.stop.send(()).expect("stop");
+    running.task.await.expect("join").expect("clean exit");
+    assert!(!running.socket.exists(), "socket removed on shutdown");
+}
+
+/// A KMS error response as it arrives on the wire.
+fn kms_error(code: &str) -> aws_smithy_runtime_api::http::Response {
+    aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+        aws_smithy_types::body::SdkBody::from(format!(r#"{{"__type":"{code}","message":"x"}}"#)),
+    )
+}
+
+#[tokio::test]
+async fn kms_failures_become_precise_codes_and_health() {
+    let describe = describe();
+    let encrypt = mock!(Client::encrypt).then_http_response(|| kms_error("DisabledException"));
+    let decrypt =
+        mock!(Client::decrypt).then_http_response(|| kms_error("InvalidCiphertextException"));
+    let running = start(
+        &[&describe, &encrypt, &decrypt],
+        &["--health-interval", "1h"],
+    )
+    .await;
+    let mut kms =
+        v2::key_management_service_client::KeyManagementServiceClient::new(running.channel.clone());
+    wait_resolved(&mut kms).await;
+
+    let err = kms
+        .encrypt(v2::EncryptRequest {
+            plaintext: SEED.to_vec(),
+            uid: "u".into(),
+        })
+        .await
+        .expect_err("disabled");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let status = kms
+        .status(v2::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    assert!(
+        status.healthz.contains("DisabledException"),
+        "{}",
+        status.healthz
+    );
+    assert_eq!(status.key_id, ARN, "the key id stays put while unhealthy");
+
+    let mut ciphertext = vec![0x01];
+    ciphertext.extend_from_slice(BLOB);
+    let err = kms
+        .decrypt(v2::DecryptRequest {
+            ciphertext,
+            uid: "u".into(),
+            key_id: ARN.into(),
+            annotations: HashMap::new(),
+        })
+        .await
+        .expect_err("tampered");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+
+    running.stop.send(()).expect("stop");
+    running.task.await.expect("join").expect("clean exit");
+}
