@@ -2,7 +2,7 @@
 
 Session-wide: one local AWS endpoint (moto on loopback) and a KMS key.
 Per test: a fresh bucket, a tmpfs target path, and provider processes that are
-always stopped at teardown (where a clean exit and a removed socket are
+always stopped at teardown (`mode_driver` runs a test once per write mode) (where a clean exit and a removed socket are
 asserted). `say` prints what a test tried and what held.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from harness import mounts
 from harness.aws import MotoEndpoint, Seeder
 from harness.driver import LOCALHOST, Driver
-from harness.provider import ProviderProcess
+from harness.provider import ProviderError, ProviderProcess
 
 _bucket_seq = itertools.count(1)
 
@@ -121,4 +121,48 @@ def provider(start_provider: Callable[..., ProviderProcess]) -> ProviderProcess:
 @pytest.fixture
 def driver(provider: ProviderProcess) -> Iterator[Driver]:
     with Driver(provider.socket_path, authority=LOCALHOST) as d:
+        yield d
+
+
+# `serve --write-mode provider` exits 2 at start ("--write-mode provider is not supported by
+# this version") although the provider implements the mode (SPEC §2.6). Cases in that mode are
+# expected to fail there and only there (a ProviderError from start-up); strict, so once the
+# provider starts in that mode they pass, report XPASS(strict) as a failure, and this marker goes.
+PROVIDER_MODE_REFUSED_AT_START = pytest.mark.xfail(
+    raises=ProviderError,
+    strict=True,
+    reason="keywarden-provider serve refuses --write-mode provider at start (exit 2)",
+)
+WRITE_MODES = ["driver", pytest.param("provider", marks=PROVIDER_MODE_REFUSED_AT_START)]
+
+
+@pytest.fixture(params=WRITE_MODES)
+def write_mode(request: pytest.FixtureRequest) -> str:
+    """Each test using it runs once per `--write-mode` (SPEC §2.6)."""
+    return request.param
+
+
+@pytest.fixture(params=WRITE_MODES[1:])
+def provider_mode(start_provider: Callable[..., ProviderProcess]) -> Callable[..., Driver]:
+    """provider_mode(*extra_args) -> a Driver (use it with `with`) of a new provider started
+    with `--write-mode provider` and the extra arguments."""
+
+    def _driver(*extra: str) -> Driver:
+        return Driver(start_provider(["--write-mode", "provider", *extra]).socket_path, authority=LOCALHOST)
+
+    return _driver
+
+
+@pytest.fixture
+def mode_provider(start_provider: Callable[..., ProviderProcess], write_mode: str) -> ProviderProcess:
+    """A provider started with `--write-mode <write_mode>` (node identity allowed)."""
+    return start_provider(["--write-mode", write_mode])
+
+
+@pytest.fixture
+def mode_driver(mode_provider: ProviderProcess) -> Iterator[Driver]:
+    """A driver-like client of `mode_provider`. In provider mode the response carries no
+    files, so applying it writes nothing (as in the real driver) and the files read back
+    are the ones the provider wrote into the target path."""
+    with Driver(mode_provider.socket_path, authority=LOCALHOST) as d:
         yield d

@@ -49,3 +49,57 @@ def assert_mount_fails(
 def assert_empty(target: Path) -> None:
     entries = os.listdir(target)
     assert entries == [], f"target path must stay empty after a failed Mount, found {entries}"
+
+
+def assert_atomic_layout(target: Path) -> str:
+    """The Kubernetes atomic-writer layout (SPEC §2.6); returns the `..data` link target.
+
+    `..data` is a symlink to the one timestamped `..<ts>` directory inside the target, every
+    visible top-level entry is a symlink `<name> -> ..data/<name>`, and nothing else is there.
+    """
+    data = target / "..data"
+    assert data.is_symlink(), f"{data} must be a symlink, found {sorted(os.listdir(target))}"
+    ts = os.readlink(data)
+    assert "/" not in ts and ts.startswith(".."), f"..data must point to a sibling ..<ts> dir, not {ts!r}"
+    assert (target / ts).is_dir() and not (target / ts).is_symlink(), f"{ts} is not a directory"
+    hidden = sorted(e for e in os.listdir(target) if e.startswith(".."))
+    assert hidden == sorted(["..data", ts]), f"exactly ..data and one timestamped dir, found {hidden}"
+    for entry in os.listdir(target):
+        if entry.startswith(".."):
+            continue
+        link = target / entry
+        assert link.is_symlink(), f"top-level {entry} must be a symlink into ..data"
+        assert os.readlink(link) == f"..data/{entry}", f"{entry} -> {os.readlink(link)}"
+    return ts
+
+
+def assert_written_by(write_mode: str, result: Any) -> None:
+    """Who wrote the files: the driver from MountResponse.files, or the provider itself.
+
+    In provider mode the response carries no files but still one version per object (the
+    driver refuses a response without object versions, reference §2.9), and the target
+    holds the atomic-writer layout.
+    """
+    versions = list(result.response.object_version)
+    assert versions, "the driver refuses a response without object versions"
+    if write_mode == "provider":
+        assert len(result.response.files) == 0, (
+            f"--write-mode provider must return no files, got {[f.path for f in result.response.files]}"
+        )
+        assert not result.written, "the driver-like client wrote nothing itself"
+    else:
+        assert len(result.response.files) > 0, "--write-mode driver returns the files"
+    assert_atomic_layout(result.target)
+
+
+def assert_still_serves(driver: Driver, seed: Any, bucket: str, target: Path, say: Callable[[str], None] = print) -> None:
+    """After a failure, the same provider serves a good Mount (then the target is emptied again)."""
+    from . import mounts
+    from .spc import parameters
+
+    value = f"still-serving-{os.urandom(8).hex()}".encode()
+    seed.put(bucket, "still-serving", value)
+    result = driver.mount(parameters([{"objectName": f"s3://{bucket}/still-serving"}]), target)
+    assert result.files["still-serving"].contents == value, "the provider must keep serving after a failure"
+    mounts.clear(target)
+    say("held: the provider went on serving a good Mount")

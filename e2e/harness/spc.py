@@ -22,3 +22,24 @@ def parameters(objects: list[dict[str, Any]] | str, identity: str | None = "node
         params["identity"] = identity
     params.update(extra)
     return params
+
+
+def manifest(
+    objects: list[dict[str, Any]],
+    name: str = "app-secrets",
+    namespace: str | None = None,
+    api_version: str = "secrets-store.csi.x-k8s.io/v1",
+    provider: str = "keywarden",
+    **extra: str,
+) -> str:
+    """A SecretProviderClass manifest (YAML) whose parameters are `parameters(objects, **extra)`."""
+    metadata: dict[str, str] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    doc = {
+        "apiVersion": api_version,
+        "kind": "SecretProviderClass",
+        "metadata": metadata,
+        "spec": {"provider": provider, "parameters": parameters(objects, identity=None, **extra)},
+    }
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
