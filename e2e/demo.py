@@ -1,9 +1,11 @@
 """`make demo`: Keywarden end to end on one machine, no cluster, no cloud.
 
 Starts a local AWS endpoint (moto) on loopback, seeds a bucket, a KMS key and
-secret objects, starts keywarden-provider on a unix socket in a temp dir,
+secret objects (one sealed with `keywarden-provider seal`, bound to the pod's
+namespace), starts keywarden-provider on a unix socket in a temp dir,
 performs a real Mount exactly as the Secrets Store CSI driver would into a
-tmpfs, and prints the resulting file tree and contents. Everything it started
+tmpfs, and prints the resulting file tree and contents, including a field
+extracted from the sealed JSON with jmesPath. Everything it started
 or created is removed on exit, on failure and on Ctrl-C.
 
 Each step is a function taking the shared Demo state, so further steps (the
@@ -13,6 +15,7 @@ KMS plugin's Encrypt/Decrypt round trip into a real etcd) slot into STEPS.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -25,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import mounts, writer  # noqa: E402
+from harness import commands, mounts, sealer, writer  # noqa: E402
 from harness.apiserver import ApiServer  # noqa: E402
 from harness.aws import MotoEndpoint, Seeder  # noqa: E402
 from harness.driver import Driver, Pod  # noqa: E402
@@ -35,6 +38,7 @@ from harness.provider import ProviderProcess  # noqa: E402
 from harness.spc import objects_yaml, parameters  # noqa: E402
 
 BUCKET = "keywarden-demo"
+NAMESPACE = "default"
 
 
 @dataclass
@@ -44,7 +48,7 @@ class Demo:
     aws: MotoEndpoint | None = None
     seed: Seeder | None = None
     kms_key: dict[str, Any] = field(default_factory=dict)
-    objects: list[dict[str, str]] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
     provider: ProviderProcess | None = None
     kms_plugin: KmsPluginProcess | None = None
     target: Path | None = None
@@ -80,6 +84,36 @@ def seed_secrets(demo: Demo) -> None:
         {"objectName": f"s3://{BUCKET}/prod/db/username", "objectAlias": "db/username"},
         {"objectName": f"s3://{BUCKET}/prod/api/token"},
     ]
+    seal_secret(demo)
+
+
+def seal_secret(demo: Demo) -> None:
+    """A JSON secret sealed with `keywarden-provider seal`; the pod gets it whole and one field."""
+    heading("Sealing a secret with keywarden-provider seal")
+    assert demo.aws is not None and demo.seed is not None
+    out = f"s3://{BUCKET}/prod/payments/credentials.kws"
+    plaintext = json.dumps({"username": "payments", "password": "Tr0ub4dor&3-sealed", "port": 5432}).encode()
+    run = commands.seal(
+        demo.aws.env(), demo.kms_key["Arn"], out, plaintext=plaintext, namespace=NAMESPACE, context={"app": "web"}
+    )
+    if run.returncode != 0:
+        raise RuntimeError(run.describe())
+    print(f"$ keywarden-provider seal --key <key ARN> --namespace {NAMESPACE} --context app=web --in - --out {out}")
+    print(f"    {run.stdout.strip()}")
+    blob = demo.seed.s3.get_object(Bucket=BUCKET, Key="prod/payments/credentials.kws")["Body"].read()
+    assert plaintext not in blob and b"Tr0ub4dor" not in blob
+    header = dict(sealer.parse(blob).header)
+    header["edk"] = header["edk"][:24] + "..."
+    print(f"what S3 holds ({len(blob)} bytes): KWS1, header {json.dumps(header)}, then AES-256-GCM ciphertext")
+    demo.objects.append(
+        {
+            "objectName": out,
+            "objectType": "sealed",
+            "objectAlias": "payments/credentials.json",
+            "filePermission": "0400",
+            "jmesPath": [{"path": "password", "objectAlias": "payments/password", "filePermission": "0400"}],
+        }
+    )
 
 
 def start_provider(demo: Demo) -> None:
@@ -103,7 +137,7 @@ def mount_as_driver(demo: Demo) -> None:
     print(f"target path {target} ({kind})")
     print("SecretProviderClass parameters.objects:")
     print(textwrap.indent(objects_yaml(demo.objects), "    "))
-    pod = Pod(name="web-7d4b9", namespace="default", service_account="web")
+    pod = Pod(name="web-7d4b9", namespace=NAMESPACE, service_account="web")
     with Driver(demo.provider.socket_path) as driver:
         version = driver.version()
         print(f"Version: {version.runtime_name} {version.runtime_version} ({version.version})")
@@ -122,12 +156,15 @@ def mount_as_driver(demo: Demo) -> None:
         textwrap.dedent(
             """
             What happened: the driver-like client sent one Mount RPC over the unix
-            socket with the pod's attributes. keywarden-provider read the three S3
+            socket with the pod's attributes. keywarden-provider read the four S3
             objects with the node's credentials (S3 decrypted the SSE-KMS one with
-            the KMS key), and returned every file with its mode and one version per
-            object. The client then wrote them like the driver: a timestamped
-            directory, a `..data` symlink swapped in atomically, and top-level
-            symlinks, so an application sees whole updates only.
+            the KMS key). It checked that the sealed object was sealed for the pod's
+            namespace, decrypted its data key with one kms:Decrypt, opened it, and
+            extracted the password field with jmesPath into its own 0400 file. It
+            returned every file with its mode and one version per object. The
+            client then wrote them like the driver: a timestamped directory, a
+            `..data` symlink swapped in atomically, and top-level symlinks, so an
+            application sees whole updates only.
             """
         ).rstrip()
     )
