@@ -23,6 +23,7 @@ def secret(name: str) -> bytes:
 
 def test_secrets_in_etcd_are_ciphertext_and_survive_restarts(start_plugin, etcd, key, kms_aws, say):
     plugin = start_plugin(key["Arn"])
+    plugin.wait_healthy()
     ns = f"/registry/secrets/ns-{uuid.uuid4().hex[:8]}/"
     written = {f"{ns}s{i}": secret(f"s{i}") for i in range(20)}
     with ApiServer(etcd, plugin.socket_path) as api:

@@ -24,6 +24,7 @@ SEED = bytes(range(32))
 
 def test_independent_client_sees_the_v2_contract(start_plugin, client_for, key, say):
     plugin = start_plugin(key["Arn"])
+    plugin.wait_healthy()
     c = client_for(plugin)
     statuses = [c.status() for _ in range(3)]
     say(f"Status x3: {[(s.version, s.healthz, s.key_id) for s in statuses]}")
@@ -59,6 +60,7 @@ def test_bad_input_is_rejected_with_precise_codes(start_plugin, client_for, key,
     other = kms_seed.kms_key("allowed old key")
     stranger = kms_seed.kms_key("not allowed")
     plugin = start_plugin(key["Arn"], ["--decrypt-keys", other["Arn"]])
+    plugin.wait_healthy()
     c = client_for(plugin)
     good = c.encrypt(SEED)
     ann = dict(good.annotations)
@@ -228,6 +230,7 @@ def test_traffic_replaces_health_checks(start_plugin, client_for, key, kms_aws, 
 
 def test_stale_socket_after_kill_is_replaced(start_plugin, client_for, key, say):
     plugin = start_plugin(key["Arn"])
+    plugin.wait_healthy()
     assert plugin.proc is not None
     plugin.proc.send_signal(signal.SIGKILL)
     plugin.proc.wait()

@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import struct
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -117,9 +118,16 @@ class ApiServer:
     def status(self):
         return self.kms.Status(self.pb.v2.StatusRequest(), timeout=self.timeout, wait_for_ready=True)
 
-    def probe(self) -> str:
-        """The apiserver's probe: Status, then a new seed when the key id changed. Returns key_id."""
+    def probe(self, wait: float = 10.0) -> str:
+        """The apiserver's probe: Status, then a new seed when the key id changed. Returns key_id.
+
+        Like the apiserver (which polls every 10 s after a failure), an unhealthy Status is
+        retried, here every 0.1 s for up to `wait` seconds."""
+        deadline = time.monotonic() + wait
         st = self.status()
+        while st.healthz != "ok" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            st = self.status()
         if st.version not in ("v2", "v2beta1"):
             raise AssertionError(f"Status version {st.version!r}")
         if st.healthz != "ok":
