@@ -20,7 +20,7 @@ import pytest
 from harness import mounts
 from harness.aws import MotoEndpoint, Seeder
 from harness.driver import LOCALHOST, Driver
-from harness.provider import ProviderError, ProviderProcess
+from harness.provider import ProviderProcess
 
 _bucket_seq = itertools.count(1)
 
@@ -124,16 +124,7 @@ def driver(provider: ProviderProcess) -> Iterator[Driver]:
         yield d
 
 
-# `serve --write-mode provider` exits 2 at start ("--write-mode provider is not supported by
-# this version") although the provider implements the mode (SPEC §2.6). Cases in that mode are
-# expected to fail there and only there (a ProviderError from start-up); strict, so once the
-# provider starts in that mode they pass, report XPASS(strict) as a failure, and this marker goes.
-PROVIDER_MODE_REFUSED_AT_START = pytest.mark.xfail(
-    raises=ProviderError,
-    strict=True,
-    reason="keywarden-provider serve refuses --write-mode provider at start (exit 2)",
-)
-WRITE_MODES = ["driver", pytest.param("provider", marks=PROVIDER_MODE_REFUSED_AT_START)]
+WRITE_MODES = ["driver", "provider"]
 
 
 @pytest.fixture(params=WRITE_MODES)

@@ -128,11 +128,6 @@ def test_seal_failures(aws: MotoEndpoint, kms_key: dict, tmp_path: Path, say) ->
         assert not Path(kw["out"]).exists(), "no output file on failure"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the one-line usage error keeps only clap's first line, which does not name the missing argument",
-)
 @pytest.mark.parametrize(("args", "missing"), [(["seal", "--key", "k"], "--out"), (["check"], "--spc")],
                          ids=["seal-without-out", "check-without-spc"])
 def test_usage_error_names_the_missing_argument(args: list[str], missing: str, aws: MotoEndpoint, say) -> None:

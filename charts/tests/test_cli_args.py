@@ -87,8 +87,6 @@ def test_provider_accepts_write_mode_provider(provider):
     c = provider_container(r)
     assert "--write-mode=provider" in c["args"]
     proc = run_parser(PROVIDER_BIN, c["args"], clean_env(c), provider)
-    if proc.returncode != 0 and "not supported by this version" in proc.stderr:
-        pytest.xfail(f"keywarden-provider refuses the chart's writeMode provider: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
 
 

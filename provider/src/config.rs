@@ -45,11 +45,8 @@ impl TryFrom<&ServeArgs> for ServeConfig {
     type Error = String;
 
     fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
-        if args.write_mode == WriteMode::Provider {
-            return Err(
-                "--write-mode provider is not supported by this version; use --write-mode driver"
-                    .into(),
-            );
+        if args.allow_non_tmpfs && args.write_mode != WriteMode::Provider {
+            return Err("--allow-non-tmpfs applies only with --write-mode provider".into());
         }
         if args.mount_timeout.is_zero() {
             return Err("--mount-timeout must be greater than 0".into());

@@ -15,12 +15,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             // One line naming what is wrong, not the whole usage text.
-            let rendered = e.render().to_string();
-            let reason = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "keywarden-provider: {}",
-                reason.trim_start_matches("error: ")
-            );
+            eprintln!("keywarden-provider: {}", one_line(&e.render().to_string()));
             return ExitCode::from(EXIT_USAGE);
         }
         Err(e) => {
@@ -69,6 +64,22 @@ fn one_shot(command: impl std::future::Future<Output = anyhow::Result<String>>) 
             eprintln!("keywarden-provider: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The reason of a usage error on one line: the text before clap's usage block, joined.
+fn one_line(rendered: &str) -> String {
+    let reason: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty() && !line.starts_with("Usage:"))
+        .map(str::trim)
+        .collect();
+    let text = reason.join(" ");
+    let text = text.trim_start_matches("error: ");
+    if text.is_empty() {
+        "invalid arguments".into()
+    } else {
+        text.into()
     }
 }
 
