@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use keywarden_runtime::LogFormat;
+pub use keywarden_runtime::cli::{HttpAddr, parse_duration};
 
 /// Keywarden's Kubernetes KMS plugin: encrypts Secrets at rest in etcd under an AWS KMS key.
 #[derive(Debug, Parser)]
@@ -84,33 +85,6 @@ pub struct Args {
     /// Validate the configuration, print the outcome and exit without serving.
     #[arg(long)]
     pub check_config: bool,
-}
-
-/// `--http-addr`: a socket address or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpAddr {
-    /// Serve on this address.
-    On(std::net::SocketAddr),
-    /// No HTTP server.
-    Off,
-}
-
-impl std::str::FromStr for HttpAddr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "off" {
-            return Ok(Self::Off);
-        }
-        s.parse()
-            .map(Self::On)
-            .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8083, or off"))
-    }
-}
-
-/// Parses `30s`, `5m`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration like 30s or 5m ({e})"))
 }
 
 #[cfg(test)]

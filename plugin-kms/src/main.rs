@@ -3,28 +3,18 @@
 use std::process::ExitCode;
 
 use aws_config::{BehaviorVersion, Region};
-use clap::Parser;
-use keywarden_kms::cli::{Args, HttpAddr};
+use keywarden_kms::cli::Args;
 use keywarden_kms::config::{Config, SOCKET_MODE};
 use keywarden_kms::server::{self, Listeners};
-use keywarden_runtime::{shutdown, socket, telemetry};
+use keywarden_runtime::{cli, shutdown, socket, telemetry};
 
-/// Exit code for a bad configuration (matches clap's usage errors).
-const EXIT_USAGE: u8 = 2;
+/// Name used in messages.
+const PROGRAM: &str = "keywarden-kms";
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args: Args = match cli::parse(PROGRAM) {
         Ok(args) => args,
-        Err(e) if e.use_stderr() => {
-            // One line naming what is wrong, not the whole usage text.
-            let rendered = e.render().to_string();
-            let reason = rendered.lines().next().unwrap_or("invalid arguments");
-            return usage(reason.trim_start_matches("error: "));
-        }
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     let config = match Config::try_from(&args) {
         Ok(config) => config,
@@ -58,19 +48,11 @@ fn main() -> ExitCode {
 }
 
 fn usage(msg: &str) -> ExitCode {
-    eprintln!("keywarden-kms: {msg}");
-    ExitCode::from(EXIT_USAGE)
+    cli::usage(PROGRAM, msg)
 }
 
 async fn start(config: Config) -> anyhow::Result<()> {
-    let http = match config.http_addr {
-        HttpAddr::On(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on --http-addr {addr}: {e}"))?,
-        ),
-        HttpAddr::Off => None,
-    };
+    let http = config.http_addr.bind().await?;
     let (socket, socket_guard) = socket::bind(&config.socket, SOCKET_MODE)?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &config.region {
@@ -94,7 +76,5 @@ async fn start(config: Config) -> anyhow::Result<()> {
 }
 
 fn fail(err: anyhow::Error) -> ExitCode {
-    tracing::error!(error = format!("{err:#}"), "keywarden-kms failed");
-    eprintln!("keywarden-kms: {err:#}");
-    ExitCode::FAILURE
+    cli::fail(PROGRAM, &format!("{err:#}"))
 }

@@ -134,31 +134,7 @@ fn classify_code(object: &str, code: &str, status: Option<u16>) -> MountError {
     }
 }
 
-/// A one-line description of an SDK error for the logs: the error code, AWS's message, the HTTP
-/// status, and the chain of causes for transport failures. Never sent to clients.
-pub fn describe<E, R>(err: &SdkError<E, R>, status: Option<u16>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    if let SdkError::ServiceError(service) = err {
-        let e = service.err();
-        return format!(
-            "service error {} ({}), HTTP {}",
-            e.code().unwrap_or("without code"),
-            e.message().unwrap_or("no message"),
-            status.map_or_else(|| "status unknown".to_owned(), |s| s.to_string())
-        );
-    }
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use keywarden_runtime::aws_errors::describe;
 
 #[cfg(test)]
 mod tests {

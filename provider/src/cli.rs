@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use keywarden_runtime::LogFormat;
+pub use keywarden_runtime::cli::{HttpAddr, parse_duration};
 
 /// Keywarden's Secrets Store CSI provider: mounts S3 and KMS-protected secrets into pods.
 #[derive(Debug, Parser)]
@@ -142,36 +143,6 @@ pub struct ServeArgs {
     /// chart's tests and by operators checking a changed DaemonSet).
     #[arg(long)]
     pub check_config: bool,
-}
-
-/// `--http-addr`: a socket address or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpAddr {
-    /// Serve on this address.
-    On(std::net::SocketAddr),
-    /// No HTTP server.
-    Off,
-}
-
-impl std::str::FromStr for HttpAddr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "off" {
-            return Ok(Self::Off);
-        }
-        s.parse()
-            .map(Self::On)
-            .map_err(|_| format!("{s:?} is not an address like 0.0.0.0:8989, or off"))
-    }
-}
-
-/// Parses `2s`, `5m`, `100s`, `1h30m`, or `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration like 2s, 5m or 100s ({e})"))
 }
 
 fn parse_octal_mode(s: &str) -> Result<u32, String> {

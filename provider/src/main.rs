@@ -3,25 +3,16 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use keywarden_provider::aws::AwsClients;
-use keywarden_provider::cli::{Cli, Command, HttpAddr, ServeArgs};
+use keywarden_provider::cli::{Cli, Command, ServeArgs};
 use keywarden_provider::config::ServeConfig;
 use keywarden_provider::server::{self, Listeners};
-use keywarden_runtime::{shutdown, socket, telemetry};
+use keywarden_runtime::{cli, shutdown, socket, telemetry};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match cli::parse(PROGRAM) {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            // One line naming what is wrong, not the whole usage text.
-            eprintln!("keywarden-provider: {}", one_line(&e.render().to_string()));
-            return ExitCode::from(EXIT_USAGE);
-        }
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     match cli.command {
         Command::Version => {
@@ -67,30 +58,11 @@ fn one_shot(command: impl std::future::Future<Output = anyhow::Result<String>>) 
     }
 }
 
-/// The reason of a usage error on one line: the text before clap's usage block, joined.
-fn one_line(rendered: &str) -> String {
-    let reason: Vec<&str> = rendered
-        .lines()
-        .take_while(|line| !line.trim().is_empty() && !line.starts_with("Usage:"))
-        .map(str::trim)
-        .collect();
-    let text = reason.join(" ");
-    let text = text.trim_start_matches("error: ");
-    if text.is_empty() {
-        "invalid arguments".into()
-    } else {
-        text.into()
-    }
-}
-
-/// Exit code for a bad configuration (matches clap's usage errors).
-const EXIT_USAGE: u8 = 2;
+/// Name used in messages.
+const PROGRAM: &str = "keywarden-provider";
 
 fn serve(args: &ServeArgs) -> ExitCode {
-    let usage = |msg: String| {
-        eprintln!("keywarden-provider: {msg}");
-        ExitCode::from(EXIT_USAGE)
-    };
+    let usage = |msg: String| cli::usage(PROGRAM, &msg);
     let config = match ServeConfig::try_from(args) {
         Ok(config) => config,
         Err(msg) => return usage(msg),
@@ -123,14 +95,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
 }
 
 async fn start(config: ServeConfig) -> anyhow::Result<()> {
-    let http = match config.http_addr {
-        HttpAddr::On(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on --http-addr {addr}: {e}"))?,
-        ),
-        HttpAddr::Off => None,
-    };
+    let http = config.http_addr.bind().await?;
     let (socket, socket_guard) = socket::bind(&config.socket, config.socket_mode)?;
     let aws =
         Arc::new(AwsClients::from_env(config.region.clone(), config.s3_force_path_style).await);
@@ -151,7 +116,5 @@ async fn start(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn fail(err: anyhow::Error) -> ExitCode {
-    tracing::error!(error = format!("{err:#}"), "keywarden-provider failed");
-    eprintln!("keywarden-provider: {err:#}");
-    ExitCode::FAILURE
+    cli::fail(PROGRAM, &format!("{err:#}"))
 }

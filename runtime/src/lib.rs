@@ -4,6 +4,8 @@
 
 pub mod admin;
 pub mod authority;
+pub mod aws_errors;
+pub mod cli;
 pub mod shutdown;
 pub mod socket;
 pub mod telemetry;

@@ -1,0 +1,126 @@
+//! Command-line plumbing both binaries share: one-line usage errors with exit code 2, the
+//! `--http-addr` value, durations, and the admin listener.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code for a bad command line or configuration (what clap uses for usage errors).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the command line. A usage error is printed as one line naming the problem and turned
+/// into exit code 2; `--help` and `--version` are printed and exit 0.
+pub fn parse<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
+    match T::try_parse() {
+        Ok(args) => Ok(args),
+        Err(e) if e.use_stderr() => Err(usage(program, &one_line(&e.render().to_string()))),
+        Err(e) => {
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints `program: msg` and returns the usage exit code.
+pub fn usage(program: &str, msg: &str) -> ExitCode {
+    eprintln!("{program}: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Logs and prints a fatal error; returns exit code 1.
+pub fn fail(program: &str, err: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!(error = %err, "{program} failed");
+    eprintln!("{program}: {err}");
+    ExitCode::FAILURE
+}
+
+/// The reason of a clap error on one line: the text before its usage block, joined.
+pub fn one_line(rendered: &str) -> String {
+    let reason: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty() && !line.starts_with("Usage:"))
+        .map(str::trim)
+        .collect();
+    let text = reason.join(" ");
+    let text = text.trim_start_matches("error: ");
+    if text.is_empty() {
+        "invalid arguments".into()
+    } else {
+        text.into()
+    }
+}
+
+/// `--http-addr`: a socket address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAddr {
+    /// Serve on this address.
+    On(std::net::SocketAddr),
+    /// No HTTP server.
+    Off,
+}
+
+impl std::str::FromStr for HttpAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" {
+            return Ok(Self::Off);
+        }
+        s.parse()
+            .map(Self::On)
+            .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8080, or off"))
+    }
+}
+
+impl HttpAddr {
+    /// Binds the admin listener, unless `off`.
+    pub async fn bind(self) -> std::io::Result<Option<tokio::net::TcpListener>> {
+        match self {
+            Self::On(addr) => tokio::net::TcpListener::bind(addr)
+                .await
+                .map(Some)
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on --http-addr {addr}: {e}"),
+                    )
+                }),
+            Self::Off => Ok(None),
+        }
+    }
+}
+
+/// Parses `2s`, `5m`, `100s`, `1h30m`, or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 2s, 5m or 100s ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_joins_the_reason() {
+        let rendered = "error: the following required arguments were not provided:\n  --out <OUT>\n\nUsage: x seal --out <OUT>\n";
+        assert_eq!(
+            one_line(rendered),
+            "the following required arguments were not provided: --out <OUT>"
+        );
+        assert_eq!(
+            one_line("error: unexpected argument '--x' found\n\nUsage: x"),
+            "unexpected argument '--x' found"
+        );
+        assert_eq!(one_line(""), "invalid arguments");
+    }
+
+    #[test]
+    fn http_addr_and_durations() {
+        assert_eq!("off".parse::<HttpAddr>(), Ok(HttpAddr::Off));
+        assert!("localhost".parse::<HttpAddr>().is_err());
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
+    }
+}
