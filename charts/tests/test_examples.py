@@ -193,3 +193,21 @@ def test_csi_driver_values():
     assert values["linux"]["providersDir"] == chart["providerDir"]
     assert chart["identity"]["tokenAudience"] in audiences
     assert values["maxCallRecvMsgSize"] >= chart["maxResponseBytes"]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_example_accepted_by_keywarden_check(path):
+    """The provider's own parser accepts every example: `keywarden-provider check` applies the
+    exact rules a Mount applies, offline and without AWS calls."""
+    import os
+    import subprocess
+
+    binary = os.environ.get("KEYWARDEN_PROVIDER_BIN", "")
+    assert binary and os.path.exists(binary), "run through `make chart-check`, which builds keywarden-provider"
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_EC2_METADATA_DISABLED": "true"}
+    proc = subprocess.run([binary, "check", "--spc", str(path)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, f"{path.name}: {proc.stderr.strip()}"
+    spc = next(d for d in load(path) if d["kind"] == "SecretProviderClass")
+    count = len(yaml.safe_load(spc["spec"]["parameters"]["objects"]))
+    assert f"{count} object(s) valid" in proc.stdout, proc.stdout
+    print(f"{path.name}: {proc.stdout.splitlines()[0]}")
