@@ -107,6 +107,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYWARDEN_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub cache_ttl: Duration,
 
+    /// Most plaintext bytes the cache holds; the oldest entries go first.
+    #[arg(long, env = "KEYWARDEN_CACHE_MAX_BYTES", default_value_t = 33_554_432)]
+    pub cache_max_bytes: usize,
+
     /// Internal deadline of one Mount, below kubelet's ~2 minutes.
     #[arg(long, env = "KEYWARDEN_MOUNT_TIMEOUT", default_value = "100s", value_parser = parse_duration)]
     pub mount_timeout: Duration,

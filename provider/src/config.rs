@@ -27,6 +27,8 @@ pub struct ServeConfig {
     pub identity: IdentityPolicy,
     /// Plaintext cache lifetime.
     pub cache_ttl: Duration,
+    /// Plaintext cache byte bound.
+    pub cache_max_bytes: usize,
     /// Mount deadline.
     pub mount_timeout: Duration,
     /// Size limits.
@@ -83,6 +85,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
                 node_namespaces: namespaces,
             },
             cache_ttl: args.cache_ttl,
+            cache_max_bytes: args.cache_max_bytes,
             mount_timeout: args.mount_timeout,
             limits: Limits {
                 max_object_bytes: args.max_object_bytes,

@@ -17,6 +17,15 @@ pub enum Identity {
     Node,
 }
 
+impl Identity {
+    /// Who this is, for cache keys: plaintext fetched by one identity is never served to another.
+    pub fn cache_key(&self) -> String {
+        match self {
+            Self::Node => "node".to_owned(),
+        }
+    }
+}
+
 /// The operator's rules for identities (`--allow-node-identity`, `--node-identity-namespaces`).
 #[derive(Debug, Clone, Default)]
 pub struct IdentityPolicy {

@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod aws_error;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod content;

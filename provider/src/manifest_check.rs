@@ -10,7 +10,10 @@ use anyhow::{Context, bail};
 use keywarden_proto::csi::MountRequest;
 use serde::Deserialize as _;
 
+use std::time::Duration;
+
 use crate::aws::AwsClients;
+use crate::cache::PlaintextCache;
 use crate::identity::IdentityPolicy;
 use crate::metrics::Metrics;
 use crate::mount::{Limits, Mounter, Output};
@@ -153,15 +156,15 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
         max_response_bytes: 4_194_304,
     };
     let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
-    let mounter = Mounter::new(
-        aws,
-        policy,
-        limits,
-        Output::Provider {
-            allow_non_tmpfs: true,
-        },
-        metrics,
-    );
+    let cache = Arc::new(PlaintextCache::new(
+        Duration::ZERO,
+        limits.max_response_bytes,
+        metrics.clone(),
+    ));
+    let output = Output::Provider {
+        allow_non_tmpfs: true,
+    };
+    let mounter = Mounter::new(aws, policy, limits, output, cache, metrics);
     let response = mounter
         .mount(&parsed)
         .await

@@ -30,6 +30,15 @@ pub struct AwsLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a cache lookup.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `plaintext` or `credentials`.
+    pub cache: &'static str,
+    /// `hit` or `miss`.
+    pub result: &'static str,
+}
+
 /// Labels of a Mount duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -43,6 +52,7 @@ pub struct Metrics {
     mounts: Family<MountLabels, Counter>,
     mount_duration: Family<OutcomeLabels, Histogram>,
     aws_calls: Family<AwsLabels, Counter>,
+    cache: Family<CacheLabels, Counter>,
     in_flight: Gauge,
 }
 
@@ -57,6 +67,7 @@ impl Metrics {
                 ])
             }),
             aws_calls: Family::default(),
+            cache: Family::default(),
             in_flight: Gauge::default(),
         };
         let sub = registry.sub_registry_with_prefix("keywarden_provider");
@@ -106,6 +117,13 @@ impl Metrics {
                 operation,
                 outcome,
             })
+            .inc();
+    }
+
+    /// Records one cache lookup.
+    pub fn cache(&self, cache: &'static str, result: &'static str) {
+        self.cache
+            .get_or_create(&CacheLabels { cache, result })
             .inc();
     }
 

@@ -4,18 +4,21 @@
 //! exactly before it is returned, so a Mount that would exceed `--max-response-bytes` fails
 //! cleanly instead of being cut off by the driver's gRPC receive limit.
 
+use std::sync::Arc;
+
 use keywarden_proto::csi::{File, MountResponse, ObjectVersion};
 use prost::Message;
 
 use crate::aws::{RegionalClients, SharedAws};
+use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::content::{self, OpenContext};
 use crate::error::MountError;
 use crate::identity::IdentityPolicy;
 use crate::jmes;
 use crate::metrics::Metrics;
-use crate::objects::{ObjectPlan, Source};
+use crate::objects::{ObjectPlan, ObjectType, Source};
 use crate::params::MountParams;
-use crate::s3::{self, ObjectRef};
+use crate::s3::{self, GetOutcome, ObjectRef};
 use crate::secret_bytes::{self, SecretBytes};
 use crate::writer::{self, FileToWrite};
 
@@ -47,6 +50,7 @@ pub struct Mounter {
     policy: IdentityPolicy,
     limits: Limits,
     output: Output,
+    cache: Arc<PlaintextCache>,
     metrics: Metrics,
 }
 
@@ -57,6 +61,7 @@ impl Mounter {
         policy: IdentityPolicy,
         limits: Limits,
         output: Output,
+        cache: Arc<PlaintextCache>,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -64,6 +69,7 @@ impl Mounter {
             policy,
             limits,
             output,
+            cache,
             metrics,
         }
     }
@@ -76,12 +82,13 @@ impl Mounter {
         let identity = self.policy.resolve(params)?;
         let region = self.aws.region(params.region.as_deref())?;
         let clients = self.aws.clients(region, &identity);
+        let identity_key = identity.cache_key();
         let namespace = params.pod.namespace.as_deref();
         let produced = futures::future::try_join_all(
             params
                 .objects
                 .iter()
-                .map(|object| self.produce(object, &clients, namespace)),
+                .map(|object| self.produce(object, &clients, &identity_key, namespace)),
         )
         .await?;
 
@@ -115,55 +122,128 @@ impl Mounter {
         Ok(response)
     }
 
-    /// Fetches one object, decrypts it, and extracts its jmesPath fields.
+    /// Fetches one object (or reuses the cached plaintext), decrypts it, and extracts its
+    /// jmesPath fields.
     async fn produce(
         &self,
         object: &ObjectPlan,
         clients: &RegionalClients,
+        identity_key: &str,
         namespace: Option<&str>,
     ) -> Result<Produced, MountError> {
-        let (bytes, version) = match &object.source {
-            Source::S3 {
-                bucket,
-                key,
-                version,
-            } => {
-                let object_ref = ObjectRef {
-                    label: &object.label,
-                    bucket,
-                    key,
-                    version: version.as_deref(),
-                };
-                let fetched = s3::get_object(
-                    &clients.s3,
-                    object_ref,
-                    self.limits.max_object_bytes,
-                    &self.metrics,
-                )
-                .await?;
-                (fetched.bytes, fetched.version)
-            }
-            Source::Inline { ciphertext } => {
-                let decoded = content::decode_inline(object, ciphertext)?;
-                let version = content::inline_version(&decoded);
-                (SecretBytes::from(decoded), version)
-            }
-        };
+        let key = cache_key(identity_key, object, namespace);
+        let flight = self.cache.enter(&key).await;
+        let cached = self.cache.lookup(&flight);
         let context = OpenContext {
             kms: &clients.kms,
             namespace,
             metrics: &self.metrics,
         };
-        let plaintext = content::open(object, bytes, context).await?;
+        let entry = match (&object.source, cached) {
+            (_, Lookup::Fresh(entry)) => entry,
+            (Source::Inline { .. }, Lookup::Valid(entry)) => entry,
+            (Source::Inline { ciphertext }, Lookup::Miss) => {
+                let decoded = content::decode_inline(object, ciphertext)?;
+                let version = content::inline_version(&decoded);
+                let plaintext = content::open(object, SecretBytes::from(decoded), context).await?;
+                let entry = Entry::new(plaintext, version, None);
+                self.cache.store(&flight, entry.clone());
+                entry
+            }
+            (
+                Source::S3 {
+                    bucket,
+                    key,
+                    version,
+                },
+                cached,
+            ) => {
+                let cached = match cached {
+                    Lookup::Valid(entry) => Some(entry),
+                    _ => None,
+                };
+                let object_ref = ObjectRef {
+                    label: &object.label,
+                    bucket,
+                    key,
+                    version: version.as_deref(),
+                    if_none_match: cached.as_ref().and_then(|e| e.etag.as_deref()),
+                };
+                let outcome = s3::get_object(
+                    &clients.s3,
+                    object_ref,
+                    self.limits.max_object_bytes,
+                    &self.metrics,
+                )
+                .await
+                .inspect_err(|_| self.cache.forget(&flight))?;
+                match (outcome, cached) {
+                    (GetOutcome::NotModified, Some(entry)) => {
+                        self.cache.confirm(&flight);
+                        entry
+                    }
+                    (GetOutcome::NotModified, None) => {
+                        return Err(MountError::Transient {
+                            object: object.label.clone(),
+                            reason: "S3 answered 304 to an unconditional request".into(),
+                        });
+                    }
+                    (GetOutcome::Modified(fetched), _) => {
+                        let plaintext = content::open(object, fetched.bytes, context)
+                            .await
+                            .inspect_err(|_| self.cache.forget(&flight))?;
+                        let entry = Entry::new(plaintext, fetched.version, fetched.etag);
+                        self.cache.store(&flight, entry.clone());
+                        entry
+                    }
+                }
+            }
+        };
+        drop(flight);
+
+        let plaintext = entry.plaintext.as_slice();
         let mut files = Vec::with_capacity(1 + object.jmes_paths.len());
+        files.push((
+            object.alias.clone(),
+            object.mode,
+            SecretBytes::from(plaintext.to_vec()),
+        ));
         if !object.jmes_paths.is_empty() {
-            let fields = jmes::extract(&object.label, plaintext.as_slice(), &object.jmes_paths)?;
+            let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths)?;
             for (plan, field) in object.jmes_paths.iter().zip(fields) {
                 files.push((plan.alias.clone(), plan.mode, field));
             }
         }
-        files.insert(0, (object.alias.clone(), object.mode, plaintext));
-        Ok(Produced { version, files })
+        Ok(Produced {
+            version: entry.version,
+            files,
+        })
+    }
+}
+
+/// The cache key of an object: who fetched it, what it is, and how it is decrypted. Sealed
+/// objects can be bound to a namespace, so their plaintext is never shared across namespaces.
+fn cache_key(identity: &str, object: &ObjectPlan, namespace: Option<&str>) -> CacheKey {
+    let object_id = match &object.source {
+        Source::S3 {
+            version: Some(v), ..
+        } => format!("{}?versionId={v}", object.id()),
+        Source::S3 { .. } => object.id(),
+        Source::Inline { ciphertext } => {
+            format!("inline:{}", content::inline_version(ciphertext.as_bytes()))
+        }
+    };
+    let mut decryption = object.object_type.as_str().to_owned();
+    for (k, v) in &object.encryption_context {
+        decryption.push_str(&format!(";{k}={v}"));
+    }
+    if object.object_type == ObjectType::Sealed {
+        decryption.push_str(&format!(";namespace={}", namespace.unwrap_or_default()));
+    }
+    CacheKey {
+        identity: identity.to_owned(),
+        object: object_id,
+        decryption,
     }
 }
 

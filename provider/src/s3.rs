@@ -17,6 +17,17 @@ pub struct Fetched {
     pub bytes: SecretBytes,
     /// S3 VersionId, else the ETag.
     pub version: String,
+    /// The ETag as S3 sent it, for a later `If-None-Match`.
+    pub etag: Option<String>,
+}
+
+/// Result of a (possibly conditional) read.
+#[derive(Debug)]
+pub enum GetOutcome {
+    /// The object's current bytes.
+    Modified(Fetched),
+    /// `If-None-Match` matched: the cached copy is current (HTTP 304).
+    NotModified,
 }
 
 /// What to read.
@@ -30,6 +41,8 @@ pub struct ObjectRef<'a> {
     pub key: &'a str,
     /// Pinned VersionId.
     pub version: Option<&'a str>,
+    /// ETag of a cached copy: asks S3 for 304 if it is still current.
+    pub if_none_match: Option<&'a str>,
 }
 
 /// Reads an object, refusing bodies over `max_bytes` without reading them whole.
@@ -38,18 +51,23 @@ pub async fn get_object(
     object: ObjectRef<'_>,
     max_bytes: usize,
     metrics: &Metrics,
-) -> Result<Fetched, MountError> {
+) -> Result<GetOutcome, MountError> {
     let result = client
         .get_object()
         .bucket(object.bucket)
         .key(object.key)
         .set_version_id(object.version.map(str::to_owned))
+        .set_if_none_match(object.if_none_match.map(str::to_owned))
         .send()
         .await;
     let output = match result {
         Ok(output) => output,
         Err(err) => {
             let status = err.raw_response().map(|r| r.status().as_u16());
+            if status == Some(304) && object.if_none_match.is_some() {
+                metrics.aws_call("s3", "GetObject", "not_modified");
+                return Ok(GetOutcome::NotModified);
+            }
             let mapped = match err.as_service_error() {
                 Some(GetObjectError::NoSuchKey(_)) => MountError::NotFound {
                     object: object.label.to_owned(),
@@ -81,6 +99,7 @@ pub async fn get_object(
         metrics.aws_call("s3", "GetObject", "too_large");
         return Err(too_large(len.to_string()));
     }
+    let etag = output.e_tag().map(str::to_owned);
     let version = output
         .version_id()
         .filter(|v| !v.is_empty() && *v != "null")
@@ -111,7 +130,11 @@ pub async fn get_object(
         }
     }
     metrics.aws_call("s3", "GetObject", "ok");
-    Ok(Fetched { bytes, version })
+    Ok(GetOutcome::Modified(Fetched {
+        bytes,
+        version,
+        etag,
+    }))
 }
 
 #[cfg(test)]
@@ -130,7 +153,15 @@ mod tests {
         bucket: "b",
         key: "k",
         version: None,
+        if_none_match: None,
     };
+
+    fn fetched(outcome: GetOutcome) -> Fetched {
+        match outcome {
+            GetOutcome::Modified(f) => f,
+            GetOutcome::NotModified => panic!("unexpected 304"),
+        }
+    }
 
     fn metrics() -> Metrics {
         Metrics::register(&mut Registry::default())
@@ -154,9 +185,11 @@ mod tests {
             version: Some("v1"),
             ..OBJECT
         };
-        let fetched = get_object(&client, pinned, 1024, &metrics())
-            .await
-            .expect("fetched");
+        let fetched = fetched(
+            get_object(&client, pinned, 1024, &metrics())
+                .await
+                .expect("fetched"),
+        );
         assert_eq!(fetched.bytes.as_slice(), b"hunter2");
         assert_eq!(fetched.version, "v1");
     }
@@ -171,9 +204,11 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
-        let fetched = get_object(&client, OBJECT, 1024, &metrics())
-            .await
-            .expect("fetched");
+        let fetched = fetched(
+            get_object(&client, OBJECT, 1024, &metrics())
+                .await
+                .expect("fetched"),
+        );
         assert_eq!(fetched.version, "9dd4e461268c8034f5c8564e155c67a6");
     }
 
@@ -203,6 +238,27 @@ mod tests {
             .await
             .expect_err("declared too large");
         assert!(err.to_string().contains("1073741824 bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn matching_etag_is_not_modified() {
+        let rule = mock!(Client::get_object)
+            .match_requests(|r| r.if_none_match() == Some("\"e1\""))
+            .then_http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(304).expect("status"),
+                    aws_smithy_types::body::SdkBody::empty(),
+                )
+            });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        let conditional = ObjectRef {
+            if_none_match: Some("\"e1\""),
+            ..OBJECT
+        };
+        let outcome = get_object(&client, conditional, 1024, &metrics())
+            .await
+            .expect("304");
+        assert!(matches!(outcome, GetOutcome::NotModified), "{outcome:?}");
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::aws::SharedAws;
+use crate::cache::PlaintextCache;
 use crate::cli::WriteMode;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
@@ -64,11 +65,17 @@ pub async fn run(
             allow_non_tmpfs: config.allow_non_tmpfs,
         },
     };
+    let cache = Arc::new(PlaintextCache::new(
+        config.cache_ttl,
+        config.cache_max_bytes,
+        metrics.clone(),
+    ));
     let mounter = Mounter::new(
         aws,
         config.identity.clone(),
         config.limits,
         output,
+        cache,
         metrics.clone(),
     );
     let service = ProviderService::new(

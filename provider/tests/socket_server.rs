@@ -35,6 +35,7 @@ async fn start(policy: IdentityPolicy) -> Running {
         token_audience: "sts.amazonaws.com".into(),
         identity: policy,
         cache_ttl: Duration::ZERO,
+        cache_max_bytes: 1024,
         mount_timeout: Duration::from_secs(5),
         limits: Limits {
             max_object_bytes: 1024,

@@ -1,0 +1,106 @@
+//! Tests of the plaintext cache: TTL, byte bound, coalescing, and TTL zero.
+
+use super::*;
+use prometheus_client::registry::Registry;
+
+fn key(object: &str) -> CacheKey {
+    CacheKey {
+        identity: "role:arn:aws:iam::1:role/a".into(),
+        object: object.into(),
+        decryption: "s3".into(),
+    }
+}
+
+fn cache(ttl: Duration, max_bytes: usize) -> PlaintextCache {
+    PlaintextCache::new(ttl, max_bytes, Metrics::register(&mut Registry::default()))
+}
+
+fn entry(bytes: &[u8]) -> Entry {
+    Entry::new(
+        SecretBytes::from(bytes.to_vec()),
+        "v1".into(),
+        Some("\"e\"".into()),
+    )
+}
+
+#[tokio::test]
+async fn entries_live_for_the_ttl_and_are_keyed_by_identity() {
+    let cache = cache(Duration::from_secs(60), 1024);
+    {
+        let guard = cache.enter(&key("s3://b/k")).await;
+        assert!(matches!(cache.lookup(&guard), Lookup::Miss));
+        cache.store(&guard, entry(b"secret"));
+    }
+    let guard = cache.enter(&key("s3://b/k")).await;
+    let Lookup::Valid(found) = cache.lookup(&guard) else {
+        panic!("valid entry")
+    };
+    assert_eq!(found.plaintext.as_slice(), b"secret");
+    drop(guard);
+    let other = CacheKey {
+        identity: "role:arn:aws:iam::1:role/b".into(),
+        ..key("s3://b/k")
+    };
+    let guard = cache.enter(&other).await;
+    assert!(
+        matches!(cache.lookup(&guard), Lookup::Miss),
+        "another identity never shares"
+    );
+}
+
+#[tokio::test]
+async fn byte_bound_evicts_oldest() {
+    let cache = cache(Duration::from_secs(60), 10);
+    for (name, bytes) in [("a", &b"123456"[..]), ("b", b"7890")] {
+        let guard = cache.enter(&key(name)).await;
+        cache.store(&guard, entry(bytes));
+    }
+    assert_eq!(cache.bytes(), 10);
+    let guard = cache.enter(&key("c")).await;
+    cache.store(&guard, entry(b"xyz"));
+    drop(guard);
+    assert_eq!(cache.bytes(), 7, "the oldest entry went");
+    let guard = cache.enter(&key("a")).await;
+    assert!(matches!(cache.lookup(&guard), Lookup::Miss));
+    drop(guard);
+    let guard = cache.enter(&key("too-big")).await;
+    cache.store(&guard, entry(&[0u8; 11]));
+    assert_eq!(cache.bytes(), 7, "an entry over the bound is not stored");
+}
+
+#[tokio::test]
+async fn waiters_take_the_flights_result() {
+    let cache = Arc::new(cache(Duration::ZERO, 1024));
+    let leader = cache.enter(&key("k")).await;
+    let waiter = tokio::spawn({
+        let cache = cache.clone();
+        async move {
+            let guard = cache.enter(&key("k")).await;
+            match cache.lookup(&guard) {
+                Lookup::Fresh(e) => e.plaintext.as_slice().to_vec(),
+                other => panic!("expected the flight's entry, got {other:?}"),
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    cache.store(&leader, entry(b"fetched once"));
+    drop(leader);
+    assert_eq!(waiter.await.expect("waiter"), b"fetched once");
+    // TTL zero: once nobody waits, nothing is kept.
+    assert_eq!(cache.bytes(), 0);
+    let guard = cache.enter(&key("k")).await;
+    assert!(matches!(cache.lookup(&guard), Lookup::Miss));
+}
+
+#[tokio::test]
+async fn expired_entries_are_dropped() {
+    let cache = cache(Duration::from_millis(10), 1024);
+    {
+        let guard = cache.enter(&key("k")).await;
+        cache.store(&guard, entry(b"x"));
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let guard = cache.enter(&key("k")).await;
+    assert!(matches!(cache.lookup(&guard), Lookup::Miss));
+    assert_eq!(cache.bytes(), 0);
+}
