@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::error::MountError;
-use crate::identity::Identity;
+use aws_credential_types::Credentials;
 
 /// The AWS clients of one provider process.
 #[derive(Debug)]
@@ -19,6 +19,7 @@ pub struct AwsClients {
     default_region: Option<String>,
     force_path_style: bool,
     regional: Mutex<HashMap<String, RegionalClients>>,
+    sts: Mutex<HashMap<String, aws_sdk_sts::Client>>,
 }
 
 /// The clients of one region.
@@ -39,6 +40,7 @@ impl AwsClients {
             default_region,
             force_path_style,
             regional: Mutex::new(HashMap::new()),
+            sts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -57,32 +59,54 @@ impl AwsClients {
         })
     }
 
-    /// The S3 and KMS clients for `region` acting as `identity`.
-    pub fn clients(&self, region: &str, identity: &Identity) -> RegionalClients {
-        match identity {
-            Identity::Node => {
+    /// The S3 and KMS clients for `region`, signing with `credentials`, or with the provider's
+    /// own chain when `None` (those clients are built once per region and reused).
+    pub fn clients(&self, region: &str, credentials: Option<&Credentials>) -> RegionalClients {
+        match credentials {
+            Some(credentials) => self.build(region, Some(credentials.clone())),
+            None => {
                 let mut clients = self
                     .regional
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 clients
                     .entry(region.to_owned())
-                    .or_insert_with(|| {
-                        let region = Region::new(region.to_owned());
-                        let s3 = aws_sdk_s3::config::Builder::from(&self.base)
-                            .region(region.clone())
-                            .force_path_style(self.force_path_style)
-                            .build();
-                        let kms = aws_sdk_kms::config::Builder::from(&self.base)
-                            .region(region)
-                            .build();
-                        RegionalClients {
-                            s3: aws_sdk_s3::Client::from_conf(s3),
-                            kms: aws_sdk_kms::Client::from_conf(kms),
-                        }
-                    })
+                    .or_insert_with(|| self.build(region, None))
                     .clone()
             }
+        }
+    }
+
+    /// An STS client for `region` (web identity calls are unsigned).
+    pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
+        let mut clients = self
+            .sts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = aws_sdk_sts::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                aws_sdk_sts::Client::from_conf(config)
+            })
+            .clone()
+    }
+
+    fn build(&self, region: &str, credentials: Option<Credentials>) -> RegionalClients {
+        let region = Region::new(region.to_owned());
+        let mut s3 = aws_sdk_s3::config::Builder::from(&self.base)
+            .region(region.clone())
+            .force_path_style(self.force_path_style);
+        let mut kms = aws_sdk_kms::config::Builder::from(&self.base).region(region);
+        if let Some(credentials) = credentials {
+            s3 = s3.credentials_provider(credentials.clone());
+            kms = kms.credentials_provider(credentials);
+        }
+        RegionalClients {
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            kms: aws_sdk_kms::Client::from_conf(kms.build()),
         }
     }
 

@@ -76,6 +76,23 @@ pub struct ServeArgs {
     )]
     pub token_audience: String,
 
+    /// Kubernetes API for ServiceAccount role lookups (default: in-cluster).
+    #[arg(long, env = "KEYWARDEN_KUBERNETES_API")]
+    pub kubernetes_api: Option<String>,
+
+    /// EKS Pod Identity agent credential endpoints, tried in order (comma separated).
+    #[arg(
+        long,
+        env = "KEYWARDEN_POD_IDENTITY_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "http://169.254.170.23/v1/credentials,http://[fd00:ec2::23]/v1/credentials"
+    )]
+    pub pod_identity_endpoints: Vec<String>,
+
+    /// Timeout of one call to the EKS Pod Identity agent.
+    #[arg(long, env = "KEYWARDEN_POD_IDENTITY_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub pod_identity_timeout: Duration,
+
     /// Permit `identity: node` (the provider's own AWS credentials).
     #[arg(long, env = "KEYWARDEN_ALLOW_NODE_IDENTITY", action = ArgAction::Set, num_args = 0..=1,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]

@@ -23,6 +23,12 @@ pub struct ServeConfig {
     pub s3_force_path_style: bool,
     /// IRSA token audience.
     pub token_audience: String,
+    /// Kubernetes API override.
+    pub kubernetes_api: Option<String>,
+    /// Pod Identity agent endpoints.
+    pub pod_identity_endpoints: Vec<String>,
+    /// Pod Identity agent timeout.
+    pub pod_identity_timeout: Duration,
     /// Identity rules.
     pub identity: IdentityPolicy,
     /// Plaintext cache lifetime.
@@ -61,6 +67,15 @@ impl TryFrom<&ServeArgs> for ServeConfig {
         if args.max_concurrent_mounts == 0 {
             return Err("--max-concurrent-mounts must be at least 1".into());
         }
+        for url in args
+            .pod_identity_endpoints
+            .iter()
+            .chain(&args.kubernetes_api)
+        {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("{url:?} is not an http:// or https:// URL"));
+            }
+        }
         if args.token_audience.is_empty() {
             return Err("--token-audience must not be empty".into());
         }
@@ -80,6 +95,9 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             region: args.region.clone().filter(|r| !r.is_empty()),
             s3_force_path_style: args.s3_force_path_style,
             token_audience: args.token_audience.clone(),
+            kubernetes_api: args.kubernetes_api.clone().filter(|u| !u.is_empty()),
+            pod_identity_endpoints: args.pod_identity_endpoints.clone(),
+            pod_identity_timeout: args.pod_identity_timeout,
             identity: IdentityPolicy {
                 allow_node: args.allow_node_identity,
                 node_namespaces: namespaces,

@@ -7,23 +7,22 @@
 
 use std::collections::BTreeSet;
 
+use aws_credential_types::Credentials;
+
+use crate::credentials::CredentialCache;
 use crate::error::MountError;
+use crate::kube_api::{KubeApi, ROLE_ANNOTATION};
 use crate::params::{IdentityKind, MountParams};
+use crate::pod_tokens;
+
+/// Audience of the token the EKS Pod Identity agent accepts.
+pub const POD_IDENTITY_AUDIENCE: &str = "pods.eks.amazonaws.com";
 
 /// The identity a Mount's AWS calls run as, once allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     /// The provider's own credential chain.
     Node,
-}
-
-impl Identity {
-    /// Who this is, for cache keys: plaintext fetched by one identity is never served to another.
-    pub fn cache_key(&self) -> String {
-        match self {
-            Self::Node => "node".to_owned(),
-        }
-    }
 }
 
 /// The operator's rules for identities (`--allow-node-identity`, `--node-identity-namespaces`).
@@ -36,21 +35,8 @@ pub struct IdentityPolicy {
 }
 
 impl IdentityPolicy {
-    /// Decides the identity for a Mount, or why it is refused.
+    /// Decides whether a Mount asking for node identity may have it.
     pub fn resolve(&self, params: &MountParams) -> Result<Identity, MountError> {
-        match params.identity {
-            IdentityKind::Node => self.node(params),
-            kind @ (IdentityKind::Irsa | IdentityKind::PodIdentity) => {
-                Err(MountError::Precondition(format!(
-                    "identity {} is not available in this provider version; \
-                 set identity: node in the SecretProviderClass and start the provider with --allow-node-identity",
-                    kind.as_str()
-                )))
-            }
-        }
-    }
-
-    fn node(&self, params: &MountParams) -> Result<Identity, MountError> {
         if !self.allow_node {
             return Err(MountError::IdentityForbidden(
                 "identity node is disabled: the provider runs without --allow-node-identity".into(),
@@ -69,6 +55,130 @@ impl IdentityPolicy {
             )),
         }
     }
+}
+
+/// An identity ready for use: who it is (for cache keys) and its credentials (`None`: the
+/// provider's own chain).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// `node`, `role:<arn>` or `pod-identity:<namespace>/<service account>`.
+    pub key: String,
+    /// Credentials to sign with.
+    pub credentials: Option<Credentials>,
+}
+
+/// Turns a Mount's identity parameters into credentials. No fallback between identities.
+#[derive(Debug)]
+pub struct IdentityResolver {
+    policy: IdentityPolicy,
+    token_audience: String,
+    kube: Option<KubeApi>,
+    credentials: CredentialCache,
+}
+
+impl IdentityResolver {
+    /// A resolver under `policy`, exchanging tokens for `token_audience` (IRSA).
+    pub fn new(
+        policy: IdentityPolicy,
+        token_audience: String,
+        kube: Option<KubeApi>,
+        credentials: CredentialCache,
+    ) -> Self {
+        Self {
+            policy,
+            token_audience,
+            kube,
+            credentials,
+        }
+    }
+
+    /// Resolves the identity of a Mount; `sts` is used for IRSA.
+    pub async fn resolve(
+        &self,
+        params: &MountParams,
+        sts: &aws_sdk_sts::Client,
+    ) -> Result<Resolved, MountError> {
+        match params.identity {
+            IdentityKind::Node => {
+                self.policy.resolve(params)?;
+                Ok(Resolved {
+                    key: "node".into(),
+                    credentials: None,
+                })
+            }
+            IdentityKind::Irsa => {
+                let token = pod_tokens::for_audience(params.tokens.as_ref(), &self.token_audience)?;
+                let role = match &params.role_arn {
+                    Some(role) => role.clone(),
+                    None => self.role_from_service_account(params).await?,
+                };
+                let session = session_name(params);
+                let credentials = self
+                    .credentials
+                    .assume_role(sts, &role, &token, &session)
+                    .await?;
+                Ok(Resolved {
+                    key: format!("role:{role}"),
+                    credentials: Some(credentials),
+                })
+            }
+            IdentityKind::PodIdentity => {
+                let token =
+                    pod_tokens::for_audience(params.tokens.as_ref(), POD_IDENTITY_AUDIENCE)?;
+                let credentials = self.credentials.pod_identity(&token).await?;
+                let (ns, sa) = (
+                    params.pod.namespace.as_deref().unwrap_or_default(),
+                    params.pod.service_account.as_deref().unwrap_or_default(),
+                );
+                Ok(Resolved {
+                    key: format!("pod-identity:{ns}/{sa}"),
+                    credentials: Some(credentials),
+                })
+            }
+        }
+    }
+
+    async fn role_from_service_account(&self, params: &MountParams) -> Result<String, MountError> {
+        let (Some(ns), Some(sa)) = (
+            params.pod.namespace.as_deref(),
+            params.pod.service_account.as_deref(),
+        ) else {
+            return Err(MountError::Precondition(
+                "no IAM role: set roleArn in the SecretProviderClass (the request names no ServiceAccount)".into(),
+            ));
+        };
+        let Some(kube) = &self.kube else {
+            return Err(MountError::Precondition(format!(
+                "no IAM role: set roleArn in the SecretProviderClass; the provider has no Kubernetes API \
+                 access to read the {ROLE_ANNOTATION} annotation of ServiceAccount {ns}/{sa}"
+            )));
+        };
+        kube.role_of(ns, sa).await?.ok_or_else(|| {
+            MountError::Precondition(format!(
+                "no IAM role: set roleArn in the SecretProviderClass or annotate ServiceAccount \
+                 {ns}/{sa} with {ROLE_ANNOTATION}"
+            ))
+        })
+    }
+}
+
+/// `keywarden-<namespace>-<pod>`, limited to what STS accepts (64 of `[\w+=,.@-]`).
+pub fn session_name(params: &MountParams) -> String {
+    let raw = format!(
+        "keywarden-{}-{}",
+        params.pod.namespace.as_deref().unwrap_or("unknown"),
+        params.pod.name.as_deref().unwrap_or("pod")
+    );
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect()
 }
 
 #[cfg(test)]
@@ -131,17 +241,44 @@ mod tests {
         assert!(policy.resolve(&params(IdentityKind::Node, None)).is_err());
     }
 
-    #[test]
-    fn pod_identities_never_fall_back_to_node() {
+    #[tokio::test]
+    async fn pod_identities_never_fall_back_to_node() {
+        // Node identity is allowed, but a pod asking for IRSA or Pod Identity without a token
+        // gets an error, not the node's credentials.
         let policy = IdentityPolicy {
             allow_node: true,
             ..IdentityPolicy::default()
         };
+        let metrics = crate::metrics::Metrics::register(&mut Default::default());
+        let http = crate::http_client::HttpClient::new(
+            rustls::RootCertStore::empty(),
+            std::time::Duration::from_secs(1),
+        )
+        .expect("client");
+        let credentials = CredentialCache::new(http, vec![], metrics);
+        let resolver = IdentityResolver::new(policy, "sts.amazonaws.com".into(), None, credentials);
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::Config::builder()
+                .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+                .region(aws_sdk_sts::config::Region::new("us-east-1"))
+                .build(),
+        );
         for kind in [IdentityKind::Irsa, IdentityKind::PodIdentity] {
-            let err = policy
-                .resolve(&params(kind, Some("a")))
-                .expect_err("unavailable");
+            let err = resolver
+                .resolve(&params(kind, Some("a")), &sts)
+                .await
+                .expect_err("no token");
             assert_eq!(err.grpc_code(), Code::FailedPrecondition);
+            assert!(err.to_string().contains("tokenRequests"), "{err}");
         }
+    }
+
+    #[test]
+    fn session_names_fit_sts_rules() {
+        let mut p = params(IdentityKind::Irsa, Some("team-a"));
+        p.pod.name = Some("web/0:x".repeat(20));
+        let name = session_name(&p);
+        assert!(name.len() <= 64);
+        assert!(name.starts_with("keywarden-team-a-web-0-x"), "{name}");
     }
 }

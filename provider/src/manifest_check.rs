@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use crate::aws::AwsClients;
 use crate::cache::PlaintextCache;
-use crate::identity::IdentityPolicy;
+use crate::credentials::CredentialCache;
+use crate::http_client::HttpClient;
+use crate::identity::{IdentityPolicy, IdentityResolver};
 use crate::metrics::Metrics;
 use crate::mount::{Limits, Mounter, Output};
 use crate::params::{self, IdentityKind};
@@ -164,7 +166,15 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let output = Output::Provider {
         allow_non_tmpfs: true,
     };
-    let mounter = Mounter::new(aws, policy, limits, output, cache, metrics);
+    let http = HttpClient::new(rustls::RootCertStore::empty(), Duration::from_secs(2))?;
+    let credentials = CredentialCache::new(http, vec![], metrics.clone());
+    let identities = Arc::new(IdentityResolver::new(
+        policy,
+        "sts.amazonaws.com".into(),
+        None,
+        credentials,
+    ));
+    let mounter = Mounter::new(aws, identities, limits, output, cache, metrics);
     let response = mounter
         .mount(&parsed)
         .await

@@ -13,7 +13,7 @@ use crate::aws::{RegionalClients, SharedAws};
 use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::content::{self, OpenContext};
 use crate::error::MountError;
-use crate::identity::IdentityPolicy;
+use crate::identity::IdentityResolver;
 use crate::jmes;
 use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType, Source};
@@ -47,7 +47,7 @@ pub enum Output {
 #[derive(Debug, Clone)]
 pub struct Mounter {
     aws: SharedAws,
-    policy: IdentityPolicy,
+    identities: Arc<IdentityResolver>,
     limits: Limits,
     output: Output,
     cache: Arc<PlaintextCache>,
@@ -55,10 +55,10 @@ pub struct Mounter {
 }
 
 impl Mounter {
-    /// A mounter using `aws` clients under `policy`.
+    /// A mounter using `aws` clients as the identities `identities` resolves.
     pub fn new(
         aws: SharedAws,
-        policy: IdentityPolicy,
+        identities: Arc<IdentityResolver>,
         limits: Limits,
         output: Output,
         cache: Arc<PlaintextCache>,
@@ -66,7 +66,7 @@ impl Mounter {
     ) -> Self {
         Self {
             aws,
-            policy,
+            identities,
             limits,
             output,
             cache,
@@ -79,10 +79,13 @@ impl Mounter {
         if let Output::Provider { allow_non_tmpfs } = self.output {
             check_target_path(&params.target_path, allow_non_tmpfs)?;
         }
-        let identity = self.policy.resolve(params)?;
         let region = self.aws.region(params.region.as_deref())?;
-        let clients = self.aws.clients(region, &identity);
-        let identity_key = identity.cache_key();
+        let identity = self
+            .identities
+            .resolve(params, &self.aws.sts(region))
+            .await?;
+        let clients = self.aws.clients(region, identity.credentials.as_ref());
+        let identity_key = identity.key;
         let namespace = params.pod.namespace.as_deref();
         let produced = futures::future::try_join_all(
             params

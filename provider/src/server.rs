@@ -20,6 +20,10 @@ use crate::aws::SharedAws;
 use crate::cache::PlaintextCache;
 use crate::cli::WriteMode;
 use crate::config::ServeConfig;
+use crate::credentials::CredentialCache;
+use crate::http_client::HttpClient;
+use crate::identity::IdentityResolver;
+use crate::kube_api::KubeApi;
 use crate::metrics::Metrics;
 use crate::mount::{Mounter, Output};
 use crate::service::ProviderService;
@@ -36,6 +40,31 @@ pub enum ServeError {
     /// The admin HTTP server failed.
     #[error("admin HTTP server failed: {0}")]
     Admin(#[from] std::io::Error),
+    /// Something the identities need could not be set up.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The identity resolver of a provider: its policy, the Kubernetes API for role lookups, and
+/// the credential cache with the Pod Identity agent client.
+pub fn identity_resolver(
+    config: &ServeConfig,
+    metrics: Metrics,
+) -> Result<IdentityResolver, ServeError> {
+    let kube = KubeApi::new(config.kubernetes_api.as_deref())
+        .map_err(|e| ServeError::Setup(format!("Kubernetes API client: {e}")))?;
+    if kube.is_none() {
+        tracing::info!("no Kubernetes API: IRSA needs roleArn in each SecretProviderClass");
+    }
+    let http = HttpClient::new(rustls::RootCertStore::empty(), config.pod_identity_timeout)
+        .map_err(|e| ServeError::Setup(format!("Pod Identity agent client: {e}")))?;
+    let credentials = CredentialCache::new(http, config.pod_identity_endpoints.clone(), metrics);
+    Ok(IdentityResolver::new(
+        config.identity.clone(),
+        config.token_audience.clone(),
+        kube,
+        credentials,
+    ))
 }
 
 /// What `run` serves on.
@@ -70,9 +99,10 @@ pub async fn run(
         config.cache_max_bytes,
         metrics.clone(),
     ));
+    let identities = Arc::new(identity_resolver(&config, metrics.clone())?);
     let mounter = Mounter::new(
         aws,
-        config.identity.clone(),
+        identities,
         config.limits,
         output,
         cache,

@@ -33,6 +33,9 @@ async fn start(policy: IdentityPolicy) -> Running {
         region: Some("us-east-1".into()),
         s3_force_path_style: true,
         token_audience: "sts.amazonaws.com".into(),
+        kubernetes_api: None,
+        pod_identity_endpoints: vec![],
+        pod_identity_timeout: Duration::from_secs(1),
         identity: policy,
         cache_ttl: Duration::ZERO,
         cache_max_bytes: 1024,
@@ -135,7 +138,7 @@ async fn version_and_refused_mounts_over_the_socket() {
         (
             mount_request(&[("objects", objects)]),
             Code::FailedPrecondition,
-            "identity irsa",
+            "tokenRequests",
         ),
         (
             mount_request(&[("objects", objects), ("identity", "node")]),
