@@ -7,9 +7,10 @@ authorizes reuse) and no KMS or STS call; a changed object is served new;
 inline ciphertext costs nothing; identical concurrent fetches are coalesced.
 Every count here is read from the IAM-enforced endpoint's own request log
 (harness/iam.py), not only from the provider's metrics. Tests run as a tenant
-pod with IRSA, so credentials, KMS and S3 are all really authorized; the
-`node` variants run the same scenario with node identity (the provider's own
-keys), whose cache entries are keyed by that identity.
+pod with IRSA or EKS Pod Identity, so credentials, KMS and S3 are all really
+authorized; the `node` variants run the same scenario with node identity (the
+provider's own keys). Caches never serve across identities: a pod IAM refuses
+gets nothing, however warm the caches are.
 """
 
 from __future__ import annotations
@@ -72,17 +73,22 @@ def _calls(reqs: list[Any]) -> list[tuple[str, str, int]]:
     return [(r.service, r.operation, r.status) for r in reqs]
 
 
-IDENTITIES = ["irsa", "node"]
+IDENTITIES = ["irsa", "podIdentity", "node"]
 
 
 def _as(identity: str, start_iam_provider: Any, tenants: TenantWorld, extra_args: list[str] | None = None
         ) -> tuple[Any, Pod, str | None, Any]:
     """(provider, pod, tokens attribute, objects -> SPC parameters) for a tenant-a pod using `identity`:
-    irsa with tenant-a's role, or node identity (the provider's own admin keys, allowed)."""
+    irsa with tenant-a's role, podIdentity (the agent hands out tenant-a's role), or node identity
+    (the provider's own admin keys, allowed)."""
     pod = tenant_pod("tenant-a")
     if identity == "node":
         provider = start_iam_provider(extra_args, node_identity=True)
         return provider, pod, None, lambda objects: parameters(objects, identity="node")
+    if identity == "podIdentity":
+        provider = start_iam_provider(extra_args)
+        attr, _ = tokens_for(pod, agent=start_iam_provider.agent)
+        return provider, pod, attr, lambda objects: parameters(objects, identity="podIdentity")
     provider = start_iam_provider(extra_args)
     attr, _ = tokens_for(pod)
     return provider, pod, attr, lambda objects: _irsa(objects, tenants)
@@ -222,10 +228,16 @@ def test_concurrent_mounts_are_coalesced(start_iam_provider, tenants: TenantWorl
     assert all(r == values for r in results), "every Mount got every file"
     assert counts[("s3", "GetObject")] == len(KINDS), "1 GetObject per object in total"
     assert counts[("kms", "Decrypt")] == 2, "1 kms:Decrypt per KMS-backed object (kms, sealed) in total"
-    sts = 1 if identity == "irsa" else 0
-    assert counts[("sts", "AssumeRoleWithWebIdentity")] == sts, f"{sts} STS call(s) for the one identity"
+    # irsa: the provider's AssumeRoleWithWebIdentity; podIdentity: the agent's AssumeRole for it.
+    sts = 0 if identity == "node" else 1
+    got_sts = sum(n for (svc, _), n in counts.items() if svc == "sts")
+    assert got_sts == sts, f"{sts} STS call(s) for the one identity, got {got_sts}"
+    if identity == "podIdentity":
+        agent_calls = len(start_iam_provider.agent.requests)
+        say(f"[podIdentity] agent requests: {agent_calls}")
+        assert agent_calls == 1, "one credentials request to the agent for the one token"
     assert sum(counts.values()) == len(KINDS) + 2 + sts, f"nothing else: {dict(counts)}"
-    say(f"held: 3 GetObject, 2 Decrypt, {sts} AssumeRoleWithWebIdentity for 50 Mounts")
+    say(f"held: 3 GetObject, 2 Decrypt, {sts} STS call(s) for 50 Mounts")
 
 
 def test_credentials_cached_per_token(start_iam_provider, tenants: TenantWorld, target, say) -> None:
@@ -298,3 +310,49 @@ def test_cached_plaintext_is_not_served_to_another_identity(start_iam_provider, 
     assert gets and all(r.status == 403 for r in gets), "tenant-b's own request was refused by IAM"
     assert not any(r.service == "kms" for r in reqs)
     say("held: the cache served nothing to an identity IAM refuses")
+
+
+def test_warm_cache_does_not_bypass_the_role_trust(start_iam_provider, tenants: TenantWorld, target, say) -> None:
+    value = _secret("trust")
+    name, spec, _ = _put(tenants, "s3", f"rot/{uuid.uuid4().hex[:8]}/s3", value)
+    provider = start_iam_provider()
+    a, b = tenant_pod("tenant-a"), tenant_pod("tenant-b")
+    attr_a, _ = tokens_for(a)
+    attr_b, _ = tokens_for(b)
+    params = _irsa([spec], tenants, "tenant-a")
+    log = tenants.endpoint.requests
+    with Driver(provider.socket_path) as d:
+        d.mount(params, target, pod=a, tokens=attr_a)
+        say(f"tenant-a mounted {name} with its role: plaintext and credentials are cached")
+        mounts.clear(target)
+        mark = log.mark()
+        failure = assert_mount_fails(d, params, target, grpc.StatusCode.PERMISSION_DENIED, say=say, pod=b,
+                                     tokens=attr_b)
+        reqs = log.since(mark)
+    say(f"tenant-b's pod names tenant-a's role: {_calls(reqs)}")
+    assert value.decode() not in failure.details
+    assert [(r.operation, r.status) for r in reqs] == [("AssumeRoleWithWebIdentity", 403)], (
+        "tenant-b's own token went to STS and was refused; nothing was served from the caches"
+    )
+
+
+def test_inline_cache_is_per_identity(start_iam_provider, tenants: TenantWorld, target, say) -> None:
+    value = _secret("inline-shared")
+    blob, extra = _stored(tenants, "kms", value)
+    spec = {"ciphertext": base64.b64encode(blob).decode(), "objectAlias": "shared", **extra}
+    provider = start_iam_provider()
+    a, b = tenant_pod("tenant-a"), tenant_pod("tenant-b")
+    attr_a, _ = tokens_for(a)
+    attr_b, _ = tokens_for(b)
+    log = tenants.endpoint.requests
+    decrypts = []
+    with Driver(provider.socket_path) as d:
+        for label, pod, attr, tenant in (("tenant-a", a, attr_a, "tenant-a"), ("tenant-b", b, attr_b, "tenant-b"),
+                                         ("tenant-a again", a, attr_a, "tenant-a")):
+            mark = log.mark()
+            result = d.mount(_irsa([spec], tenants, tenant), target, pod=pod, tokens=attr)
+            assert result.files["shared"].contents == value
+            keys = [r.access_key for r in log.since(mark) if (r.service, r.operation) == ("kms", "Decrypt")]
+            decrypts.append(len(keys))
+            say(f"{label}: {len(keys)} kms:Decrypt {keys}")
+    assert decrypts == [1, 1, 0], "the same inline ciphertext is decrypted once per identity, then cached"

@@ -78,7 +78,8 @@ def start_iam_provider(
 
     Environment: the IAM endpoint, the admin keys as node credentials,
     KEYWARDEN_KUBERNETES_API = the fake API, KEYWARDEN_POD_IDENTITY_ENDPOINTS =
-    a loopback address where nothing listens, then the fake agent.
+    a loopback address where nothing listens, then the fake agent. The
+    function's `agent` and `kube` attributes are those fakes.
     """
     started: list[ProviderProcess] = []
     dirs: list[str] = []
@@ -96,6 +97,8 @@ def start_iam_provider(
         started.append(proc)
         return proc.start()
 
+    _start.agent = pod_agent  # type: ignore[attr-defined]
+    _start.kube = kube_api  # type: ignore[attr-defined]
     try:
         yield _start
     finally:
