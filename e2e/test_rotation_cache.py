@@ -200,7 +200,7 @@ def test_concurrent_mounts_are_coalesced(start_iam_provider, tenants: TenantWorl
     objects, values = [], {}
     for kind in KINDS:
         values[kind] = _secret(f"{kind}-coalesced")
-        # `slow`: the endpoint answers these GetObjects a second late, so all 50 Mounts
+        # `slow`: the endpoint answers these GetObjects 2 s late, so all 50 Mounts
         # arrive while the first fetch is still in flight (harness/iam_server.py).
         _, spec, _ = _put(tenants, kind, f"rot/{uuid.uuid4().hex[:8]}/slow/{kind}", values[kind])
         objects.append(spec)

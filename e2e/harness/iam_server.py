@@ -15,7 +15,7 @@ ordinary one: this script is started as a child by harness/iam.py.
   exist, and when its trust policy pins `<issuer>:sub` / `<issuer>:aud` with
   `StringEquals`, the token's claims must match (else `AccessDenied`, 403, as
   AWS answers).
-- A GetObject of a key with a path element `slow` is answered one second late
+- A GetObject of a key with a path element `slow` is answered two seconds late
   (`SLOW_SECONDS`), so a test can have many Mounts in flight during one fetch.
 - Every request is appended as one JSON line to LOG before its response is sent:
   service, operation, method, path, status, the conditional headers, the access
@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 _UNSIGNED_ALLOWED = "AssumeRoleWithWebIdentity"
-SLOW_SECONDS = 1.0
+SLOW_SECONDS = 2.0
 _KEPT_HEADERS = ("if-none-match", "if-match", "if-modified-since", "x-amz-security-token")
 
 
