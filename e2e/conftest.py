@@ -1,16 +1,15 @@
 """Fixtures shared by the end-to-end tests.
 
-Session-wide: one local AWS endpoint (moto on loopback) and a KMS key.
-Per test: a fresh bucket, a tmpfs target path, and provider processes that are
-always stopped at teardown (`mode_driver` runs a test once per write mode) (where a clean exit and a removed socket are
-asserted). `say` prints what a test tried and what held.
+Session-wide: one local AWS endpoint (moto on loopback, with KMS key states
+enforced: harness/key_states.py) and a KMS key. Per test: a fresh bucket, a
+tmpfs target path, and provider processes that are always stopped at
+teardown, where a clean exit and a removed socket are asserted (`write_mode`
+and the `mode_*` fixtures run a test once per write mode). `say` prints what a
+test tried and what held.
 """
-
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,20 +19,17 @@ import pytest
 from harness import mounts
 from harness.aws import MotoEndpoint, Seeder
 from harness.driver import LOCALHOST, Driver
+from harness.fixtures import launcher, serving
+from harness.key_states import KeyStateEndpoint
 from harness.provider import ProviderProcess
 
 _bucket_seq = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[MotoEndpoint]:
-    endpoint = MotoEndpoint()
-    endpoint.start()
-    print(f"\n[aws] moto listening on {endpoint.url}")
-    try:
+def aws() -> Iterator[KeyStateEndpoint]:
+    with serving(KeyStateEndpoint(), "aws") as endpoint:
         yield endpoint
-    finally:
-        endpoint.stop()
 
 
 @pytest.fixture(scope="session")
@@ -76,40 +72,16 @@ def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 @pytest.fixture
 def start_provider(aws: MotoEndpoint) -> Iterator[Callable[..., ProviderProcess]]:
-    """start_provider(extra_args=[...], node_identity=True) -> a ready ProviderProcess.
+    """start_provider(extra_args=[...], node_identity=True) -> a ready ProviderProcess,
+    stopped (and checked) at teardown (harness/fixtures.py)."""
 
-    Short work dirs under /tmp keep socket paths under the 108-byte limit.
-    Every process started here is stopped at teardown; a provider that does not
-    exit 0 on SIGTERM or leaves its socket behind fails the test.
-    """
-    started: list[ProviderProcess] = []
-    dirs: list[str] = []
-
-    def _start(extra_args: list[str] | None = None, node_identity: bool = True) -> ProviderProcess:
-        workdir = tempfile.mkdtemp(prefix="kw-prov-")
-        dirs.append(workdir)
-        proc = ProviderProcess(
-            workdir=Path(workdir),
-            aws_env=aws.env(),
-            extra_args=list(extra_args or []),
-            node_identity=node_identity,
+    def make(workdir: Path, extra_args: list[str] | None = None, node_identity: bool = True) -> ProviderProcess:
+        return ProviderProcess(
+            workdir=workdir, aws_env=aws.env(), extra_args=list(extra_args or []), node_identity=node_identity
         )
-        started.append(proc)
-        return proc.start()
 
-    try:
-        yield _start
-    finally:
-        errors = []
-        for proc in started:
-            try:
-                proc.stop(check=True)
-            except AssertionError as e:
-                errors.append(str(e))
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
-        if errors:
-            pytest.fail("\n".join(errors), pytrace=False)
+    with launcher("kw-prov-", make) as start:
+        yield start
 
 
 @pytest.fixture

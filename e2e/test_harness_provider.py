@@ -68,9 +68,7 @@ def test_crash_at_start_reports_output(tmp_path, monkeypatch) -> None:
 
 
 def test_never_ready_times_out(tmp_path, monkeypatch) -> None:
-    import harness.provider as hp
-
-    monkeypatch.setattr(hp, "START_TIMEOUT", 1.0)
+    monkeypatch.setattr(ProviderProcess, "start_timeout", 1.0)
     p = _fake(tmp_path, "never-ready", monkeypatch)
     with pytest.raises(ProviderError, match="/readyz answered 503"):
         p.start()

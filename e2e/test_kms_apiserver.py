@@ -12,7 +12,15 @@ import time
 import uuid
 
 from harness.apiserver import ApiServer
-from harness.kms_fixtures import etcd, key, kms_aws, kms_calls, kms_seed, start_plugin  # noqa: F401
+from harness.kms_fixtures import (  # noqa: F401
+    alias_and_next_key,
+    etcd,
+    key,
+    kms_aws,
+    kms_calls,
+    kms_seed,
+    start_plugin,
+)
 
 
 def secret(name: str) -> bytes:
@@ -84,10 +92,7 @@ def test_apiserver_restart_with_1000_seeds_costs_no_kms_calls(start_plugin, etcd
 
 
 def test_alias_retarget_reseeds_and_old_objects_still_read(start_plugin, etcd, kms_seed, kms_aws, say):
-    first = kms_seed.kms_key("etcd alias 1")
-    second = kms_seed.kms_key("etcd alias 2")
-    alias = f"alias/kw-etcd-{first['KeyId'][:8]}"
-    kms_seed.kms.create_alias(AliasName=alias, TargetKeyId=first["KeyId"])
+    alias, first, second = alias_and_next_key(kms_seed)
     plugin = start_plugin(alias, ["--key-refresh-interval", "1s", "--decrypt-cache-size", "0"])
     plugin.wait_healthy()
     ns = f"/registry/secrets/rot-{uuid.uuid4().hex[:8]}/"

@@ -1,7 +1,7 @@
 """keywarden-kms over its socket, as kube-apiserver's KMS v2 and v1beta1 clients see it.
 
 Every test prints what it tried and what held. The AWS side is moto with key
-states enforced (harness/kms_endpoint.py); KMS calls are counted where they
+states enforced (harness/key_states.py); KMS calls are counted where they
 arrive, at the endpoint.
 """
 
@@ -16,8 +16,16 @@ import grpc
 import pytest
 
 from harness.apiserver import MAX_ANNOTATIONS, check_encrypt_response, is_fqdn
-from harness.kms_endpoint import KmsEndpoint
-from harness.kms_fixtures import client_for, key, kms_aws, kms_calls, kms_seed, start_plugin  # noqa: F401
+from harness.key_states import KeyStateEndpoint
+from harness.kms_fixtures import (  # noqa: F401
+    alias_and_next_key,
+    client_for,
+    key,
+    kms_aws,
+    kms_calls,
+    kms_seed,
+    start_plugin,
+)
 
 SEED = bytes(range(32))
 
@@ -134,7 +142,7 @@ def test_disabled_key_fails_precondition_and_healthz_names_it(start_plugin, clie
 
 
 def test_endpoint_down_is_unavailable_while_status_stays_fast(start_plugin, client_for, key, say):
-    down = KmsEndpoint()
+    down = KeyStateEndpoint()
     down.start()
     stopped = False
     try:
@@ -167,10 +175,7 @@ def test_endpoint_down_is_unavailable_while_status_stays_fast(start_plugin, clie
 
 
 def test_alias_retarget_changes_key_id_and_old_data_stays_readable(start_plugin, client_for, kms_seed, kms_aws, say):
-    first = kms_seed.kms_key("alias target 1")
-    second = kms_seed.kms_key("alias target 2")
-    alias = f"alias/kw-e2e-{first['KeyId'][:8]}"
-    kms_seed.kms.create_alias(AliasName=alias, TargetKeyId=first["KeyId"])
+    alias, first, second = alias_and_next_key(kms_seed)
     plugin = start_plugin(alias, ["--key-refresh-interval", "1s", "--decrypt-cache-size", "0"])
     c = client_for(plugin)
     plugin.wait_healthy()
@@ -247,10 +252,11 @@ def test_stale_socket_after_kill_is_replaced(start_plugin, client_for, key, say)
 def test_bad_configuration_exits_2_before_binding(bad, say, tmp_path):
     import subprocess
 
-    from harness.kms_plugin import plugin_binary
+    from harness.kms_plugin import KmsPluginProcess
 
     sock = tmp_path / "never.sock"
-    proc = subprocess.run([str(plugin_binary()), "--socket", str(sock), *bad], capture_output=True, timeout=10)
+    argv = [str(KmsPluginProcess.installed_binary()), "--socket", str(sock), *bad]
+    proc = subprocess.run(argv, capture_output=True, timeout=10)
     err = proc.stderr.decode().strip()
     say(f"{bad}: exit {proc.returncode}, {err!r}")
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and not sock.exists()

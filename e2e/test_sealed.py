@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from harness import key_states, sealer
+from harness import sealer
 from harness.aws import MotoEndpoint, Seeder
 from harness.checks import assert_mount_fails, assert_still_serves, assert_written_by
 from harness.driver import Driver, MountFailed, Pod, build_attributes, volume_context
@@ -346,11 +346,10 @@ def test_sealed_under_disabled_key(driver: Driver, aws: MotoEndpoint, seed: Seed
     value = secret("sealed-disabled")
     seed.put(bucket, "d.kws", sealer.seal(seed.kms, key["KeyId"], value, CTX))
     params = parameters([{"objectName": f"s3://{bucket}/d.kws", "objectType": "sealed"}])
-    with key_states.enforced():
-        seed.kms.disable_key(KeyId=key["KeyId"])
-        say("DisableKey on the key named in the sealed header")
-        assert_mount_fails(driver, params, target, grpc.StatusCode.FAILED_PRECONDITION,
-                           mentions=["the KMS key is disabled"], say=say)
-        seed.kms.enable_key(KeyId=key["KeyId"])
-        assert driver.mount(params, target).files["d.kws"].contents == value
+    seed.kms.disable_key(KeyId=key["KeyId"])
+    say("DisableKey on the key named in the sealed header")
+    assert_mount_fails(driver, params, target, grpc.StatusCode.FAILED_PRECONDITION,
+                       mentions=["the KMS key is disabled"], say=say)
+    seed.kms.enable_key(KeyId=key["KeyId"])
+    assert driver.mount(params, target).files["d.kws"].contents == value
     say("held: FAILED_PRECONDITION 'the KMS key is disabled'; opens again after EnableKey")

@@ -209,15 +209,17 @@ class MotoEndpoint(ThreadedMotoServer):
         if quiet:  # werkzeug's per-request access log; the RequestLog keeps the record
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    def moto_app(self) -> Any:
+        """moto's WSGI app; a subclass may wrap it (the request counter stays outermost)."""
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        return DomainDispatcherApplication(create_backend_app)
+
     def _server_entry(self) -> None:  # same as moto's, with the app wrapped
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
-        app = CountingMiddleware(DomainDispatcherApplication(create_backend_app), self.requests)
+        app = CountingMiddleware(self.moto_app(), self.requests)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

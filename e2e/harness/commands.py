@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .provider import provider_binary
+from .provider import ProviderProcess
 
 TIMEOUT = 60.0
 
@@ -42,7 +42,7 @@ def command_env(aws_env: dict[str, str]) -> dict[str, str]:
 
 def run(args: list[str], aws_env: dict[str, str], stdin: bytes | None = None, cwd: Path | None = None) -> Run:
     """`keywarden-provider ARGS...`; never raises on a non-zero exit."""
-    argv = [str(provider_binary()), *args]
+    argv = [str(ProviderProcess.installed_binary()), *args]
     proc = subprocess.run(
         argv,
         input=stdin if stdin is not None else b"",

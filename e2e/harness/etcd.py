@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,19 +21,10 @@ import urllib.request
 from pathlib import Path
 
 from .net import free_port
+from .process import binary_from_env
 
 BIN_ENV = "KEYWARDEN_ETCD_BIN"
 START_TIMEOUT = 20.0
-
-
-def etcd_binary() -> Path:
-    value = os.environ.get(BIN_ENV)
-    if not value:
-        raise AssertionError(f"{BIN_ENV} is not set (run the suite with `make e2e`, which unpacks etcd)")
-    path = Path(value)
-    if not path.is_file() or not os.access(path, os.X_OK):
-        raise AssertionError(f"{BIN_ENV}={value} is not an executable file")
-    return path
 
 
 def _b64(data: bytes) -> str:
@@ -58,7 +48,7 @@ class EtcdProcess:
     def start(self) -> EtcdProcess:
         peer = f"http://127.0.0.1:{self.peer_port}"
         argv = [
-            str(etcd_binary()),
+            str(binary_from_env(BIN_ENV)),
             "--name", "kw-e2e",
             "--data-dir", str(self.data_dir / "data"),
             "--listen-client-urls", self.url,

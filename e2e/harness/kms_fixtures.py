@@ -1,15 +1,14 @@
 """Fixtures of the KMS plugin tests (imported by e2e/test_kms_*.py).
 
-One KMS-enforcing local AWS endpoint per test module, a fresh key per test,
-plugin processes that are always stopped at teardown (a plugin that does not
-exit 0 on SIGTERM or leaves its socket behind fails the test), a real etcd,
-and an independent gRPC client built from the suite's copies of the protos.
+One local AWS endpoint with KMS key states enforced per test module, a fresh
+key per test (and an alias to retarget), plugin processes that are always
+stopped at teardown (a plugin that does not exit 0 on SIGTERM or leaves its
+socket behind fails the test), a real etcd, and an independent gRPC client
+built from the suite's copies of the protos.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,24 +19,20 @@ import pytest
 from .apiserver import channel
 from .aws import Seeder
 from .etcd import EtcdProcess
-from .kms_endpoint import KmsEndpoint
+from .fixtures import launcher, serving
+from .key_states import KeyStateEndpoint
 from .kms_plugin import KmsPluginProcess
 from .kms_protos import stubs
 
 
 @pytest.fixture(scope="module")
-def kms_aws() -> Iterator[KmsEndpoint]:
-    endpoint = KmsEndpoint()
-    endpoint.start()
-    print(f"\n[kms] moto (key states enforced) on {endpoint.url}")
-    try:
+def kms_aws() -> Iterator[KeyStateEndpoint]:
+    with serving(KeyStateEndpoint(), "kms") as endpoint:
         yield endpoint
-    finally:
-        endpoint.stop()
 
 
 @pytest.fixture(scope="module")
-def kms_seed(kms_aws: KmsEndpoint) -> Seeder:
+def kms_seed(kms_aws: KeyStateEndpoint) -> Seeder:
     return Seeder(kms_aws)
 
 
@@ -47,34 +42,27 @@ def key(kms_seed: Seeder) -> dict:
     return kms_seed.kms_key(f"keywarden kms e2e {uuid.uuid4().hex[:8]}")
 
 
+def alias_and_next_key(seed: Seeder) -> tuple[str, dict, dict]:
+    """(alias, first, second): an alias on a fresh key, and another fresh key to retarget it to."""
+    first = seed.kms_key("alias target 1")
+    second = seed.kms_key("alias target 2")
+    alias = f"alias/kw-e2e-{first['KeyId'][:8]}"
+    seed.kms.create_alias(AliasName=alias, TargetKeyId=first["KeyId"])
+    return alias, first, second
+
+
 @pytest.fixture
-def start_plugin(kms_aws: KmsEndpoint) -> Iterator[Callable[..., KmsPluginProcess]]:
-    """start_plugin(key, extra_args=[...], aws=endpoint) -> a live KmsPluginProcess."""
-    started: list[KmsPluginProcess] = []
-    dirs: list[str] = []
+def start_plugin(kms_aws: KeyStateEndpoint) -> Iterator[Callable[..., KmsPluginProcess]]:
+    """start_plugin(key, extra_args=[...], aws=endpoint) -> a live KmsPluginProcess,
+    stopped (and checked) at teardown (harness/fixtures.py)."""
 
-    def _start(key: str, extra_args: list[str] | None = None, aws: KmsEndpoint | None = None) -> KmsPluginProcess:
-        workdir = tempfile.mkdtemp(prefix="kw-kms-")
-        dirs.append(workdir)
-        proc = KmsPluginProcess(
-            workdir=Path(workdir), aws_env=(aws or kms_aws).env(), key=key, extra_args=list(extra_args or [])
-        )
-        started.append(proc)
-        return proc.start()
+    def make(
+        workdir: Path, key: str, extra_args: list[str] | None = None, aws: KeyStateEndpoint | None = None
+    ) -> KmsPluginProcess:
+        return KmsPluginProcess(workdir, (aws or kms_aws).env(), key, extra_args=list(extra_args or []))
 
-    try:
-        yield _start
-    finally:
-        errors = []
-        for proc in started:
-            try:
-                proc.stop(check=True)
-            except AssertionError as e:
-                errors.append(str(e))
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
-        if errors:
-            pytest.fail("\n".join(errors), pytrace=False)
+    with launcher("kw-kms-", make) as start:
+        yield start
 
 
 @pytest.fixture(scope="module")
@@ -136,10 +124,20 @@ def client_for() -> Iterator[Callable[[KmsPluginProcess], Client]]:
             c.close()
 
 
-def kms_calls(endpoint: KmsEndpoint, mark: int) -> dict[str, int]:
+def kms_calls(endpoint: KeyStateEndpoint, mark: int) -> dict[str, int]:
     """KMS operations the endpoint answered since mark (creation/seeding calls excluded)."""
     counts = endpoint.requests.counts(mark)
     return {op: n for (svc, op), n in counts.items() if svc == "kms" and op in ("Encrypt", "Decrypt", "DescribeKey")}
 
 
-__all__ = ["kms_aws", "kms_seed", "key", "start_plugin", "etcd", "client_for", "Client", "kms_calls"]
+__all__ = [
+    "kms_aws",
+    "kms_seed",
+    "key",
+    "alias_and_next_key",
+    "start_plugin",
+    "etcd",
+    "client_for",
+    "Client",
+    "kms_calls",
+]
