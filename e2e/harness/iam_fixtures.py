@@ -6,14 +6,13 @@ ServiceAccounts, a fake EKS Pod Identity agent, and providers pointed at all
 three, with the admin keys as the node's own credentials (so any silent
 fallback to node identity would show as a read that IAM should have refused).
 Every provider started here is stopped at teardown; a provider that does not
-exit 0 on SIGTERM or leaves its socket behind fails the test.
+exit 0 on SIGTERM or leaves its socket behind fails the test (harness/fixtures.py).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from .driver import Pod
+from .fixtures import launcher
 from .iam import IamEndpoint, TenantWorld
 from .kube_api import FakeKubeApi
 from .pod_identity import FakePodIdentityAgent, down_url
@@ -74,44 +74,28 @@ def pod_agent(tenants: TenantWorld) -> Iterator[FakePodIdentityAgent]:
 def start_iam_provider(
     tenants: TenantWorld, kube_api: FakeKubeApi, pod_agent: FakePodIdentityAgent
 ) -> Iterator[Callable[..., ProviderProcess]]:
-    """start_iam_provider(extra_args=[...], node_identity=False, env={...}) -> a ready provider.
+    """start_iam_provider(extra_args=[...], node_identity=False, env={...}) -> a ready provider,
+    stopped (and checked) at teardown (harness/fixtures.py).
 
     Environment: the IAM endpoint, the admin keys as node credentials,
     KEYWARDEN_KUBERNETES_API = the fake API, KEYWARDEN_POD_IDENTITY_ENDPOINTS =
     a loopback address where nothing listens, then the fake agent. The
     function's `agent` and `kube` attributes are those fakes.
     """
-    started: list[ProviderProcess] = []
-    dirs: list[str] = []
 
-    def _start(extra_args: list[str] | None = None, node_identity: bool = False,
-               env: dict[str, str] | None = None) -> ProviderProcess:
-        workdir = tempfile.mkdtemp(prefix="kw-iamp-")
-        dirs.append(workdir)
+    def make(workdir: Path, extra_args: list[str] | None = None, node_identity: bool = False,
+             env: dict[str, str] | None = None) -> ProviderProcess:
         aws_env = tenants.node_env()
         aws_env["KEYWARDEN_KUBERNETES_API"] = kube_api.url
         aws_env["KEYWARDEN_POD_IDENTITY_ENDPOINTS"] = f"{down_url()},{pod_agent.url}"
         aws_env.update(env or {})
-        proc = ProviderProcess(workdir=Path(workdir), aws_env=aws_env, extra_args=list(extra_args or []),
+        return ProviderProcess(workdir=workdir, aws_env=aws_env, extra_args=list(extra_args or []),
                                node_identity=node_identity)
-        started.append(proc)
-        return proc.start()
 
-    _start.agent = pod_agent  # type: ignore[attr-defined]
-    _start.kube = kube_api  # type: ignore[attr-defined]
-    try:
-        yield _start
-    finally:
-        errors = []
-        for proc in started:
-            try:
-                proc.stop(check=True)
-            except AssertionError as e:
-                errors.append(str(e))
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
-        if errors:
-            pytest.fail("\n".join(errors), pytrace=False)
+    with launcher("kw-iamp-", make) as start:
+        start.agent = pod_agent  # type: ignore[attr-defined]
+        start.kube = kube_api  # type: ignore[attr-defined]
+        yield start
 
 
 def tenant_pod(tenant: str, name: str | None = None, service_account: str = "app") -> Pod:
