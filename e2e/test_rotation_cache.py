@@ -32,6 +32,7 @@ from harness.iam import TenantWorld
 from harness.iam_fixtures import (  # noqa: F401  (fixtures)
     iam_aws,
     kube_api,
+    metric,
     pod_agent,
     start_iam_provider,
     tenant_pod,
@@ -285,6 +286,47 @@ def test_cache_ttl_zero_fetches_every_time(start_iam_provider, tenants: TenantWo
         assert all(r.status == 200 for r in reqs if r.operation == "GetObject"), "a full fetch, not a 304"
         assert counts[("kms", "Decrypt")] == 1, "decrypted again: no plaintext cache"
     say("held: with --cache-ttl 0 every Mount fetches and decrypts")
+
+
+def test_cache_metrics_move(start_iam_provider, tenants: TenantWorld, target, say) -> None:
+    value = _secret("metrics")
+    _, spec, _ = _put(tenants, "kms", f"rot/{uuid.uuid4().hex[:8]}/kms", value)
+    provider = start_iam_provider()
+    pod = tenant_pod("tenant-a")
+    attr, _ = tokens_for(pod)
+    params = _irsa([spec], tenants)
+    log = tenants.endpoint.requests
+    family = "keywarden_provider_cache_total"
+
+    def snapshot() -> dict[str, float]:
+        status, text = provider.http_get("/metrics")
+        assert status == 200
+        return {f"{c}/{r}": metric(text, family, cache=c, result=r)
+                for c in ("plaintext", "credentials") for r in ("hit", "miss")} | {
+            "s3_get": metric(text, "keywarden_provider_aws_calls_total", service="s3", operation="GetObject"),
+            "kms_decrypt": metric(text, "keywarden_provider_aws_calls_total", service="kms", operation="Decrypt"),
+        }
+
+    with Driver(provider.socket_path) as d:
+        m0 = snapshot()
+        mark = log.mark()
+        d.mount(params, target, pod=pod, tokens=attr)
+        m1 = snapshot()
+        d.mount(params, target, pod=pod, tokens=attr)
+        m2 = snapshot()
+        reqs = log.since(mark)
+    cold = {k: m1[k] - m0[k] for k in m0}
+    warm = {k: m2[k] - m1[k] for k in m0}
+    say(f"metric deltas, cold Mount: {cold}")
+    say(f"metric deltas, re-Mount:   {warm}")
+    assert cold["plaintext/miss"] >= 1 and cold["credentials/miss"] >= 1, "a cold Mount misses both caches"
+    assert warm["plaintext/hit"] >= 1, "the re-Mount hits the plaintext cache"
+    assert warm["credentials/hit"] >= 1, "the re-Mount hits the credentials cache"
+    assert warm["plaintext/miss"] == 0 and warm["credentials/miss"] == 0
+    at_endpoint = Counter((r.service, r.operation) for r in reqs)
+    say(f"endpoint over both Mounts: {dict(at_endpoint)}")
+    assert cold["s3_get"] + warm["s3_get"] == at_endpoint[("s3", "GetObject")], "aws_calls_total agrees with the endpoint"
+    assert cold["kms_decrypt"] + warm["kms_decrypt"] == at_endpoint[("kms", "Decrypt")]
 
 
 def test_cached_plaintext_is_not_served_to_another_identity(start_iam_provider, tenants: TenantWorld, target,

@@ -88,6 +88,11 @@ impl Metrics {
             metrics.aws_calls.clone(),
         );
         sub.register(
+            "cache",
+            "Cache lookups by cache and result",
+            metrics.cache.clone(),
+        );
+        sub.register(
             "mounts_in_flight",
             "Mount requests being served",
             metrics.in_flight.clone(),
@@ -141,5 +146,31 @@ pub struct InFlight(Gauge);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_exported() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        metrics.mount_finished("ok", tonic::Code::Ok, 0.1);
+        metrics.aws_call("s3", "GetObject", "ok");
+        metrics.cache("plaintext", "hit");
+        let _guard = metrics.in_flight();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        for name in [
+            "keywarden_provider_mounts_total",
+            "keywarden_provider_mount_duration_seconds",
+            "keywarden_provider_aws_calls_total",
+            "keywarden_provider_cache_total{cache=\"plaintext\",result=\"hit\"} 1",
+            "keywarden_provider_mounts_in_flight 1",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
     }
 }
