@@ -6,7 +6,7 @@ use aws_config::{BehaviorVersion, Region};
 use keywarden_kms::cli::Args;
 use keywarden_kms::config::{Config, SOCKET_MODE};
 use keywarden_kms::server::{self, Listeners};
-use keywarden_runtime::{cli, shutdown, socket, telemetry};
+use keywarden_runtime::{cli, shutdown, socket};
 
 /// Name used in messages.
 const PROGRAM: &str = "keywarden-kms";
@@ -20,31 +20,13 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(msg) => return usage(&msg),
     };
-    let filter = match telemetry::parse_level(&args.log_level) {
-        Ok(filter) => filter,
-        Err(e) => return usage(&e.to_string()),
-    };
-    if args.check_config {
-        #[allow(clippy::print_stdout)]
-        {
-            println!("keywarden-kms: configuration ok");
-        }
-        return ExitCode::SUCCESS;
-    }
-    telemetry::init(args.log_format, filter);
-    keywarden_runtime::harden_process();
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return fail(anyhow::anyhow!(e).context("cannot start the async runtime")),
-    };
-    match runtime.block_on(start(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    cli::run_server(
+        PROGRAM,
+        args.log_format,
+        &args.log_level,
+        args.check_config,
+        || start(config),
+    )
 }
 
 fn usage(msg: &str) -> ExitCode {
@@ -73,8 +55,4 @@ async fn start(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
-}
-
-fn fail(err: anyhow::Error) -> ExitCode {
-    cli::fail(PROGRAM, &format!("{err:#}"))
 }

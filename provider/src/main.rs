@@ -38,7 +38,7 @@ fn one_shot(command: impl std::future::Future<Output = anyhow::Result<String>>) 
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fail(anyhow::anyhow!(e).context("cannot start the async runtime")),
+        Err(e) => return cli::fail(PROGRAM, &format!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(command) {
         Ok(report) => {
@@ -67,31 +67,13 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(msg) => return usage(msg),
     };
-    let filter = match telemetry::parse_level(&args.log_level) {
-        Ok(filter) => filter,
-        Err(e) => return usage(e.to_string()),
-    };
-    if args.check_config {
-        #[allow(clippy::print_stdout)]
-        {
-            println!("keywarden-provider: configuration ok");
-        }
-        return ExitCode::SUCCESS;
-    }
-    telemetry::init(args.log_format, filter);
-    keywarden_runtime::harden_process();
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return fail(anyhow::anyhow!(e).context("cannot start the async runtime")),
-    };
-    match runtime.block_on(start(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    cli::run_server(
+        PROGRAM,
+        args.log_format,
+        &args.log_level,
+        args.check_config,
+        || start(config),
+    )
 }
 
 async fn start(config: ServeConfig) -> anyhow::Result<()> {
@@ -113,8 +95,4 @@ async fn start(config: ServeConfig) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
-}
-
-fn fail(err: anyhow::Error) -> ExitCode {
-    cli::fail(PROGRAM, &format!("{err:#}"))
 }

@@ -33,6 +33,46 @@ pub fn fail(program: &str, err: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The common tail of a server's `main`: check the log level, stop after `--check-config`,
+/// set up logging and process hardening, then run `start` on a multi-threaded runtime.
+pub fn run_server<F, Fut, E>(
+    program: &str,
+    log_format: crate::LogFormat,
+    log_level: &str,
+    check_config: bool,
+    start: F,
+) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let filter = match crate::telemetry::parse_level(log_level) {
+        Ok(filter) => filter,
+        Err(e) => return usage(program, &e.to_string()),
+    };
+    if check_config {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{program}: configuration ok");
+        }
+        return ExitCode::SUCCESS;
+    }
+    crate::telemetry::init(log_format, filter);
+    crate::harden_process();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(program, &format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(start()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(program, &format!("{e:#}")),
+    }
+}
+
 /// The reason of a clap error on one line: the text before its usage block, joined.
 pub fn one_line(rendered: &str) -> String {
     let reason: Vec<&str> = rendered
