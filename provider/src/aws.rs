@@ -18,9 +18,15 @@ pub struct AwsClients {
     base: SdkConfig,
     default_region: Option<String>,
     force_path_style: bool,
-    regional: Mutex<HashMap<String, RegionalClients>>,
+    regional: Mutex<HashMap<ClientKey, RegionalClients>>,
     sts: Mutex<HashMap<String, aws_sdk_sts::Client>>,
 }
+
+/// Client sets kept at most; pod sessions beyond this are rebuilt on their next Mount.
+const MAX_CLIENT_SETS: usize = 1024;
+
+/// Region and access key of a client set (`None`: the provider's own credentials).
+type ClientKey = (String, Option<String>);
 
 /// The clients of one region.
 #[derive(Debug, Clone)]
@@ -60,21 +66,25 @@ impl AwsClients {
     }
 
     /// The S3 and KMS clients for `region`, signing with `credentials`, or with the provider's
-    /// own chain when `None` (those clients are built once per region and reused).
+    /// own chain when `None`. Built once per (region, access key) and reused: a pod's session
+    /// lasts an hour while its volumes re-Mount every minute.
     pub fn clients(&self, region: &str, credentials: Option<&Credentials>) -> RegionalClients {
-        match credentials {
-            Some(credentials) => self.build(region, Some(credentials.clone())),
-            None => {
-                let mut clients = self
-                    .regional
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                clients
-                    .entry(region.to_owned())
-                    .or_insert_with(|| self.build(region, None))
-                    .clone()
-            }
+        let key = (
+            region.to_owned(),
+            credentials.map(|c| c.access_key_id().to_owned()),
+        );
+        let mut clients = self
+            .regional
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !clients.contains_key(&key) && clients.len() >= MAX_CLIENT_SETS {
+            // Pod sessions rotate hourly; forget the old ones rather than grow without bound.
+            clients.retain(|(_, access_key), _| access_key.is_none());
         }
+        clients
+            .entry(key)
+            .or_insert_with(|| self.build(region, credentials.cloned()))
+            .clone()
     }
 
     /// An STS client for `region` (web identity calls are unsigned).
@@ -108,11 +118,6 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             kms: aws_sdk_kms::Client::from_conf(kms.build()),
         }
-    }
-
-    /// The base configuration (for commands that build their own clients).
-    pub fn base(&self) -> &SdkConfig {
-        &self.base
     }
 }
 

@@ -18,13 +18,6 @@ use crate::pod_tokens;
 /// Audience of the token the EKS Pod Identity agent accepts.
 pub const POD_IDENTITY_AUDIENCE: &str = "pods.eks.amazonaws.com";
 
-/// The identity a Mount's AWS calls run as, once allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    /// The provider's own credential chain.
-    Node,
-}
-
 /// The operator's rules for identities (`--allow-node-identity`, `--node-identity-namespaces`).
 #[derive(Debug, Clone, Default)]
 pub struct IdentityPolicy {
@@ -36,17 +29,17 @@ pub struct IdentityPolicy {
 
 impl IdentityPolicy {
     /// Decides whether a Mount asking for node identity may have it.
-    pub fn resolve(&self, params: &MountParams) -> Result<Identity, MountError> {
+    pub fn allow_node(&self, params: &MountParams) -> Result<(), MountError> {
         if !self.allow_node {
             return Err(MountError::IdentityForbidden(
                 "identity node is disabled: the provider runs without --allow-node-identity".into(),
             ));
         }
         if self.node_namespaces.is_empty() {
-            return Ok(Identity::Node);
+            return Ok(());
         }
         match params.pod.namespace.as_deref() {
-            Some(ns) if self.node_namespaces.contains(ns) => Ok(Identity::Node),
+            Some(ns) if self.node_namespaces.contains(ns) => Ok(()),
             Some(ns) => Err(MountError::IdentityForbidden(format!(
                 "identity node is not allowed for namespace {ns:?} (see --node-identity-namespaces)"
             ))),
@@ -100,7 +93,7 @@ impl IdentityResolver {
     ) -> Result<Resolved, MountError> {
         match params.identity {
             IdentityKind::Node => {
-                self.policy.resolve(params)?;
+                self.policy.allow_node(params)?;
                 Ok(Resolved {
                     key: "node".into(),
                     credentials: None,
@@ -206,7 +199,7 @@ mod tests {
     fn node_identity_is_opt_in() {
         let off = IdentityPolicy::default();
         let err = off
-            .resolve(&params(IdentityKind::Node, Some("a")))
+            .allow_node(&params(IdentityKind::Node, Some("a")))
             .expect_err("off");
         assert_eq!(err.grpc_code(), Code::PermissionDenied);
         assert!(err.to_string().contains("--allow-node-identity"));
@@ -215,11 +208,8 @@ mod tests {
             allow_node: true,
             ..IdentityPolicy::default()
         };
-        assert_eq!(
-            on.resolve(&params(IdentityKind::Node, Some("a")))
-                .expect("on"),
-            Identity::Node
-        );
+        on.allow_node(&params(IdentityKind::Node, Some("a")))
+            .expect("on");
     }
 
     #[test]
@@ -230,15 +220,19 @@ mod tests {
         };
         assert!(
             policy
-                .resolve(&params(IdentityKind::Node, Some("team-a")))
+                .allow_node(&params(IdentityKind::Node, Some("team-a")))
                 .is_ok()
         );
         let err = policy
-            .resolve(&params(IdentityKind::Node, Some("team-b")))
+            .allow_node(&params(IdentityKind::Node, Some("team-b")))
             .expect_err("b");
         assert!(err.to_string().contains("\"team-b\""), "{err}");
         assert_eq!(err.grpc_code(), Code::PermissionDenied);
-        assert!(policy.resolve(&params(IdentityKind::Node, None)).is_err());
+        assert!(
+            policy
+                .allow_node(&params(IdentityKind::Node, None))
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -45,20 +45,28 @@ impl ProviderService {
         }
     }
 
+    /// Runs one Mount. The pod information comes back with the outcome for the log line: from
+    /// the parsed request, or best-effort when the attributes did not parse.
     async fn mount_inner(
         &self,
         request: &MountRequest,
-    ) -> Result<(MountResponse, usize), MountError> {
-        let _permit = self
-            .admission
-            .try_acquire()
-            .map_err(|_| MountError::Busy(self.max_in_flight))?;
-        let params = params::parse(request)?;
-        let objects = params.objects.len();
-        let response = tokio::time::timeout(self.mount_timeout, self.mounter.mount(&params))
-            .await
-            .map_err(|_| MountError::Deadline(self.mount_timeout))??;
-        Ok((response, objects))
+    ) -> (Result<(MountResponse, usize), MountError>, PodInfo) {
+        let params = match params::parse(request) {
+            Ok(params) => params,
+            Err(e) => return (Err(e), PodInfo::lenient(&request.attributes)),
+        };
+        let result = async {
+            let _permit = self
+                .admission
+                .try_acquire()
+                .map_err(|_| MountError::Busy(self.max_in_flight))?;
+            let response = tokio::time::timeout(self.mount_timeout, self.mounter.mount(&params))
+                .await
+                .map_err(|_| MountError::Deadline(self.mount_timeout))??;
+            Ok((response, params.objects.len()))
+        }
+        .await;
+        (result, params.pod)
     }
 }
 
@@ -82,9 +90,8 @@ impl CsiDriverProvider for ProviderService {
         let _in_flight = self.metrics.in_flight();
         let started = Instant::now();
         let request = request.into_inner();
-        let result = self.mount_inner(&request).await;
+        let (result, pod) = self.mount_inner(&request).await;
         let elapsed = started.elapsed();
-        let pod = PodInfo::lenient(&request.attributes);
         let field = |v: &Option<String>| v.clone().unwrap_or_default();
         match result {
             Ok((response, objects)) => {
