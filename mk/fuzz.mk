@@ -4,7 +4,7 @@
 
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ         := $(CACHE_DIR)/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
-FUZZ_TARGETS       := sealed_object mount_request authority_rewrite
+FUZZ_TARGETS       := sealed_object mount_request authority_rewrite kms_decrypt_request
 FUZZ_SECONDS       ?= 60
 
 .PHONY: fuzz fuzz-smoke

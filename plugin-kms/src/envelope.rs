@@ -140,6 +140,19 @@ pub fn recorded_context(
     }
 }
 
+/// What a v2 `DecryptRequest` asks for, checked before any KMS call: the KMS blob inside
+/// `ciphertext` and the encryption context to decrypt it under.
+pub fn decrypt_request<'c>(
+    ciphertext: &'c [u8],
+    key_id: &str,
+    annotations: &HashMap<String, Vec<u8>>,
+    configured: &Context,
+) -> Result<(&'c [u8], Context), PluginError> {
+    check_key_id(key_id)?;
+    let blob = unframe(ciphertext)?;
+    Ok((blob, recorded_context(annotations, configured)?))
+}
+
 /// apimachinery's `IsFullyQualifiedDomainName`: a trailing dot is ignored; the rest must be a
 /// lowercase RFC 1123 subdomain of at most 253 characters with at least two labels.
 pub fn is_fqdn(name: &str) -> bool {

@@ -127,9 +127,8 @@ impl Plugin {
         key_id: &str,
         annotations: &HashMap<String, Vec<u8>>,
     ) -> Result<Zeroizing<Vec<u8>>, PluginError> {
-        envelope::check_key_id(key_id)?;
-        let blob = envelope::unframe(ciphertext)?;
-        let context = envelope::recorded_context(annotations, &self.context)?;
+        let (blob, context) =
+            envelope::decrypt_request(ciphertext, key_id, annotations, &self.context)?;
         if !self.keys.allows(key_id) {
             return Err(PluginError::KeyNotAllowed {
                 key_id: key_id.to_owned(),

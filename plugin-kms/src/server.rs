@@ -93,7 +93,7 @@ pub async fn run(
     let serving = Arc::new(AtomicBool::new(false));
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin_task = listeners.http.map(|listener| {
-        let router = admin::router(Arc::new(registry), probes(plugin.clone(), serving.clone()));
+        let router = admin::router(registry, probes(plugin.clone(), serving.clone()));
         tokio::spawn(admin::serve(listener, router, async {
             let _ = admin_stopped.await;
         }))

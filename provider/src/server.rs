@@ -119,10 +119,7 @@ pub async fn run(
 
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin_task = listeners.http.map(|listener| {
-        let router = admin::router(
-            Arc::new(registry),
-            probes(socket_path.clone(), ready.clone()),
-        );
+        let router = admin::router(registry, probes(socket_path.clone(), ready.clone()));
         tokio::spawn(admin::serve(listener, router, async {
             let _ = admin_stopped.await;
         }))

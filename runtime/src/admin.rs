@@ -12,6 +12,8 @@ use axum::routing::get;
 use futures::future::BoxFuture;
 use prometheus_client::registry::Registry;
 
+use crate::process_metrics::ProcessCollector;
+
 /// A health check behind one HTTP path: `Ok` is 200 "ok", `Err(reason)` is 503 with the reason.
 pub trait Probe: Send + Sync + 'static {
     /// Runs the check.
@@ -28,8 +30,11 @@ where
     }
 }
 
-/// Builds the admin routes: `/metrics` plus one route per probe.
-pub fn router(registry: Arc<Registry>, probes: Vec<(&'static str, Arc<dyn Probe>)>) -> Router {
+/// Builds the admin routes: `/metrics` (the registry plus the process gauges of
+/// [`ProcessCollector`]) and one route per probe.
+pub fn router(mut registry: Registry, probes: Vec<(&'static str, Arc<dyn Probe>)>) -> Router {
+    registry.register_collector(Box::new(ProcessCollector));
+    let registry = Arc::new(registry);
     let mut router = Router::new().route("/metrics", get(metrics).with_state(registry));
     for (path, probe) in probes {
         router = router.route(path, get(run_probe).with_state(probe));
@@ -92,10 +97,7 @@ mod tests {
         counter.inc();
         let good: Arc<dyn Probe> = Arc::new(|| async { Ok(()) });
         let bad: Arc<dyn Probe> = Arc::new(|| async { Err("kms unreachable".to_owned()) });
-        let router = router(
-            Arc::new(registry),
-            vec![("/healthz", good), ("/readyz", bad)],
-        );
+        let router = router(registry, vec![("/healthz", good), ("/readyz", bad)]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -110,6 +112,7 @@ mod tests {
         assert!(readyz.contains("kms unreachable"), "{readyz}");
         let metrics = get_path(addr, "/metrics").await;
         assert!(metrics.contains("probe_test_total 1"), "{metrics}");
+        assert!(metrics.contains("process_open_fds "), "{metrics}");
 
         tx.send(()).expect("shutdown");
         server.await.expect("join").expect("serve");

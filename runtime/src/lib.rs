@@ -6,6 +6,7 @@ pub mod admin;
 pub mod authority;
 pub mod aws_errors;
 pub mod cli;
+pub mod process_metrics;
 pub mod shutdown;
 pub mod socket;
 pub mod telemetry;
