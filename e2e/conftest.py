@@ -72,12 +72,21 @@ def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 @pytest.fixture
 def start_provider(aws: MotoEndpoint) -> Iterator[Callable[..., ProviderProcess]]:
-    """start_provider(extra_args=[...], node_identity=True) -> a ready ProviderProcess,
-    stopped (and checked) at teardown (harness/fixtures.py)."""
+    """start_provider(extra_args=[...], node_identity=True, aws_env=None) -> a ready
+    ProviderProcess (on `aws`, or on the endpoint `aws_env` names), stopped (and checked) at
+    teardown (harness/fixtures.py)."""
 
-    def make(workdir: Path, extra_args: list[str] | None = None, node_identity: bool = True) -> ProviderProcess:
+    def make(
+        workdir: Path,
+        extra_args: list[str] | None = None,
+        node_identity: bool = True,
+        aws_env: dict[str, str] | None = None,
+    ) -> ProviderProcess:
         return ProviderProcess(
-            workdir=workdir, aws_env=aws.env(), extra_args=list(extra_args or []), node_identity=node_identity
+            workdir=workdir,
+            aws_env=aws_env or aws.env(),
+            extra_args=list(extra_args or []),
+            node_identity=node_identity,
         )
 
     with launcher("kw-prov-", make) as start:

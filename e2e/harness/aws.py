@@ -20,7 +20,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, unquote
 
 import boto3
@@ -33,6 +33,8 @@ SECRET_KEY = "testing"
 
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _JSON_TARGET_SERVICE = {"TrentService": "kms"}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,25 +53,29 @@ class Request:
         return any(h in self.headers for h in ("if-none-match", "if-match", "if-modified-since"))
 
 
-class RequestLog:
-    """Thread-safe list of Requests, with counting helpers."""
+class Log(Generic[T]):
+    """A thread-safe, append-only list, read from a marked position on."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: list[Request] = []
+        self._items: list[T] = []
 
-    def append(self, req: Request) -> None:
+    def append(self, item: T) -> None:
         with self._lock:
-            self._items.append(req)
+            self._items.append(item)
 
     def mark(self) -> int:
         """A position to count from."""
         with self._lock:
             return len(self._items)
 
-    def since(self, mark: int = 0) -> list[Request]:
+    def since(self, mark: int = 0) -> list[T]:
         with self._lock:
             return list(self._items[mark:])
+
+
+class RequestLog(Log[Request]):
+    """The Requests an endpoint answered, with counting helpers."""
 
     def counts(self, mark: int = 0) -> Counter[tuple[str, str]]:
         """(service, operation) -> number of requests since mark."""

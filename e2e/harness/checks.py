@@ -8,6 +8,7 @@ the provider must go on serving.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,15 @@ def assert_still_serves(driver: Driver, seed: Any, bucket: str, target: Path, sa
     assert result.files["still-serving"].contents == value, "the provider must keep serving after a failure"
     mounts.clear(target)
     say("held: the provider went on serving a good Mount")
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll `condition` until it returns something truthy (returned); fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(interval)

@@ -19,6 +19,7 @@ import pytest
 from .apiserver import channel
 from .aws import Seeder
 from .etcd import EtcdProcess
+from .fault_proxy import FaultProxy
 from .fixtures import launcher, serving
 from .key_states import KeyStateEndpoint
 from .kms_plugin import KmsPluginProcess
@@ -53,11 +54,12 @@ def alias_and_next_key(seed: Seeder) -> tuple[str, dict, dict]:
 
 @pytest.fixture
 def start_plugin(kms_aws: KeyStateEndpoint) -> Iterator[Callable[..., KmsPluginProcess]]:
-    """start_plugin(key, extra_args=[...], aws=endpoint) -> a live KmsPluginProcess,
+    """start_plugin(key, extra_args=[...], aws=endpoint or proxy) -> a live KmsPluginProcess,
     stopped (and checked) at teardown (harness/fixtures.py)."""
 
     def make(
-        workdir: Path, key: str, extra_args: list[str] | None = None, aws: KeyStateEndpoint | None = None
+        workdir: Path, key: str, extra_args: list[str] | None = None,
+        aws: KeyStateEndpoint | FaultProxy | None = None,
     ) -> KmsPluginProcess:
         return KmsPluginProcess(workdir, (aws or kms_aws).env(), key, extra_args=list(extra_args or []))
 

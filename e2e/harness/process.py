@@ -58,10 +58,11 @@ class ServerProcess:
     aws_env: dict[str, str]
     extra_args: list[str] = field(default_factory=list, kw_only=True)
     binary: Path | None = field(default=None, kw_only=True)  # instead of $bin_env
+    socket: Path | None = field(default=None, kw_only=True)  # instead of workdir/socket_name
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.socket_path = self.workdir / self.socket_name
+        self.socket_path = self.socket or self.workdir / self.socket_name
         self.log_path = self.workdir / self.log_name
         self.http_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -167,11 +168,25 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL without checks (used when start failed)."""
+        """SIGKILL without checks, as a crash would end it: the socket file stays behind."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self.returncode = self.proc.returncode if self.proc else None
+        self.ready = False
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send `sig` and return at once; a later stop() still checks how the process ended."""
+        assert self.proc is not None, f"{self.name} was never started"
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float) -> int:
+        """The exit code, once the process has exited (within `timeout`, else the error)."""
+        assert self.proc is not None, f"{self.name} was never started"
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise self.error(f"{self.name} still running {timeout}s later\n--- log ---\n{self.log_text()}") from None
 
     def stop(self, check: bool = True) -> None:
         """SIGTERM, bounded wait, SIGKILL. With check, assert exit 0 and the socket removed."""
