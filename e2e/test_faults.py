@@ -1,0 +1,190 @@
+"""The provider when AWS misbehaves (SPEC §6 faults, §2.8).
+
+Every provider here reaches AWS only through a fault proxy
+(harness/fault_proxy.py), which a test switches to throttling, 5xx, slow
+answers, dropped connections or no endpoint at all, and which counts each
+attempt that reached it. What must hold: transient faults are retried (the
+attempts are counted at the proxy) and then fail the Mount with UNAVAILABLE
+naming the object; a partial fault rate is absorbed by the retries; a Mount
+cut off by the endpoint going away fails with no files, and the next Mount
+after it comes back succeeds; a slow endpoint is cut by --mount-timeout with
+DEADLINE_EXCEEDED. A failed Mount never leaves a file behind, and the same
+provider goes on serving.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+
+from harness import mounts
+from harness.aws import Seeder
+from harness.checks import assert_empty, assert_mount_fails, wait_until
+from harness.driver import Driver, MountFailed
+from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401
+from harness.fault_proxy import FORWARDED, Fault, FaultProxy
+from harness.provider import ProviderProcess
+from harness.spc import parameters
+
+# The SDK's standard retry mode: three attempts in all.
+SDK_ATTEMPTS = 3
+
+
+def seed_objects(seed: Seeder, bucket: str, kms_key: dict) -> tuple[list[dict], dict[str, bytes]]:
+    """A plain S3 object and a KMS blob in S3: (objects, alias -> plaintext)."""
+    plain, sealed = f"plain-{uuid.uuid4().hex}".encode(), f"kms-{uuid.uuid4().hex}".encode()
+    seed.put(bucket, "plain", plain)
+    seed.put(bucket, "blob.bin", seed.kms.encrypt(KeyId=kms_key["KeyId"], Plaintext=sealed)["CiphertextBlob"])
+    objects = [
+        {"objectName": f"s3://{bucket}/plain"},
+        {"objectName": f"s3://{bucket}/blob.bin", "objectType": "kms", "objectAlias": "from-kms"},
+    ]
+    return objects, {"plain": plain, "from-kms": sealed}
+
+
+def mounts_failed(provider: ProviderProcess, code: str) -> float:
+    """Mount calls the provider answered with `code` (the driver's retries included)."""
+    return provider.metric("keywarden_provider_mounts_total", code=code)
+
+
+def assert_mounts(driver: Driver, objects: list[dict], expected: dict[str, bytes], target) -> None:
+    """The Mount succeeds with exactly the expected files; the target is emptied afterwards."""
+    result = driver.mount(parameters(objects), target)
+    assert {p: f.contents for p, f in result.files.items()} == expected
+    mounts.clear(target)
+
+
+@pytest.mark.parametrize(
+    "fault, service, operation",
+    [
+        pytest.param(Fault("throttle"), "s3", "GetObject", id="s3-throttled"),
+        pytest.param(Fault("error", status=500), "kms", "Decrypt", id="kms-500"),
+    ],
+)
+def test_persistent_fault_is_retried_then_unavailable(
+    start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str, kms_key: dict, target, say,
+    fault: Fault, service: str, operation: str,
+) -> None:
+    objects, expected = seed_objects(seed, bucket, kms_key)
+    faulty = objects[0] if service == "s3" else objects[1]
+    provider = start_proxied()
+    with Driver(provider.socket_path) as driver:
+        proxy.inject(Fault(fault.kind, status=fault.status, service=service, operation=operation))
+        say(f"every {service} {operation} answered with {fault.kind} {fault.status if fault.kind == 'error' else ''}")
+        mark = proxy.mark()
+        assert_mount_fails(driver, parameters([faulty]), target, grpc.StatusCode.UNAVAILABLE,
+                           mentions=[faulty["objectName"]], say=say)
+        attempts = proxy.count(service, operation, fault.kind, mark)
+        mount_calls = mounts_failed(provider, "Unavailable")
+        say(f"{mount_calls:g} Mount calls (the driver retries UNAVAILABLE); at the proxy: {proxy.summary(mark)}")
+        assert attempts == SDK_ATTEMPTS * mount_calls, f"each Mount retried the fault: {proxy.summary(mark)}"
+        proxy.clear()
+        assert_mounts(driver, objects, expected, target)
+    say(f"held: {SDK_ATTEMPTS} AWS attempts per Mount, then UNAVAILABLE naming the object, no files; "
+        f"fault cleared -> Mount OK")
+
+
+def test_partial_fault_is_absorbed_by_retries(
+    start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str, kms_key: dict, target, say
+) -> None:
+    objects, expected = seed_objects(seed, bucket, kms_key)
+    blob_only = objects[1:]
+    with Driver(start_proxied().socket_path) as driver:
+        proxy.inject(Fault("throttle", share=0.5))
+        mark = proxy.mark()
+        say("1 in 2 of all AWS requests throttled; Mount of one kms object (GetObject, then Decrypt)")
+        result = driver.mount(parameters(blob_only), target)
+        assert result.files["from-kms"].contents == expected["from-kms"]
+        mounts.clear(target)
+        seen = proxy.summary(mark)
+        say(f"Mount OK; at the proxy: {seen}")
+        for operation in ("GetObject", "Decrypt"):
+            assert proxy.count(operation=operation, outcome="throttle", mark=mark) == 1, seen
+            assert proxy.count(operation=operation, outcome=FORWARDED, mark=mark) == 1, seen
+        proxy.inject(Fault("throttle", share=0.5, service="s3"))
+        mark = proxy.mark()
+        assert_mounts(driver, objects, expected, target)
+        seen = proxy.summary(mark)
+        say(f"1 in 2 S3 requests throttled, 2 objects fetched at once: Mount OK; at the proxy: {seen}")
+        assert proxy.count("s3", outcome="throttle", mark=mark) >= 1, seen
+    say("held: the throttled attempts were retried and the Mounts returned every file")
+
+
+def test_endpoint_gone_mid_mount_then_back(
+    start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str, kms_key: dict, target, say
+) -> None:
+    objects, expected = seed_objects(seed, bucket, kms_key)
+    provider = start_proxied()
+    with Driver(provider.socket_path) as driver, ThreadPoolExecutor(1) as pool:
+        proxy.inject(Fault("delay", seconds=30, service="kms", operation="Decrypt"))
+        mark = proxy.mark()
+        started = time.monotonic()
+        mounting = pool.submit(driver.mount, parameters(objects), target)
+        wait_until(lambda: proxy.count("kms", "Decrypt", "delay", mark), 10, "the Decrypt reached the proxy")
+        fetched = proxy.count("s3", "GetObject", FORWARDED, mark)
+        say(f"both S3 objects fetched ({fetched} GetObject answered); Decrypt held; endpoint goes away now")
+        assert fetched == 2, proxy.summary(mark)
+        proxy.down()
+        with pytest.raises(MountFailed) as failed:
+            mounting.result(timeout=30)
+        elapsed = time.monotonic() - started
+        say(f"-> {failed.value.code.name if failed.value.code else failed.value.reason} after {elapsed:.1f}s: "
+            f"{failed.value.details!r}; at the proxy: {proxy.summary(mark)}")
+        assert failed.value.code == grpc.StatusCode.UNAVAILABLE
+        # The driver retries UNAVAILABLE; the last attempt's message names the object it failed on.
+        assert any(o["objectName"] in failed.value.details for o in objects), "the message names the object"
+        assert_empty(target)
+        assert provider.metric("keywarden_provider_mounts_in_flight") == 0
+        proxy.up()
+        proxy.clear()
+        mark = proxy.mark()
+        assert_mounts(driver, objects, expected, target)
+        say(f"endpoint back on port {proxy.port}: Mount OK with the right content; at the proxy: {proxy.summary(mark)}")
+    say("held: UNAVAILABLE and no file (the fetched plain object was not written); next Mount after recovery OK")
+
+
+def test_slow_endpoint_is_cut_by_the_mount_timeout(
+    start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str, kms_key: dict, target, say
+) -> None:
+    timeout = 2.0
+    objects, expected = seed_objects(seed, bucket, kms_key)
+    provider = start_proxied(["--mount-timeout", f"{timeout:g}s"])
+    with Driver(provider.socket_path) as driver:
+        proxy.inject(Fault("delay", seconds=30, service="s3"))
+        say(f"--mount-timeout {timeout:g}s; every S3 answer held for 30s")
+        started = time.monotonic()
+        failure = assert_mount_fails(driver, parameters(objects), target, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                     mentions=[f"{timeout:g}s"], say=say)
+        elapsed = time.monotonic() - started
+        say(f"failed after {elapsed:.2f}s")
+        assert timeout - 0.1 <= elapsed < timeout + 3, f"cut at the mount timeout, not {elapsed:.2f}s"
+        assert "did not finish" in failure.details
+        assert provider.metric("keywarden_provider_mounts_in_flight") == 0
+        proxy.clear()
+        assert_mounts(driver, objects, expected, target)
+    say(f"held: DEADLINE_EXCEEDED after {elapsed:.2f}s, no files, and the provider served the next Mount")
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_dropped_connections_are_retried_then_unavailable(
+    start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str, kms_key: dict, target, say, reset: bool
+) -> None:
+    objects, expected = seed_objects(seed, bucket, kms_key)
+    provider = start_proxied()
+    with Driver(provider.socket_path) as driver:
+        proxy.inject(Fault("drop", service="s3", operation="GetObject", reset=reset))
+        say(f"every S3 GetObject: connection accepted, request read, then {'RST' if reset else 'closed'} unanswered")
+        mark = proxy.mark()
+        assert_mount_fails(driver, parameters(objects[:1]), target, grpc.StatusCode.UNAVAILABLE,
+                           mentions=[objects[0]["objectName"]], say=say)
+        attempts = proxy.count("s3", "GetObject", "drop", mark)
+        mount_calls = mounts_failed(provider, "Unavailable")
+        say(f"{mount_calls:g} Mount calls; at the proxy: {proxy.summary(mark)}")
+        assert attempts == SDK_ATTEMPTS * mount_calls, f"dropped requests were retried: {proxy.summary(mark)}"
+        proxy.clear()
+        assert_mounts(driver, objects, expected, target)
+    say(f"held: {SDK_ATTEMPTS} attempts per Mount, UNAVAILABLE naming the object, no files; then Mount OK")
