@@ -2,13 +2,13 @@
 
 Every test prints what it tried and what held. The AWS side is moto with key
 states enforced (harness/key_states.py); KMS calls are counted where they
-arrive, at the endpoint.
+arrive, at the endpoint. AWS outages are made with the fault proxy
+(harness/fault_proxy.py); restarts and socket takeover are in test_lifecycle.py.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import time
 
@@ -16,7 +16,9 @@ import grpc
 import pytest
 
 from harness.apiserver import MAX_ANNOTATIONS, check_encrypt_response, is_fqdn
-from harness.key_states import KeyStateEndpoint
+from harness.checks import wait_until
+from harness.fault_fixtures import proxy_to  # noqa: F401
+from harness.fault_proxy import Fault
 from harness.kms_fixtures import (  # noqa: F401
     alias_and_next_key,
     client_for,
@@ -141,37 +143,62 @@ def test_disabled_key_fails_precondition_and_healthz_names_it(start_plugin, clie
     assert c.status().healthz == "ok"
 
 
-def test_endpoint_down_is_unavailable_while_status_stays_fast(start_plugin, client_for, key, say):
-    down = KeyStateEndpoint()
-    down.start()
-    stopped = False
-    try:
-        plugin = start_plugin(key["Arn"], ["--health-interval", "1s", "--decrypt-cache-size", "0"], aws=down)
-        c = client_for(plugin)
-        plugin.wait_healthy()
-        good = c.encrypt(SEED)
-        down.stop()
-        stopped = True
-        say("stopped the plugin's AWS endpoint (connections refused)")
-        for name, call in (
-            ("Encrypt", lambda: c.encrypt(SEED)),
-            ("Decrypt", lambda: c.decrypt(good.ciphertext, good.key_id, dict(good.annotations))),
-        ):
-            started = time.monotonic()
-            code, message = c.code_of(call)
-            say(f"{name}: {code.name} after {time.monotonic() - started:.2f}s ({message})")
-            assert code == grpc.StatusCode.UNAVAILABLE, message
-        worst = 0.0
-        for _ in range(50):
-            started = time.monotonic()
-            st = c.status()
-            worst = max(worst, time.monotonic() - started)
-        say(f"50 Status calls while AWS is down: slowest {worst * 1000:.1f} ms, healthz {st.healthz!r}")
-        assert worst < 0.1
-        assert st.healthz != "ok" and "unavailable" in st.healthz.lower()
-    finally:
-        if not stopped:
-            down.stop()
+@pytest.mark.parametrize("outage", ["gone", "5xx"])
+def test_kms_outage_shows_in_healthz_while_status_stays_fast(outage, start_plugin, client_for, key, kms_aws,
+                                                             proxy_to, say):
+    proxy = proxy_to(kms_aws)
+    plugin = start_plugin(key["Arn"], ["--health-interval", "1s", "--decrypt-cache-size", "0"], aws=proxy)
+    c = client_for(plugin)
+    plugin.wait_healthy()
+    good = c.encrypt(SEED)
+    if outage == "gone":
+        proxy.down()
+        say("the plugin's AWS endpoint went away (connections refused)")
+    else:
+        proxy.inject(Fault("error", status=500, service="kms"))
+        say("every KMS request answered with HTTP 500")
+    mark = proxy.mark()
+    started = time.monotonic()
+
+    def healthz_failing() -> tuple[int | None, str] | None:
+        status, body = plugin.http_get("/healthz")
+        return (status, body) if status not in (200, None) else None
+
+    status, body = wait_until(healthz_failing, 15, "/healthz reports the outage without any traffic")
+    say(f"no traffic: GET /healthz {status} {body.strip()!r} after {time.monotonic() - started:.1f}s "
+        f"(background check, --health-interval 1s)")
+    assert status == 503 and "unavailable" in body.lower()
+    for name, call in (
+        ("Encrypt", lambda: c.encrypt(SEED)),
+        ("Decrypt", lambda: c.decrypt(good.ciphertext, good.key_id, dict(good.annotations))),
+    ):
+        started = time.monotonic()
+        code, message = c.code_of(call)
+        say(f"{name}: {code.name} after {time.monotonic() - started:.2f}s ({message})")
+        assert code == grpc.StatusCode.UNAVAILABLE, message
+    if outage == "5xx":
+        say(f"at the proxy: {proxy.summary(mark)}")
+        assert proxy.count("kms", "Encrypt", "error", mark) >= 3, "KMS 5xx are retried"
+    worst = 0.0
+    for _ in range(50):
+        started = time.monotonic()
+        st = c.status()
+        worst = max(worst, time.monotonic() - started)
+    say(f"50 Status calls during the outage: slowest {worst * 1000:.1f} ms, healthz {st.healthz!r}")
+    assert worst < 0.5, "Status never waits for AWS"
+    assert st.healthz != "ok" and "unavailable" in st.healthz.lower()
+    livez, _ = plugin.http_get("/livez")
+    assert livez == 200, "an AWS outage is not a reason to restart the plugin"
+
+    proxy.up() if outage == "gone" else proxy.clear()
+    started = time.monotonic()
+    plugin.wait_healthy()
+    say(f"endpoint back: /healthz 200 after {time.monotonic() - started:.1f}s without traffic")
+    assert c.status().healthz == "ok"
+    assert c.decrypt(good.ciphertext, good.key_id, dict(good.annotations)) == SEED
+    again = c.encrypt(SEED)
+    assert c.decrypt(again.ciphertext, again.key_id, dict(again.annotations)) == SEED
+    say("held: Encrypt and Decrypt work again")
 
 
 def test_alias_retarget_changes_key_id_and_old_data_stays_readable(start_plugin, client_for, kms_seed, kms_aws, say):
@@ -231,21 +258,6 @@ def test_traffic_replaces_health_checks(start_plugin, client_for, key, kms_aws, 
     calls = kms_calls(kms_aws, mark)
     say(f"{sent} Decrypts over 5s with --health-interval 1s: KMS calls {calls}")
     assert calls.get("Decrypt", 0) == sent and calls.get("Encrypt", 0) == 0, "no health calls beyond the traffic"
-
-
-def test_stale_socket_after_kill_is_replaced(start_plugin, client_for, key, say):
-    plugin = start_plugin(key["Arn"])
-    plugin.wait_healthy()
-    assert plugin.proc is not None
-    plugin.proc.send_signal(signal.SIGKILL)
-    plugin.proc.wait()
-    assert plugin.socket_path.exists()
-    say("SIGKILL left the socket file behind")
-    plugin.ready = False
-    plugin.start()
-    st = client_for(plugin).status()
-    say(f"restarted on the same path: Status {st.version} {st.healthz}")
-    assert st.version == "v2"
 
 
 @pytest.mark.parametrize("bad", [["--key", ""], ["--key", "k", "--decrypt-keys", "alias/x"]])
