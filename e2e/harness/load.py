@@ -1,0 +1,212 @@
+"""Load for the provider: a world of secret classes, many volumes mounting them, and a watch on
+the process.
+
+`SecretWorld` seeds `classes` SecretProviderClasses, each with a plain S3
+object, a KMS ciphertext blob in S3, a sealed object in S3 and an inline
+ciphertext (the four kinds a Mount fetches), and remembers the plaintext each
+file must hold. `rotate` writes a new version of one class's S3 objects.
+
+`Volume` is one pod's volume of one class; `mount_all` mounts many volumes
+from a thread pool over one driver connection, checks every returned file
+against the world, and counts the outcomes by gRPC code (a wrong file fails
+at once: that is corruption, never load).
+
+`ProcessWatch` reads what a leak would move: open descriptors (from
+/proc/<pid>/fd, the suite runs as root), live tokio tasks and resident memory
+(the provider's own process gauges on /metrics).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import sealer
+from .aws import Seeder
+from .driver import Driver, MountFailed, Pod
+from .provider import ProviderProcess
+from .spc import parameters
+
+CONTEXT = {"app": "load"}
+KINDS = ("s3", "kms", "sealed", "inline")
+
+
+@dataclass
+class SecretClass:
+    """One SecretProviderClass: its object specs and the plaintext of each file."""
+
+    name: str
+    objects: list[dict[str, Any]]
+    expected: dict[str, bytes]
+    keys: dict[str, str]  # S3 key of each S3-backed kind
+
+    def parameters(self) -> dict[str, str]:
+        return parameters(self.objects)
+
+
+@dataclass
+class SecretWorld:
+    """The seeded classes in one bucket under one KMS key."""
+
+    seed: Seeder
+    bucket: str
+    key_id: str
+    classes: list[SecretClass] = field(default_factory=list)
+
+    def populate(self, count: int) -> SecretWorld:
+        for i in range(count):
+            self.classes.append(self._new_class(f"class-{i}"))
+        return self
+
+    def _stored(self, kind: str, value: bytes) -> bytes:
+        if kind == "kms":
+            return self.seed.kms.encrypt(KeyId=self.key_id, Plaintext=value, EncryptionContext=CONTEXT)[
+                "CiphertextBlob"
+            ]
+        if kind == "sealed":
+            return sealer.seal(self.seed.kms, self.key_id, value, CONTEXT)
+        return value
+
+    def _new_class(self, name: str) -> SecretClass:
+        objects: list[dict[str, Any]] = []
+        expected: dict[str, bytes] = {}
+        keys: dict[str, str] = {}
+        for kind in KINDS:
+            value = f"{name}-{kind}-{uuid.uuid4().hex}".encode()
+            alias = f"{kind}-secret"
+            expected[alias] = value
+            if kind == "inline":
+                blob = self._stored("kms", value)
+                objects.append({"objectType": "kms", "objectAlias": alias,
+                                "ciphertext": base64.b64encode(blob).decode(), "encryptionContext": CONTEXT})
+                continue
+            key = f"{name}/{kind}"
+            keys[kind] = key
+            self.seed.put(self.bucket, key, self._stored(kind, value))
+            spec: dict[str, Any] = {"objectName": f"s3://{self.bucket}/{key}", "objectAlias": alias}
+            if kind != "s3":
+                spec.update({"objectType": kind})
+            if kind == "kms":
+                spec["encryptionContext"] = CONTEXT
+            objects.append(spec)
+        return SecretClass(name, objects, expected, keys)
+
+    def rotate(self, cls: SecretClass) -> None:
+        """A new version of every S3-backed object of `cls`, with new plaintext."""
+        for kind, key in cls.keys.items():
+            value = f"{cls.name}-{kind}-{uuid.uuid4().hex}".encode()
+            self.seed.put(self.bucket, key, self._stored(kind, value))
+            cls.expected[f"{kind}-secret"] = value
+
+
+@dataclass(frozen=True)
+class Volume:
+    """One pod's volume of one class."""
+
+    pod: Pod
+    cls: SecretClass
+
+
+def volumes(world: SecretWorld, count: int, namespace: str = "load") -> list[Volume]:
+    """`count` volumes spread evenly over the world's classes, each in its own pod."""
+    return [
+        Volume(Pod(name=f"app-{i}", namespace=namespace, uid=str(uuid.uuid4())), world.classes[i % len(world.classes)])
+        for i in range(count)
+    ]
+
+
+class WrongContent(AssertionError):
+    """A Mount returned a file that does not hold what the world says it must."""
+
+
+def mount_volume(driver: Driver, volume: Volume) -> None:
+    """Mount `volume` (files checked from the response; the driver mode writes nothing)."""
+    expected = dict(volume.cls.expected)  # a rotation mid-Mount must not tear the comparison
+    response = driver.mount_raw(driver.mount_request(volume.cls.parameters(), f"/load/{volume.pod.uid}",
+                                                     pod=volume.pod, spc_name=volume.cls.name))
+    got = {f.path: f.contents for f in response.files}
+    if got != expected:
+        wrong = sorted(p for p in expected.keys() | got.keys() if got.get(p) != expected.get(p))
+        raise WrongContent(f"{volume.pod.name} ({volume.cls.name}): wrong or missing files {wrong}")
+
+
+def mount_all(driver: Driver, vols: list[Volume], workers: int) -> Counter[str]:
+    """Mount every volume from `workers` threads; gRPC code name -> count ("OK" for success)."""
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def one(volume: Volume) -> None:
+        try:
+            mount_volume(driver, volume)
+            code = "OK"
+        except MountFailed as e:
+            code = e.code.name if e.code else e.reason
+        with lock:
+            outcomes[code] += 1
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(one, v) for v in vols]:
+            future.result()  # WrongContent propagates
+    return outcomes
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a leak would move."""
+
+    open_fds: int
+    tasks: int
+    rss_mib: float
+    peak_rss_mib: float
+
+    def __str__(self) -> str:
+        return f"fds={self.open_fds} tasks={self.tasks} rss={self.rss_mib:.1f}MiB peak={self.peak_rss_mib:.1f}MiB"
+
+
+class ProcessWatch:
+    """Snapshots of one provider process."""
+
+    def __init__(self, provider: ProviderProcess) -> None:
+        assert provider.proc is not None
+        self.provider = provider
+        self.pid = provider.proc.pid
+
+    def snapshot(self) -> Snapshot:
+        mib = 1024.0 * 1024.0
+        return Snapshot(
+            open_fds=len(os.listdir(f"/proc/{self.pid}/fd")),
+            tasks=int(self.provider.metric("tokio_alive_tasks")),
+            rss_mib=self.provider.metric("process_resident_memory_bytes") / mib,
+            peak_rss_mib=self.provider.metric("process_peak_resident_memory_bytes") / mib,
+        )
+
+
+class GaugePeak:
+    """The highest value of a gauge on a provider's /metrics, polled while the block runs."""
+
+    def __init__(self, provider: ProviderProcess, name: str, interval: float = 0.02) -> None:
+        self.provider = provider
+        self.name = name
+        self.interval = interval
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.provider.metric(self.name))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> GaugePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
