@@ -2,7 +2,7 @@
 #
 #   make demo    mount secrets from a local AWS endpoint, as the CSI driver would
 #   make test    everything CI checks (.ci/run calls exactly this)
-#   make bench   benchmark suite
+#   make bench   the benchmark suite (release build): writes target/bench/report.md
 #
 # Python tools live outside the clone, in a venv keyed by the hash of
 # e2e/requirements.txt: repeated runs reuse it, a changed pin builds a new one.
@@ -22,7 +22,7 @@ PROVIDER_BIN := $(CURDIR)/target/debug/keywarden-provider
 # The suite and the demo never leave bytecode in the clone.
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venv build lint fmt-check clippy unit e2e test demo bench clean-venv
+.PHONY: all venv build lint fmt-check clippy unit e2e test demo clean-venv
 
 all: build
 
@@ -63,10 +63,6 @@ test: $(TEST_TARGETS)
 
 demo: build venv
 	KEYWARDEN_PROVIDER_BIN="$(PROVIDER_BIN)" "$(VENV_PY)" e2e/demo.py
-
-bench:
-	@echo "make bench: not available yet" >&2
-	@exit 1
 
 clean-venv:
 	rm -rf "$(VENV)"

@@ -1,0 +1,81 @@
+"""`python -m figures`: run every SPEC §7 figure once and write the report.
+
+Run by `make bench`, which builds the release binaries, the pinned venv and etcd first and
+puts bench/ and e2e/ on PYTHONPATH. A figure that cannot be measured (a process that fails, a
+Mount that errors) fails the run after the report is written; a missed target does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from . import binaries, kms_figures, machine, provider_figures, report
+from .report import Row
+from .tools import Binaries
+from .world import World
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def say(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
+    parser.add_argument("--release-dir", type=Path, default=REPO / "target" / "release")
+    parser.add_argument("--out", type=Path, default=REPO / "target" / "bench")
+    parser.add_argument("--only", nargs="*", help="run only these figures (for development)")
+    args = parser.parse_args()
+    bins = Binaries(args.release_dir)
+    bins.check()
+
+    started = time.monotonic()
+    rows: list[Row] = []
+    failed: list[str] = []
+    world = World()
+    try:
+        with tempfile.TemporaryDirectory(prefix="kw-bench-") as scratch:
+            figures: list[tuple[str, Callable[[], list[Row] | Row]]] = [
+                ("size", lambda: binaries.sizes(bins, say)),
+                ("latency", lambda: provider_figures.mount_latency(world, bins, Path(scratch), say)),
+                ("remount", lambda: provider_figures.remount(world, bins, Path(scratch), say)),
+                ("deployment", lambda: provider_figures.deployment(world, bins, Path(scratch), say)),
+                ("memory", lambda: provider_figures.memory_under_load(world, bins, Path(scratch), say)),
+                ("throughput", lambda: kms_figures.throughput(world, bins, say)),
+                ("apiserver", lambda: kms_figures.apiserver_restart(world, bins, say)),
+            ]
+            for name, run in figures:
+                if args.only and name not in args.only:
+                    continue
+                print(f"[{name}]", flush=True)
+                t = time.monotonic()
+                try:
+                    produced = run()
+                except Exception:  # the run goes on; the failure is reported and fails make
+                    traceback.print_exc()
+                    failed.append(name)
+                    rows.append(Row(name, "error (see the log of make bench)", "—", "—", False))
+                    continue
+                rows += produced if isinstance(produced, list) else [produced]
+                say(f"({time.monotonic() - t:.0f} s)")
+    finally:
+        world.stop()
+    wall = time.monotonic() - started
+    path = report.write(args.out, rows, machine.describe(REPO), wall)
+    print()
+    print(path.read_text())
+    if failed:
+        print(f"figures that could not be measured: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

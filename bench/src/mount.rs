@@ -1,0 +1,157 @@
+//! Mounts over the provider's socket through the generated client, as the CSI driver calls them.
+//!
+//! [`latency`] alternates one provider Mount with one [`Bare`] fetch of the same objects, and
+//! swaps their order every iteration, so that a slow spell of the endpoint or of the machine
+//! falls on both series alike. [`burst`] sends many Mounts at the same instant (one per pod) and
+//! waits for all of them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use keywarden_proto::csi::MountRequest;
+use keywarden_proto::csi::csi_driver_provider_client::CsiDriverProviderClient;
+use serde::Serialize;
+use tonic::transport::Channel;
+
+use crate::bare::Bare;
+use crate::stats::{self, Summary};
+use crate::workload::Workload;
+
+type Client = CsiDriverProviderClient<Channel>;
+
+/// The two series of a latency run.
+#[derive(Debug, Serialize)]
+pub struct LatencyReport {
+    /// Objects per Mount.
+    pub objects: usize,
+    /// Provider Mounts.
+    pub provider: Summary,
+    /// The bare SDK program.
+    pub bare: Summary,
+    /// Provider samples, in milliseconds, in the order taken.
+    pub provider_ms: Vec<f64>,
+    /// Bare samples, in milliseconds, in the order taken.
+    pub bare_ms: Vec<f64>,
+}
+
+/// What a burst of concurrent Mounts did.
+#[derive(Debug, Serialize)]
+pub struct BurstReport {
+    /// Mounts sent.
+    pub mounts: usize,
+    /// Mounts that returned every file.
+    pub ok: usize,
+    /// Mounts that failed.
+    pub failed: usize,
+    /// Why the first few of them failed.
+    pub failures: Vec<String>,
+    /// Latency of the successful Mounts.
+    pub latency: Summary,
+    /// From the first send to the last answer.
+    pub wall_ms: f64,
+}
+
+/// Sends one Mount and checks that it returned one file per object.
+async fn mount_once(
+    client: &mut Client,
+    request: MountRequest,
+    files: usize,
+) -> anyhow::Result<()> {
+    let response = client.mount(request).await?.into_inner();
+    if let Some(error) = response.error.filter(|e| !e.code.is_empty()) {
+        anyhow::bail!("Mount answered error {}", error.code);
+    }
+    anyhow::ensure!(
+        response.files.len() == files,
+        "Mount returned {} files, expected {files}",
+        response.files.len()
+    );
+    Ok(())
+}
+
+/// `warmup` untimed rounds, then `iterations` timed rounds of one provider Mount of the
+/// workload's first request and one bare fetch of its objects.
+pub async fn latency(
+    channel: Channel,
+    workload: &Workload,
+    iterations: usize,
+    warmup: usize,
+) -> anyhow::Result<LatencyReport> {
+    let bare = Bare::from_env().await;
+    let mut client = Client::new(channel);
+    let request = workload.requests[0].message();
+    let files = workload.objects.len();
+    let mut provider = Vec::with_capacity(iterations);
+    let mut baseline = Vec::with_capacity(iterations);
+    for round in 0..warmup + iterations {
+        let mut provider_time = Duration::ZERO;
+        let mut bare_time = Duration::ZERO;
+        for step in 0..2 {
+            let started = Instant::now();
+            if (round + step) % 2 == 0 {
+                mount_once(&mut client, request.clone(), files)
+                    .await
+                    .context("provider Mount")?;
+                provider_time = started.elapsed();
+            } else {
+                let bytes = bare.fetch_all(&workload.objects).await?;
+                bare_time = started.elapsed();
+                anyhow::ensure!(bytes > 0, "the bare fetch returned no bytes");
+            }
+        }
+        if round >= warmup {
+            provider.push(provider_time);
+            baseline.push(bare_time);
+        }
+    }
+    let ms = |s: &[Duration]| s.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    Ok(LatencyReport {
+        objects: files,
+        provider: stats::summarize(&provider),
+        bare: stats::summarize(&baseline),
+        provider_ms: ms(&provider),
+        bare_ms: ms(&baseline),
+    })
+}
+
+/// Sends every request of the workload at the same instant, each on its own stream of one
+/// connection, and waits for all answers.
+pub async fn burst(channel: Channel, workload: &Workload) -> anyhow::Result<BurstReport> {
+    let files = workload.objects.len();
+    let start = Arc::new(tokio::sync::Barrier::new(workload.requests.len() + 1));
+    let mut tasks = Vec::with_capacity(workload.requests.len());
+    for request in &workload.requests {
+        let mut client = Client::new(channel.clone());
+        let message = request.message();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let started = Instant::now();
+            let result = mount_once(&mut client, message, files).await;
+            (started.elapsed(), result)
+        }));
+    }
+    start.wait().await;
+    let began = Instant::now();
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut failures = Vec::new();
+    for task in tasks {
+        let (elapsed, result) = task.await?;
+        match result {
+            Ok(()) => latencies.push(elapsed),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    let wall = began.elapsed();
+    let failed = failures.len();
+    failures.truncate(5);
+    Ok(BurstReport {
+        mounts: workload.requests.len(),
+        ok: latencies.len(),
+        failed,
+        failures,
+        latency: stats::summarize(&latencies),
+        wall_ms: wall.as_secs_f64() * 1e3,
+    })
+}
