@@ -21,6 +21,7 @@ from .tools import Binaries
 from .world import World
 
 REPO = Path(__file__).resolve().parents[2]
+FIGURES = ("size", "latency", "remount", "deployment", "memory", "throughput", "apiserver")
 
 
 def say(message: str) -> None:
@@ -31,7 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
     parser.add_argument("--release-dir", type=Path, default=REPO / "target" / "release")
     parser.add_argument("--out", type=Path, default=REPO / "target" / "bench")
-    parser.add_argument("--only", nargs="*", help="run only these figures (for development)")
+    parser.add_argument("--only", nargs="*", choices=FIGURES, help="run only these figures (for development)")
     args = parser.parse_args()
     bins = Binaries(args.release_dir)
     bins.check()
@@ -42,16 +43,17 @@ def main() -> int:
     world = World()
     try:
         with tempfile.TemporaryDirectory(prefix="kw-bench-") as scratch:
-            figures: list[tuple[str, Callable[[], list[Row] | Row]]] = [
-                ("size", lambda: binaries.sizes(bins, say)),
-                ("latency", lambda: provider_figures.mount_latency(world, bins, Path(scratch), say)),
-                ("remount", lambda: provider_figures.remount(world, bins, Path(scratch), say)),
-                ("deployment", lambda: provider_figures.deployment(world, bins, Path(scratch), say)),
-                ("memory", lambda: provider_figures.memory_under_load(world, bins, Path(scratch), say)),
-                ("throughput", lambda: kms_figures.throughput(world, bins, say)),
-                ("apiserver", lambda: kms_figures.apiserver_restart(world, bins, say)),
-            ]
-            for name, run in figures:
+            runs: dict[str, Callable[[], list[Row] | Row]] = {
+                "size": lambda: binaries.sizes(bins, say),
+                "latency": lambda: provider_figures.mount_latency(world, bins, Path(scratch), say),
+                "remount": lambda: provider_figures.remount(world, bins, Path(scratch), say),
+                "deployment": lambda: provider_figures.deployment(world, bins, Path(scratch), say),
+                "memory": lambda: provider_figures.memory_under_load(world, bins, Path(scratch), say),
+                "throughput": lambda: kms_figures.throughput(world, bins, say),
+                "apiserver": lambda: kms_figures.apiserver_restart(world, bins, say),
+            }
+            for name in FIGURES:
+                run = runs[name]
                 if args.only and name not in args.only:
                     continue
                 print(f"[{name}]", flush=True)

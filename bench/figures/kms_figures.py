@@ -27,7 +27,7 @@ from .report import Row
 from .tools import Binaries, workdir
 from .world import World
 
-ROUNDS, WARMUP_S, MEASURE_S, CONCURRENCY = 3, 1, 4, 16
+ROUNDS, WARMUP_S, MEASURE_S, CONCURRENCY = 5, 1, 3, 16
 MIN_RATIO = 0.8
 SEEDS = 1000
 PLUGIN_ARGS = ["--health-interval", "1h"]

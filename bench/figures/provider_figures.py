@@ -75,7 +75,7 @@ def mount_latency(world: World, bins: Binaries, scratch: Path, say: Any) -> list
                 rows.append(
                     Row(
                         figure=f"provider Mount, {count} object{'s' if count > 1 else ''}, cold, {q}",
-                        measured=ms(measured),
+                        measured=f"{ms(measured)} ({measured - base:+.2f})",
                         baseline=f"{ms(base)} bare SDK",
                         target=f"≤ {MAX_RATIO}×",
                         passed=cold and ratio <= MAX_RATIO,
