@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "target" / "bench")
     parser.add_argument("--only", nargs="*", choices=FIGURES, help="run only these figures (for development)")
     args = parser.parse_args()
-    bins = Binaries(args.release_dir)
+    bins = Binaries(args.release_dir.resolve())
     bins.check()
 
     started = time.monotonic()

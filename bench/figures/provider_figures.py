@@ -13,6 +13,7 @@ as pods of a Deployment have.
 from __future__ import annotations
 
 import contextlib
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ REMOUNTS = 5
 DEPLOYMENT_PODS = 50
 RSS_VOLUMES, RSS_PODS_PER_VOLUME, RSS_OBJECTS_PER_VOLUME = 20, 10, 10
 IDLE_LIMIT_KIB, PEAK_LIMIT_KIB = 20 * 1024, 64 * 1024
+MOUNT_DURATION = "keywarden_provider_mount_duration_seconds"
 
 
 @contextlib.contextmanager
@@ -51,12 +53,15 @@ def mount_latency(world: World, bins: Binaries, scratch: Path, say: Any) -> list
             objects = world.objects(count, f"cold{count}")
             path = write_workload(scratch / f"cold-{count}.json", workload(objects, pods(1, "cold")))
             mark = world.aws.requests.mark()
+            served = _served(prov)
             started = time.monotonic()
             result = bins.run(
                 "mount", "--socket", str(prov.socket_path), "--workload", str(path),
                 "--iterations", str(iterations), "--warmup", str(WARMUP), env=world.env(),
             )  # fmt: skip
             calls = world.calls(mark)
+            seconds, mounts = (after - before for after, before in zip(_served(prov), served))
+            split = _overhead_split(result, seconds / mounts * 1e3)
             expected = 2 * (iterations + WARMUP) * count
             cold = (
                 calls["s3_get"] == expected
@@ -68,6 +73,11 @@ def mount_latency(world: World, bins: Binaries, scratch: Path, say: Any) -> list
                 f"Mount of {count}: provider p50 {result['provider']['p50_ms']:.2f} p99 {result['provider']['p99_ms']:.2f}, "
                 f"bare p50 {result['bare']['p50_ms']:.2f} p99 {result['bare']['p99_ms']:.2f} ms "
                 f"({iterations} rounds, {time.monotonic() - started:.0f} s); endpoint {calls}"
+            )
+            say(
+                f"  mean overhead {split['client_mean_ms'] - split['bare_mean_ms']:+.2f} ms: the socket hop "
+                f"(client mean - the provider's own Mount duration) {split['socket_hop_ms']:.2f} ms, the Mount's "
+                f"work beyond the bare calls {split['mount_work_ms']:.2f} ms"
             )
             for q in ("p50", "p99"):
                 measured, base = result["provider"][f"{q}_ms"], result["bare"][f"{q}_ms"]
@@ -87,10 +97,32 @@ def mount_latency(world: World, bins: Binaries, scratch: Path, say: Any) -> list
                             "bare": result["bare"],
                             "endpoint_calls": calls,
                             "every_call_cold": cold,
+                            "overhead_split": split,
                         },
                     )
                 )
     return rows
+
+
+def _overhead_split(result: dict[str, Any], inside_ms: float) -> dict[str, float]:
+    """Where the provider's extra time goes, as means over every round of a run (the provider's
+    duration metric cannot tell warm-up rounds apart): the gRPC round trip on the socket (what the
+    client saw minus what the provider measured itself) and the Mount's work beyond the AWS calls
+    (what the provider measured minus the bare program)."""
+    client = statistics.fmean(result["warmup_provider_ms"] + result["provider_ms"])
+    bare = statistics.fmean(result["warmup_bare_ms"] + result["bare_ms"])
+    return {
+        "client_mean_ms": client,
+        "provider_mean_ms": inside_ms,
+        "bare_mean_ms": bare,
+        "socket_hop_ms": client - inside_ms,
+        "mount_work_ms": inside_ms - bare,
+    }
+
+
+def _served(prov: ProviderProcess) -> tuple[float, float]:
+    """(seconds, Mounts) the provider's own duration histogram has recorded so far."""
+    return prov.metric(f"{MOUNT_DURATION}_sum"), prov.metric(f"{MOUNT_DURATION}_count")
 
 
 def _per_object(calls: dict[str, Any], objects: int) -> dict[str, float]:

@@ -33,6 +33,11 @@ pub struct LatencyReport {
     pub provider_ms: Vec<f64>,
     /// Bare samples, in milliseconds, in the order taken.
     pub bare_ms: Vec<f64>,
+    /// Provider samples of the untimed rounds, so that the whole run can be compared with the
+    /// provider's own duration metric.
+    pub warmup_provider_ms: Vec<f64>,
+    /// Bare samples of the untimed rounds.
+    pub warmup_bare_ms: Vec<f64>,
 }
 
 /// What a burst of concurrent Mounts did.
@@ -82,8 +87,8 @@ pub async fn latency(
     let mut client = Client::new(channel);
     let request = workload.requests[0].message();
     let files = workload.objects.len();
-    let mut provider = Vec::with_capacity(iterations);
-    let mut baseline = Vec::with_capacity(iterations);
+    let mut provider = Vec::with_capacity(warmup + iterations);
+    let mut baseline = Vec::with_capacity(warmup + iterations);
     for round in 0..warmup + iterations {
         let mut provider_time = Duration::ZERO;
         let mut bare_time = Duration::ZERO;
@@ -100,18 +105,20 @@ pub async fn latency(
                 anyhow::ensure!(bytes > 0, "the bare fetch returned no bytes");
             }
         }
-        if round >= warmup {
-            provider.push(provider_time);
-            baseline.push(bare_time);
-        }
+        provider.push(provider_time);
+        baseline.push(bare_time);
     }
     let ms = |s: &[Duration]| s.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    let (warm_provider, provider) = provider.split_at(warmup);
+    let (warm_bare, baseline) = baseline.split_at(warmup);
     Ok(LatencyReport {
         objects: files,
-        provider: stats::summarize(&provider),
-        bare: stats::summarize(&baseline),
-        provider_ms: ms(&provider),
-        bare_ms: ms(&baseline),
+        provider: stats::summarize(provider),
+        bare: stats::summarize(baseline),
+        provider_ms: ms(provider),
+        bare_ms: ms(baseline),
+        warmup_provider_ms: ms(warm_provider),
+        warmup_bare_ms: ms(warm_bare),
     })
 }
 
