@@ -3,6 +3,8 @@
 #   make demo    mount secrets from a local AWS endpoint, as the CSI driver would
 #   make test    everything CI checks (.ci/run calls exactly this)
 #   make bench   the benchmark suite (release build): writes target/bench/report.md
+#   make soak    the load tests at full size (mk/soak.mk)
+#   make fuzz    every fuzz target for FUZZ_SECONDS, corpus kept (mk/fuzz.mk)
 #
 # Python tools live outside the clone, in a venv keyed by the hash of
 # e2e/requirements.txt: repeated runs reuse it, a changed pin builds a new one.
