@@ -8,8 +8,9 @@ attempts are counted at the proxy) and then fail the Mount with UNAVAILABLE
 naming the object; a partial fault rate is absorbed by the retries; a Mount
 cut off by the endpoint going away fails with no files, and the next Mount
 after it comes back succeeds; a slow endpoint is cut by --mount-timeout with
-DEADLINE_EXCEEDED. A failed Mount never leaves a file behind, and the same
-provider goes on serving.
+DEADLINE_EXCEEDED; an STS outage on the IRSA path is retried and fails with
+UNAVAILABLE without a single read under the provider's own credentials. A
+failed Mount never leaves a file behind, and the same provider goes on serving.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from harness.checks import assert_empty, assert_mount_fails, wait_until
 from harness.driver import Driver, MountFailed
 from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401
 from harness.fault_proxy import FORWARDED, Fault, FaultProxy
+from harness.iam import TenantWorld
+from harness.iam_fixtures import (  # noqa: F401  (fixtures)
+    iam_aws,
+    kube_api,
+    pod_agent,
+    start_iam_provider,
+    tenant_pod,
+    tenants,
+    tokens_for,
+)
 from harness.provider import ProviderProcess
 from harness.spc import parameters
 
@@ -188,3 +199,34 @@ def test_dropped_connections_are_retried_then_unavailable(
         proxy.clear()
         assert_mounts(driver, objects, expected, target)
     say(f"held: {SDK_ATTEMPTS} attempts per Mount, UNAVAILABLE naming the object, no files; then Mount OK")
+
+
+@pytest.mark.parametrize("kind", ["throttle", "error"])
+def test_sts_fault_is_retried_then_unavailable_without_fallback(
+    start_iam_provider, tenants: TenantWorld, iam_aws, proxy_to, target, say, kind: str
+) -> None:
+    """IRSA under an STS outage: the token exchange is retried, the Mount fails UNAVAILABLE,
+    and nothing is read with the provider's own (node) credentials meanwhile."""
+    key = f"sts-fault/{uuid.uuid4().hex[:8]}"
+    value = f"tenant-a-{uuid.uuid4().hex}".encode()
+    tenants.put("tenant-a", key, value)
+    proxy = proxy_to(iam_aws)
+    provider = start_iam_provider(node_identity=True, env={"AWS_ENDPOINT_URL": proxy.url})
+    pod = tenant_pod("tenant-a")
+    attr, _ = tokens_for(pod)
+    name = f"s3://{tenants['tenant-a'].bucket}/{key}"
+    params = parameters([{"objectName": name}], identity="irsa", roleArn=tenants["tenant-a"].role_arn)
+    with Driver(provider.socket_path) as driver:
+        proxy.inject(Fault(kind, service="sts"))
+        mark = proxy.mark()
+        say(f"every STS request answered with {kind}; IRSA Mount of {name} (node identity allowed)")
+        assert_mount_fails(driver, params, target, grpc.StatusCode.UNAVAILABLE, say=say, pod=pod, tokens=attr)
+        attempts = proxy.count("sts", "AssumeRoleWithWebIdentity", kind, mark)
+        mount_calls = mounts_failed(provider, "Unavailable")
+        say(f"{mount_calls:g} Mount calls; at the proxy: {proxy.summary(mark)}")
+        assert attempts == SDK_ATTEMPTS * mount_calls, proxy.summary(mark)
+        assert proxy.count("s3", mark=mark) == 0 and proxy.count("kms", mark=mark) == 0, "no fallback read"
+        proxy.clear()
+        result = driver.mount(params, target, pod=pod, tokens=attr)
+        assert result.files[key.rsplit("/", 1)[1]].contents == value
+    say("held: STS retried, UNAVAILABLE, no S3 or KMS call meanwhile; STS back -> Mount OK")
