@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use aws_config::{BehaviorVersion, Region};
 use keywarden_kms::cli::Args;
 use keywarden_kms::config::{Config, SOCKET_MODE};
-use keywarden_kms::server::{self, Listeners};
-use keywarden_runtime::{cli, shutdown, socket};
+use keywarden_kms::server;
+use keywarden_runtime::{Listeners, cli, shutdown};
 
 /// Name used in messages.
 const PROGRAM: &str = "keywarden-kms";
@@ -35,17 +35,12 @@ fn usage(msg: &str) -> ExitCode {
 
 async fn start(config: Config) -> anyhow::Result<()> {
     let http = config.http_addr.bind().await?;
-    let (socket, socket_guard) = socket::bind(&config.socket, SOCKET_MODE)?;
+    let listeners = Listeners::bind(&config.socket, SOCKET_MODE, http)?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &config.region {
         loader = loader.region(Region::new(region.clone()));
     }
     let kms = aws_sdk_kms::Client::new(&loader.load().await);
-    let listeners = Listeners {
-        socket,
-        socket_guard,
-        http,
-    };
     server::run(
         config,
         kms,

@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use keywarden_proto::kms_v1beta1::key_management_service_server::KeyManagementServiceServer as V1Server;
 use keywarden_proto::kms_v2::key_management_service_server::KeyManagementServiceServer as V2Server;
 use keywarden_runtime::admin::{self, Probe};
-use keywarden_runtime::{AuthorityRepair, SocketGuard};
+use keywarden_runtime::{AuthorityRepair, Listeners};
 use prometheus_client::registry::Registry;
 use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -32,17 +32,6 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
-}
-
-/// What `run` serves on.
-#[derive(Debug)]
-pub struct Listeners {
-    /// The bound plugin socket.
-    pub socket: tokio::net::UnixListener,
-    /// Removes the socket file when serving ends.
-    pub socket_guard: SocketGuard,
-    /// The admin HTTP listener, unless `--http-addr off`.
-    pub http: Option<tokio::net::TcpListener>,
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight calls for at most

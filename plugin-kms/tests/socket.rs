@@ -15,9 +15,10 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use clap::Parser;
 use keywarden_kms::cli::Args;
 use keywarden_kms::config::{Config, SOCKET_MODE};
-use keywarden_kms::server::{self, Listeners};
+use keywarden_kms::server;
 use keywarden_proto::kms_v1beta1 as v1;
 use keywarden_proto::kms_v2 as v2;
+use keywarden_runtime::Listeners;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
@@ -48,16 +49,12 @@ async fn start(rules: &[&Rule], extra: &[&str]) -> Running {
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     let config = Config::try_from(&Args::try_parse_from(argv).expect("args")).expect("config");
     let client: Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, rules);
-    let (listener, guard) = keywarden_runtime::socket::bind(&socket, SOCKET_MODE).expect("bind");
+    let listeners = Listeners::bind(&socket, SOCKET_MODE, None).expect("bind");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::run(
         config,
         client,
-        Listeners {
-            socket: listener,
-            socket_guard: guard,
-            http: None,
-        },
+        listeners,
         Default::default(),
         async {
             let _ = stopped.await;

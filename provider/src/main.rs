@@ -6,8 +6,8 @@ use std::sync::Arc;
 use keywarden_provider::aws::AwsClients;
 use keywarden_provider::cli::{Cli, Command, ServeArgs};
 use keywarden_provider::config::ServeConfig;
-use keywarden_provider::server::{self, Listeners};
-use keywarden_runtime::{cli, shutdown, socket, telemetry};
+use keywarden_provider::server;
+use keywarden_runtime::{Listeners, cli, shutdown, telemetry};
 
 fn main() -> ExitCode {
     let cli: Cli = match cli::parse(PROGRAM) {
@@ -78,14 +78,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
 
 async fn start(config: ServeConfig) -> anyhow::Result<()> {
     let http = config.http_addr.bind().await?;
-    let (socket, socket_guard) = socket::bind(&config.socket, config.socket_mode)?;
+    let listeners = Listeners::bind(&config.socket, config.socket_mode, http)?;
     let aws =
         Arc::new(AwsClients::from_env(config.region.clone(), config.s3_force_path_style).await);
-    let listeners = Listeners {
-        socket,
-        socket_guard,
-        http,
-    };
     server::run(
         config,
         aws,

@@ -12,7 +12,7 @@ use keywarden_proto::csi::VersionRequest;
 use keywarden_proto::csi::csi_driver_provider_client::CsiDriverProviderClient;
 use keywarden_proto::csi::csi_driver_provider_server::CsiDriverProviderServer;
 use keywarden_runtime::admin::{self, Probe};
-use keywarden_runtime::{AuthorityRepair, SocketGuard};
+use keywarden_runtime::{AuthorityRepair, Listeners};
 use prometheus_client::registry::Registry;
 use tokio_stream::wrappers::UnixListenerStream;
 
@@ -65,17 +65,6 @@ pub fn identity_resolver(
         kube,
         credentials,
     ))
-}
-
-/// What `run` serves on.
-#[derive(Debug)]
-pub struct Listeners {
-    /// The bound provider socket.
-    pub socket: tokio::net::UnixListener,
-    /// Removes the socket file when serving ends.
-    pub socket_guard: SocketGuard,
-    /// The admin HTTP listener, unless `--http-addr off`.
-    pub http: Option<tokio::net::TcpListener>,
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight Mounts for at most

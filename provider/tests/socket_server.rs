@@ -11,7 +11,8 @@ use keywarden_provider::cli::HttpAddr;
 use keywarden_provider::config::ServeConfig;
 use keywarden_provider::identity::IdentityPolicy;
 use keywarden_provider::mount::Limits;
-use keywarden_provider::server::{self, Listeners};
+use keywarden_provider::server;
+use keywarden_runtime::Listeners;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -49,18 +50,12 @@ async fn start(policy: IdentityPolicy) -> Running {
         max_concurrent_mounts: 4,
         shutdown_grace: Duration::from_secs(2),
     };
-    let (socket, socket_guard) =
-        keywarden_runtime::socket::bind(&socket_path, 0o600).expect("bind");
+    let listeners = Listeners::bind(&socket_path, 0o600, None).expect("bind");
     let sdk = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("us-east-1"))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
     let aws = Arc::new(AwsClients::new(sdk, None, true));
-    let listeners = Listeners {
-        socket,
-        socket_guard,
-        http: None,
-    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         server::run(config, aws, listeners, Default::default(), async {

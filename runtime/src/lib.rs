@@ -12,7 +12,7 @@ pub mod socket;
 pub mod telemetry;
 
 pub use authority::AuthorityRepair;
-pub use socket::{SocketError, SocketGuard};
+pub use socket::{Listeners, SocketError, SocketGuard};
 pub use telemetry::LogFormat;
 
 /// Makes the process non-dumpable and disables core files, so that secrets held in memory do

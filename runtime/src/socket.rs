@@ -80,6 +80,34 @@ impl Drop for SocketGuard {
     }
 }
 
+/// What a server serves on: its unix socket, the guard that removes the socket file when
+/// serving ends, and the admin HTTP listener unless `--http-addr off`.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The bound gRPC socket.
+    pub socket: tokio::net::UnixListener,
+    /// Removes the socket file when serving ends.
+    pub socket_guard: SocketGuard,
+    /// The admin HTTP listener, if any.
+    pub http: Option<tokio::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the socket at `path` with `mode` (see [`bind`]) beside an already bound `http`.
+    pub fn bind(
+        path: &Path,
+        mode: u32,
+        http: Option<tokio::net::TcpListener>,
+    ) -> Result<Self, SocketError> {
+        let (socket, socket_guard) = bind(path, mode)?;
+        Ok(Self {
+            socket,
+            socket_guard,
+            http,
+        })
+    }
+}
+
 /// Binds a listening unix socket at `path` with permission bits `mode`.
 ///
 /// Must be called from within a Tokio runtime.
