@@ -9,12 +9,13 @@ real API for any other; every request is recorded (method, path, headers).
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .net import JsonServer
 
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 _SA_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/?]+)$")
@@ -27,58 +28,29 @@ class KubeRequest:
     headers: dict[str, str]
 
 
-class FakeKubeApi:
+class FakeKubeApi(JsonServer):
     def __init__(self) -> None:
         self.service_accounts: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[KubeRequest] = []
         self._lock = threading.Lock()
-        api = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                api._record(self)
-                m = _SA_PATH.match(self.path.split("?", 1)[0])
-                sa = api.service_accounts.get((m.group(1), m.group(2))) if m else None
-                if sa is None:
-                    name = m.group(2) if m else self.path
-                    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": f'serviceaccounts "{name}" not found', "reason": "NotFound",
-                            "details": {"name": name, "kind": "serviceaccounts"}, "code": 404}
-                    self._send(404, body)
-                else:
-                    self._send(200, sa)
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def _record(self, handler: BaseHTTPRequestHandler) -> None:
+    def answer(self, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            self.requests.append(KubeRequest(handler.command, handler.path,
-                                             {k.lower(): v for k, v in handler.headers.items()}))
+            self.requests.append(KubeRequest(request.command, request.path,
+                                             {k.lower(): v for k, v in request.headers.items()}))
+        m = _SA_PATH.match(request.path.split("?", 1)[0])
+        sa = self.service_accounts.get((m.group(1), m.group(2))) if m else None
+        if sa is not None:
+            return 200, sa
+        name = m.group(2) if m else request.path
+        return 404, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                     "message": f'serviceaccounts "{name}" not found', "reason": "NotFound",
+                     "details": {"name": name, "kind": "serviceaccounts"}, "code": 404}
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeKubeApi:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return self.base_url
 
     def add(self, namespace: str, name: str, role_arn: str | None = None) -> None:
         """Register a ServiceAccount, annotated with `role_arn` when given."""

@@ -15,16 +15,15 @@ Every request is recorded.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .iam_server import jwt_claims
-from .net import free_port
+from .net import JsonServer, free_port
 from .tokens import POD_IDENTITY_AUDIENCE
 
 PATH = "/v1/credentials"
@@ -37,7 +36,7 @@ class AgentRequest:
     authorization: str | None
 
 
-class FakePodIdentityAgent:
+class FakePodIdentityAgent(JsonServer):
     """associations: (namespace, service account) -> tenant; credentials(tenant, session) -> STS Credentials."""
 
     def __init__(self, credentials: Callable[[str, str], dict[str, Any]], account_id: str = "123456789012") -> None:
@@ -48,27 +47,13 @@ class FakePodIdentityAgent:
         self.requests: list[AgentRequest] = []
         self.issued: list[dict[str, Any]] = []  # the credential bodies answered
         self._lock = threading.Lock()
-        agent = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                token = self.headers.get("Authorization")
-                with agent._lock:
-                    agent.requests.append(AgentRequest(self.command, self.path, token))
-                status, body = agent._answer(self.path, token)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def answer(self, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:
+        token = request.headers.get("Authorization")
+        with self._lock:
+            self.requests.append(AgentRequest(request.command, request.path, token))
+        return self._answer(request.path, token)
 
     def _answer(self, path: str, token: str | None) -> tuple[int, dict[str, Any]]:
         if path.split("?", 1)[0] != PATH:
@@ -101,15 +86,7 @@ class FakePodIdentityAgent:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{PATH}"
-
-    def start(self) -> FakePodIdentityAgent:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{self.base_url}{PATH}"
 
     def associate(self, namespace: str, service_account: str, tenant: str) -> None:
         self.associations[(namespace, service_account)] = tenant
