@@ -22,6 +22,7 @@ from typing import Any
 from harness.apiserver import ApiServer
 from harness.etcd import EtcdProcess
 from harness.kms_plugin import KmsPluginProcess
+from harness.process import terminate
 
 from .report import Row
 from .tools import Binaries, workdir
@@ -66,8 +67,7 @@ def throughput(world: World, bins: Binaries, say: Any) -> Row:
                     )
             calls = world.calls(mark)
         finally:
-            noop.terminate()
-            noop.wait(timeout=10)
+            terminate(noop)
     plugin_ops = statistics.median(r["ops_per_sec"] for r in results["plugin"])
     noop_ops = statistics.median(r["ops_per_sec"] for r in results["noop"])
     ratio = plugin_ops / noop_ops

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from .net import free_port
-from .process import binary_from_env
+from .process import binary_from_env, terminate
 
 BIN_ENV = "KEYWARDEN_ETCD_BIN"
 START_TIMEOUT = 20.0
@@ -75,13 +75,7 @@ class EtcdProcess:
         raise AssertionError(f"etcd not healthy within {START_TIMEOUT}s\n{self.log_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def log_text(self) -> str:

@@ -47,6 +47,7 @@ from botocore.exceptions import ClientError
 
 from .aws import REGION, Request, RequestLog
 from .net import free_port
+from .process import terminate
 from .tokens import ISSUER, IRSA_AUDIENCE
 
 ACCOUNT = "123456789012"
@@ -158,13 +159,7 @@ class IamEndpoint:
         return self.output_path.read_text(errors="replace") if self.output_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     def enforce_now(self) -> None:
         """From the next request on, every call is authenticated and checked against IAM."""

@@ -41,6 +41,18 @@ def binary_from_env(var: str, error: type[AssertionError] = AssertionError) -> P
     return path
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    """SIGTERM a helper process (etcd, a second moto, ...), and SIGKILL it after `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class ServerProcess:
     """One running server binary; see the subclasses for what each one is."""
