@@ -95,6 +95,13 @@ def _as(identity: str, start_iam_provider: Any, tenants: TenantWorld, extra_args
     return provider, pod, attr, lambda objects: _irsa(objects, tenants)
 
 
+def _counted_mount(d: Driver, log: Any, params: dict[str, str], target: Any, pod: Pod, attr: str) -> tuple[Any, list]:
+    """The Mount's result, and the requests the endpoint received while it ran."""
+    mark = log.mark()
+    result = d.mount(params, target, pod=pod, tokens=attr)
+    return result, log.since(mark)
+
+
 def _assert_own_keys(identity: str, req: Any, tenants: TenantWorld) -> None:
     if identity == "node":
         assert req.access_key == tenants.admin_key, "node identity: the provider's own keys"
@@ -114,15 +121,11 @@ def test_unchanged_remount_costs_one_conditional_get(start_iam_provider, tenants
     params = spc([spec])
     log = tenants.endpoint.requests
     with Driver(provider.socket_path) as d:
-        mark = log.mark()
-        first = d.mount(params, target, pod=pod, tokens=attr)
-        cold = log.since(mark)
+        first, cold = _counted_mount(d, log, params, target, pod, attr)
         say(f"[{kind}, {identity}] cold Mount: {_calls(cold)}")
         assert first.files[kind].contents == value
         assert first.versions == {name: version}
-        mark = log.mark()
-        second = d.mount(params, target, pod=pod, tokens=attr)
-        warm = log.since(mark)
+        second, warm = _counted_mount(d, log, params, target, pod, attr)
     say(f"[{kind}, {identity}] re-Mount of the unchanged volume: {_calls(warm)} "
         f"(If-None-Match {[r.headers.get('if-none-match') for r in warm]})")
     assert second.files[kind].contents == value, "the cached plaintext is served"
@@ -156,9 +159,7 @@ def test_changed_object_is_served_new(start_iam_provider, tenants: TenantWorld, 
         new = _secret(f"{kind}-v2")
         _, _, v2 = _put(tenants, kind, key, new)
         say(f"[{kind}] object rotated in S3: version {v1} -> {v2}")
-        mark = log.mark()
-        second = d.mount(params, target, pod=pod, tokens=attr)
-        reqs = log.since(mark)
+        second, reqs = _counted_mount(d, log, params, target, pod, attr)
     say(f"[{kind}] next Mount: versions {second.versions}; calls {_calls(reqs)}")
     assert second.files[kind].contents == new, "the new content is served"
     assert second.versions == {name: v2}, "and the new version"
@@ -182,12 +183,8 @@ def test_inline_ciphertext_remount_costs_nothing(start_iam_provider, tenants: Te
     params = spc([spec])
     log = tenants.endpoint.requests
     with Driver(provider.socket_path) as d:
-        mark = log.mark()
-        first = d.mount(params, target, pod=pod, tokens=attr)
-        cold = log.since(mark)
-        mark = log.mark()
-        second = d.mount(params, target, pod=pod, tokens=attr)
-        warm = log.since(mark)
+        first, cold = _counted_mount(d, log, params, target, pod, attr)
+        second, warm = _counted_mount(d, log, params, target, pod, attr)
     say(f"[inline {kind}, {identity}] cold: {_calls(cold)}; re-Mount: {_calls(warm)}")
     assert first.files[f"inline/{kind}"].contents == value == second.files[f"inline/{kind}"].contents
     assert first.versions == second.versions
