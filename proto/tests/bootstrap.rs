@@ -1,7 +1,9 @@
 //! Regenerates `src/generated/` from the vendored protos and fails when the checked-in code differs.
 //!
 //! Runs with `protox` (a pure-Rust protobuf compiler), so no system `protoc` is needed. After
-//! changing a `.proto` file, run this test once: it rewrites `src/generated/` and fails, then passes.
+//! changing a `.proto` file or the generator settings, regenerate with
+//! `KEYWARDEN_REGENERATE_PROTOS=1 cargo test -p keywarden-proto --test bootstrap`; without that
+//! variable the test only compares, and fails on any difference.
 
 use std::path::{Path, PathBuf};
 
@@ -24,12 +26,15 @@ fn generated_code_matches_protos() {
         .build_server(true)
         .build_transport(true)
         .emit_rerun_if_changed(false)
+        // A file's contents are secret: `Bytes` lets the provider hand out its zeroizing buffer
+        // without a copy, and wipe it when the last reference is dropped.
+        .bytes(".v1alpha1.File.contents")
         .out_dir(&out)
         .compile_fds(fds)
         .expect("code generation succeeds");
 
     let gen_dir = root.join("src/generated");
-    std::fs::create_dir_all(&gen_dir).expect("create src/generated");
+    let regenerate = std::env::var_os("KEYWARDEN_REGENERATE_PROTOS").is_some();
     let mut drifted = Vec::new();
     for entry in std::fs::read_dir(&out).expect("read generated dir") {
         let path = entry.expect("dir entry").path();
@@ -37,14 +42,19 @@ fn generated_code_matches_protos() {
         let fresh = std::fs::read_to_string(&path).expect("read generated file");
         let checked_in = gen_dir.join(&name);
         if std::fs::read_to_string(&checked_in).ok().as_deref() != Some(fresh.as_str()) {
-            std::fs::write(&checked_in, &fresh).expect("write regenerated file");
-            drifted.push(name.to_string_lossy().into_owned());
+            if regenerate {
+                std::fs::create_dir_all(&gen_dir).expect("create src/generated");
+                std::fs::write(&checked_in, &fresh).expect("write regenerated file");
+            } else {
+                drifted.push(name.to_string_lossy().into_owned());
+            }
         }
     }
     std::fs::remove_dir_all(&out).ok();
     assert!(
         drifted.is_empty(),
-        "generated code was out of date and has been rewritten: {drifted:?}; review and commit src/generated/"
+        "src/generated/ differs from what the vendored protos generate: {drifted:?}; regenerate with \
+         `KEYWARDEN_REGENERATE_PROTOS=1 cargo test -p keywarden-proto --test bootstrap`, then review and commit"
     );
 }
 

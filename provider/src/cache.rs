@@ -183,11 +183,12 @@ impl PlaintextCache {
         state.entries.insert(guard.key.clone(), entry);
     }
 
-    /// Marks the flight's entry as just confirmed (a 304), restarting its TTL.
-    pub fn confirm(&self, guard: &FlightGuard<'_>) {
-        if let Some(entry) = self.state().entries.get_mut(&guard.key) {
-            entry.stored_at = Instant::now();
-        }
+    /// Counts a 304 for the flight's entry. It does not restart the entry's TTL: a 304 proves
+    /// the S3 object unchanged, not that KMS would still decrypt it, so a plaintext lives at most
+    /// the TTL from the fetch and decryption that produced it. That bounds how long a disabled
+    /// key or a removed `kms:Decrypt` goes unnoticed (`docs/security-model.md`).
+    pub fn confirm(&self, _guard: &FlightGuard<'_>) {
+        self.metrics.cache("plaintext", "revalidated");
     }
 
     /// Forgets the flight's entry (the object changed or access was refused).

@@ -144,6 +144,16 @@ pub struct ServeArgs {
     )]
     pub max_response_bytes: usize,
 
+    /// Secret bytes all in-flight Mounts may hold together (fetched bodies, plaintext, files,
+    /// parsed documents, encoded responses); a Mount that would exceed it is refused with
+    /// RESOURCE_EXHAUSTED. The default fits the chart's 128 MiB memory limit beside the cache.
+    #[arg(
+        long,
+        env = "KEYWARDEN_MAX_INFLIGHT_BYTES",
+        default_value_t = 50_331_648
+    )]
+    pub max_inflight_bytes: usize,
+
     /// Mounts served at once; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "KEYWARDEN_MAX_CONCURRENT_MOUNTS", default_value_t = 256)]
     pub max_concurrent_mounts: usize,

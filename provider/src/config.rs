@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub allow_non_tmpfs: bool,
     /// Concurrent Mounts.
     pub max_concurrent_mounts: usize,
+    /// The node-wide budget of secret bytes held by in-flight Mounts.
+    pub max_inflight_bytes: usize,
     /// Drain period after SIGTERM.
     pub shutdown_grace: Duration,
 }
@@ -63,6 +65,13 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             return Err(
                 "--max-object-bytes and --max-response-bytes must be greater than 0".into(),
             );
+        }
+        if args.max_inflight_bytes < args.max_response_bytes {
+            return Err(format!(
+                "--max-inflight-bytes ({}) must be at least --max-response-bytes ({}): a full \
+                 response could never be served",
+                args.max_inflight_bytes, args.max_response_bytes
+            ));
         }
         if args.max_concurrent_mounts == 0 {
             return Err("--max-concurrent-mounts must be at least 1".into());
@@ -112,6 +121,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             write_mode: args.write_mode,
             allow_non_tmpfs: args.allow_non_tmpfs,
             max_concurrent_mounts: args.max_concurrent_mounts,
+            max_inflight_bytes: args.max_inflight_bytes,
             shutdown_grace: args.shutdown_grace,
         })
     }

@@ -8,6 +8,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::budget::MountBudget;
 use crate::error::MountError;
 use crate::kms::{self, DecryptCall};
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct OpenContext<'a> {
     pub namespace: Option<&'a str>,
     /// Metrics.
     pub metrics: &'a Metrics,
+    /// The Mount's memory budget, charged for every copy made here.
+    pub budget: &'a MountBudget,
 }
 
 /// Decodes an inline `ciphertext` parameter (always base64).
@@ -50,6 +53,8 @@ pub async fn open(
     match object.object_type {
         ObjectType::S3 => Ok(bytes),
         ObjectType::Kms => {
+            check_context(&object.label, &object.encryption_context, ctx.namespace)?;
+            let _copy = ctx.budget.hold(bytes.len(), &object.label)?;
             let blob = binary_or_base64(object, bytes.as_slice(), |b| !looks_like_base64(b))?;
             kms::decrypt(
                 ctx.kms,
@@ -64,6 +69,10 @@ pub async fn open(
             .await
         }
         ObjectType::Sealed => {
+            // The decoded copy and the plaintext it opens into.
+            let _copies = ctx
+                .budget
+                .hold(bytes.len().saturating_mul(2), &object.label)?;
             let raw = binary_or_base64(object, bytes.as_slice(), |b| b.starts_with(sealed::MAGIC))?;
             open_sealed(object, &raw, ctx).await
         }
@@ -78,7 +87,7 @@ async fn open_sealed(
     let parsed = Sealed::parse(raw).map_err(|e| {
         MountError::InvalidArgument(format!("{}: malformed sealed object: {e}", object.label))
     })?;
-    check_namespace(object, &parsed.header.ctx, ctx.namespace)?;
+    check_context(&object.label, &parsed.header.ctx, ctx.namespace)?;
     let data_key = kms::decrypt(
         ctx.kms,
         DecryptCall {
@@ -95,25 +104,48 @@ async fn open_sealed(
     })
 }
 
-/// A sealed object bound to a namespace opens only for pods of that namespace.
-fn check_namespace(
-    object: &ObjectPlan,
+/// Encryption-context keys under `keywarden.io/` belong to Keywarden, whatever the object type:
+/// `keywarden.io/namespace` may only name the pod's own namespace, and no other such key is
+/// accepted. A sealed object's data key is a KMS ciphertext under that context, so without this
+/// rule a pod of another namespace could ask for it as a `kms` object, naming the context itself.
+/// Checked before any KMS call; `docs/security-model.md` lists the threat.
+pub fn check_context(
+    label: &str,
     context: &BTreeMap<String, String>,
     namespace: Option<&str>,
 ) -> Result<(), MountError> {
-    match (context.get(sealed::NAMESPACE_CONTEXT_KEY), namespace) {
-        (None, _) => Ok(()),
-        (Some(bound), Some(ns)) if bound == ns => Ok(()),
-        (Some(bound), Some(ns)) => Err(MountError::Precondition(format!(
-            "{}: sealed for namespace {bound:?}, but the pod is in {ns:?}",
-            object.label
-        ))),
-        (Some(bound), None) => Err(MountError::Precondition(format!(
-            "{}: sealed for namespace {bound:?}, and the request names no pod namespace",
-            object.label
-        ))),
+    for (key, value) in context.range(RESERVED_PREFIX.to_owned()..) {
+        if !key.starts_with(RESERVED_PREFIX) {
+            break;
+        }
+        if key != sealed::NAMESPACE_CONTEXT_KEY {
+            return Err(MountError::InvalidArgument(format!(
+                "{label}: encryption context key {} is reserved for Keywarden",
+                crate::limits::quote(key)
+            )));
+        }
+        match namespace {
+            Some(ns) if ns == value => {}
+            Some(ns) => {
+                return Err(MountError::Precondition(format!(
+                    "{label}: bound to namespace {}, but the pod is in {}",
+                    crate::limits::quote(value),
+                    crate::limits::quote(ns)
+                )));
+            }
+            None => {
+                return Err(MountError::Precondition(format!(
+                    "{label}: bound to namespace {}, and the request names no pod namespace",
+                    crate::limits::quote(value)
+                )));
+            }
+        }
     }
+    Ok(())
 }
+
+/// The prefix of the encryption-context keys Keywarden reserves.
+pub const RESERVED_PREFIX: &str = "keywarden.io/";
 
 /// Raw bytes when `is_binary` says so, else base64 text decoded.
 fn binary_or_base64(

@@ -39,6 +39,20 @@ pub enum MountError {
     /// Too many Mounts are in flight; the driver should retry later.
     #[error("provider busy: {0} mounts in flight; retry later")]
     Busy(usize),
+    /// The node's budget for secret bytes held by in-flight Mounts is spent; the driver should
+    /// retry later.
+    #[error(
+        "provider busy: {what} needs {bytes} more bytes than the node's budget of {budget} \
+         (--max-inflight-bytes) has free; retry later"
+    )]
+    OverBudget {
+        /// What needed the bytes.
+        what: String,
+        /// How many.
+        bytes: usize,
+        /// The node's whole budget.
+        budget: usize,
+    },
     /// A transient AWS fault: throttling, 5xx, timeout, connection failure.
     #[error("{object}: AWS temporarily unavailable ({reason})")]
     Transient {
@@ -68,7 +82,7 @@ impl MountError {
             Self::IdentityForbidden(_) | Self::AccessDenied { .. } => Code::PermissionDenied,
             Self::Precondition(_) => Code::FailedPrecondition,
             Self::NotFound { .. } => Code::NotFound,
-            Self::TooLarge(_) | Self::Busy(_) => Code::ResourceExhausted,
+            Self::TooLarge(_) | Self::Busy(_) | Self::OverBudget { .. } => Code::ResourceExhausted,
             Self::Transient { .. } => Code::Unavailable,
             Self::Deadline(_) => Code::DeadlineExceeded,
             Self::Rejected { .. } => Code::Internal,
@@ -85,6 +99,7 @@ impl MountError {
             Self::AccessDenied { .. } => "access_denied",
             Self::TooLarge(_) => "too_large",
             Self::Busy(_) => "busy",
+            Self::OverBudget { .. } => "over_budget",
             Self::Transient { .. } => "unavailable",
             Self::Deadline(_) => "deadline_exceeded",
             Self::Rejected { .. } => "rejected",

@@ -1,18 +1,142 @@
-//! `jmesPath` extraction, compatible with the AWS provider: the decrypted object is JSON, each
-//! expression must yield a string, and each string becomes its own file.
+//! `jmesPath` extraction, compatible with the AWS provider for the expressions that select a
+//! field: the decrypted object is JSON, each expression must yield a string of it, and each
+//! string becomes its own file.
+//!
+//! An expression is tenant input, so it is bounded before the compiler sees it (length,
+//! operators, nesting: each operator can add a level of recursion to the compiler and the
+//! evaluator) and its compiled form is checked against an allow-list of selections: fields,
+//! sub-expressions, indexes, slices, projections, flatten, filters with comparisons, `&&`, `||`,
+//! `!`, pipes and literals. Function calls and multi-select lists and hashes are refused: they
+//! build new values, which a selection of a string never needs, and some of them (`to_string`,
+//! `join`, `[@, @, @]` under a projection) turn a small document into a very large one.
+
+use std::sync::Arc;
+
+use jmespath::Variable;
+use jmespath::ast::Ast;
+use zeroize::Zeroize;
 
 use crate::error::MountError;
+use crate::limits::{self, MAX_JMESPATH_BYTES, MAX_JMESPATH_NESTING, MAX_JMESPATH_OPERATORS};
 use crate::objects::JmesPathPlan;
 use crate::secret_bytes::SecretBytes;
 
-/// Checks an expression compiles; done during validation, before any AWS call.
+/// Bytes charged per JSON value when a document is parsed for extraction: the parsed tree
+/// costs far more than its text (a reference-counted node and its slot in the parent for each
+/// value), measured at about 70 bytes per value for `[0,0,…]`, so this errs on the high side.
+pub const BYTES_PER_JSON_VALUE: usize = 96;
+
+/// Checks an expression before any AWS call: bounded, compiles, and only selects.
 pub fn check(path: &str) -> Result<(), String> {
-    jmespath::compile(path)
-        .map(|_| ())
-        .map_err(|e| format!("path {path:?} is not a JMESPath expression: {}", e.reason))
+    bound(path)?;
+    let expr = jmespath::compile(path).map_err(|e| {
+        format!(
+            "path {} is not a JMESPath expression: {}",
+            limits::quote(path),
+            e.reason
+        )
+    })?;
+    selects_only(expr.as_ast()).map_err(|what| format!("path {}: {what}", limits::quote(path)))
 }
 
-/// Extracts every field of `plans` from `json`.
+/// The lexical bounds, checked without compiling: length, operator count and nesting, with
+/// quoted names (`"…"`), raw strings (`'…'`) and JSON literals (`` `…` ``) skipped.
+fn bound(path: &str) -> Result<(), String> {
+    if path.len() > MAX_JMESPATH_BYTES {
+        return Err(format!(
+            "path {} is {} bytes, over the limit of {MAX_JMESPATH_BYTES} (MAX_JMESPATH_BYTES)",
+            limits::quote(path),
+            path.len()
+        ));
+    }
+    let (mut operators, mut depth, mut deepest) = (0usize, 0usize, 0usize);
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    for b in path.bytes() {
+        if let Some(q) = quote {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                _ if b == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' | b'\'' | b'`' => quote = Some(b),
+            b'(' | b'[' | b'{' => {
+                operators += 1;
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'.' | b'|' | b'!' | b'&' | b'*' | b'?' | b'<' | b'>' | b'=' => operators += 1,
+            _ => {}
+        }
+    }
+    if operators > MAX_JMESPATH_OPERATORS {
+        return Err(format!(
+            "path {} has {operators} operators, over the limit of {MAX_JMESPATH_OPERATORS} \
+             (MAX_JMESPATH_OPERATORS)",
+            limits::quote(path)
+        ));
+    }
+    if deepest > MAX_JMESPATH_NESTING {
+        return Err(format!(
+            "path {} nests brackets {deepest} deep, over the limit of {MAX_JMESPATH_NESTING} \
+             (MAX_JMESPATH_NESTING)",
+            limits::quote(path)
+        ));
+    }
+    Ok(())
+}
+
+/// Walks the compiled expression (its depth is bounded by [`bound`]) and refuses every node
+/// that builds a value instead of selecting one.
+fn selects_only(ast: &Ast) -> Result<(), String> {
+    match ast {
+        Ast::Identity { .. }
+        | Ast::Field { .. }
+        | Ast::Index { .. }
+        | Ast::Literal { .. }
+        | Ast::Slice { .. } => Ok(()),
+        Ast::Flatten { node, .. } | Ast::Not { node, .. } | Ast::ObjectValues { node, .. } => {
+            selects_only(node)
+        }
+        Ast::Comparison { lhs, rhs, .. }
+        | Ast::And { lhs, rhs, .. }
+        | Ast::Or { lhs, rhs, .. }
+        | Ast::Projection { lhs, rhs, .. }
+        | Ast::Subexpr { lhs, rhs, .. } => selects_only(lhs).and_then(|()| selects_only(rhs)),
+        Ast::Condition {
+            predicate, then, ..
+        } => selects_only(predicate).and_then(|()| selects_only(then)),
+        Ast::Function { name, .. } => Err(format!(
+            "calls the function {}; jmesPath here selects fields and does not call functions",
+            limits::quote(name)
+        )),
+        Ast::Expref { .. } => {
+            Err("uses an expression reference (&), which only functions take".into())
+        }
+        Ast::MultiList { .. } | Ast::MultiHash { .. } => {
+            Err("builds a multi-select list or hash; jmesPath here selects one string field".into())
+        }
+    }
+}
+
+/// What parsing `json` for extraction may allocate, at most: its text plus
+/// [`BYTES_PER_JSON_VALUE`] per value it can hold (one per `,` `:` `[` `{`, plus one).
+pub fn parse_cost(json: &[u8]) -> usize {
+    let values = 1 + json
+        .iter()
+        .filter(|b| matches!(b, b',' | b':' | b'[' | b'{'))
+        .count();
+    json.len()
+        .saturating_add(values.saturating_mul(BYTES_PER_JSON_VALUE))
+}
+
+/// Extracts every field of `plans` from `json`. The caller has charged [`parse_cost`] to the
+/// Mount's budget; the fields are new secret buffers.
 pub fn extract(
     label: &str,
     json: &[u8],
@@ -23,74 +147,53 @@ pub fn extract(
         .map_err(|_| invalid("jmesPath needs JSON content, which is not UTF-8".into()))?;
     let data = jmespath::Variable::from_json(text)
         .map_err(|_| invalid("jmesPath needs JSON content, and it does not parse".into()))?;
-    let data = std::sync::Arc::new(data);
-    plans
+    let data = Arc::new(data);
+    let fields = plans
         .iter()
         .map(|plan| {
+            let quoted = limits::quote(&plan.path);
             let expr = jmespath::compile(&plan.path)
-                .map_err(|e| invalid(format!("jmesPath {:?}: {}", plan.path, e.reason)))?;
+                .map_err(|e| invalid(format!("jmesPath {quoted}: {}", e.reason)))?;
             let found = expr
                 .search(data.clone())
-                .map_err(|e| invalid(format!("jmesPath {:?}: {}", plan.path, e.reason)))?;
+                .map_err(|e| invalid(format!("jmesPath {quoted}: {}", e.reason)))?;
             match found.as_string() {
                 Some(s) => Ok(SecretBytes::from(s.as_bytes().to_vec())),
                 None if found.is_null() => {
-                    Err(invalid(format!("jmesPath {:?} matched nothing", plan.path)))
+                    Err(invalid(format!("jmesPath {quoted} matched nothing")))
                 }
                 None => Err(invalid(format!(
-                    "jmesPath {:?} yields a {}, not a string",
-                    plan.path,
+                    "jmesPath {quoted} yields a {}, not a string",
                     found.get_type()
                 ))),
             }
         })
-        .collect()
+        .collect();
+    wipe(data);
+    fields
+}
+
+/// Wipes the strings (values and keys) of a parsed document once nothing else refers to it,
+/// without recursion: the tree holds copies of the secret.
+fn wipe(root: Arc<Variable>) {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        let Ok(mut node) = Arc::try_unwrap(node) else {
+            continue;
+        };
+        match &mut node {
+            Variable::String(s) => s.zeroize(),
+            Variable::Array(items) => stack.append(items),
+            Variable::Object(map) => {
+                for (mut key, value) in std::mem::take(map) {
+                    key.zeroize();
+                    stack.push(value);
+                }
+            }
+            Variable::Null | Variable::Bool(_) | Variable::Number(_) | Variable::Expref(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plan(path: &str) -> JmesPathPlan {
-        JmesPathPlan {
-            path: path.into(),
-            alias: "x".into(),
-            mode: 0o400,
-        }
-    }
-
-    #[test]
-    fn extracts_strings() {
-        let json = br#"{"username":"app","db":{"password":"hunter2"},"port":5432}"#;
-        let out = extract("o", json, &[plan("username"), plan("db.password")]).expect("ok");
-        assert_eq!(out[0].as_slice(), b"app");
-        assert_eq!(out[1].as_slice(), b"hunter2");
-    }
-
-    #[test]
-    fn non_strings_and_misses_are_errors() {
-        let json = br#"{"port":5432,"tags":["a"]}"#;
-        let err = extract("o", json, &[plan("port")])
-            .expect_err("number")
-            .to_string();
-        assert!(err.contains("yields a number, not a string"), "{err}");
-        let err = extract("o", json, &[plan("missing")])
-            .expect_err("null")
-            .to_string();
-        assert!(err.contains("matched nothing"), "{err}");
-        let err = extract("o", b"not json", &[plan("a")])
-            .expect_err("json")
-            .to_string();
-        assert!(err.contains("does not parse"), "{err}");
-    }
-
-    #[test]
-    fn bad_expressions_fail_the_check() {
-        assert!(check("a.b").is_ok());
-        assert!(
-            check("a.[")
-                .expect_err("bad")
-                .contains("not a JMESPath expression")
-        );
-    }
-}
+mod tests;

@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod aws_error;
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod identity;
 pub mod jmes;
 pub mod kms;
 pub mod kube_api;
+pub mod limits;
 pub mod manifest_check;
 pub mod metrics;
 pub mod mount;

@@ -175,8 +175,11 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
         credentials,
     ));
     let mounter = Mounter::new(aws, identities, limits, output, cache, metrics);
+    // The same bounds as the provider's defaults: `check --out` reads what a tenant wrote too.
+    let budget = crate::budget::NodeBudget::new(4 * limits.max_response_bytes)
+        .mount(limits.max_response_bytes);
     let response = mounter
-        .mount(&parsed)
+        .mount(&parsed, &budget)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     report.push_str(&format!("fetched into {}:\n", out.display()));

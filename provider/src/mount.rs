@@ -1,15 +1,20 @@
 //! One Mount, from validated parameters to the complete set of files: all objects or none.
 //!
-//! Objects are fetched concurrently; the first failure cancels the rest. The response is sized
-//! exactly before it is returned, so a Mount that would exceed `--max-response-bytes` fails
-//! cleanly instead of being cut off by the driver's gRPC receive limit.
+//! Objects are fetched concurrently, a bounded number at a time; the first failure cancels the
+//! rest. Every buffer is charged to the Mount's memory budget (`budget.rs`) before it is filled,
+//! and files count against `--max-response-bytes` as they are produced; the encoded response is
+//! sized exactly before it is returned, so a Mount that would exceed the limit fails cleanly
+//! instead of being cut off by the driver's gRPC receive limit.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use keywarden_proto::csi::{File, MountResponse, ObjectVersion};
 use prost::Message;
 
 use crate::aws::{RegionalClients, SharedAws};
+use crate::budget::{Charge, MountBudget};
 use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::content::{self, OpenContext};
 use crate::error::MountError;
@@ -19,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType, Source};
 use crate::params::MountParams;
 use crate::s3::{self, GetOutcome, ObjectRef};
-use crate::secret_bytes::{self, SecretBytes};
+use crate::secret_bytes::{SecretBytes, SharedSecret};
 use crate::writer::{self, FileToWrite};
 
 /// Size limits of a Mount.
@@ -75,7 +80,13 @@ impl Mounter {
     }
 
     /// Fetches and decrypts every object of `params` and returns the files and versions.
-    pub async fn mount(&self, params: &MountParams) -> Result<MountResponse, MountError> {
+    /// `budget` is the Mount's share of the node's memory budget: every buffer is charged to it
+    /// before it is filled.
+    pub async fn mount(
+        &self,
+        params: &MountParams,
+        budget: &MountBudget,
+    ) -> Result<MountResponse, MountError> {
         if let Output::Provider { allow_non_tmpfs } = self.output {
             check_target_path(&params.target_path, allow_non_tmpfs)?;
         }
@@ -87,32 +98,35 @@ impl Mounter {
         let clients = self.aws.clients(region, identity.credentials.as_ref());
         let identity_key = identity.key;
         let namespace = params.pod.namespace.as_deref();
-        let produced = futures::future::try_join_all(
-            params
-                .objects
-                .iter()
-                .map(|object| self.produce(object, &clients, &identity_key, namespace)),
-        )
-        .await?;
+        // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
+        let fetches: Vec<_> = params
+            .objects
+            .iter()
+            .map(|object| self.produce(object, &clients, &identity_key, namespace, budget))
+            .collect();
+        let produced: Vec<Produced> = futures::stream::iter(fetches)
+            .buffered(MAX_FETCH_FAN_OUT)
+            .try_collect()
+            .await?;
 
         let mut response = MountResponse::default();
+        let mut charges = Vec::new();
         for (object, produced) in params.objects.iter().zip(produced) {
             response.object_version.push(ObjectVersion {
                 id: object.id(),
                 version: produced.version,
             });
+            charges.extend(produced.charges);
             for (path, mode, bytes) in produced.files {
                 response.files.push(File {
                     path,
                     mode: i32::try_from(mode).unwrap_or(0o644),
-                    contents: bytes.into_unprotected(),
+                    contents: bytes,
                 });
             }
         }
         let size = response.encoded_len();
         if size > self.limits.max_response_bytes {
-            let mut contents: Vec<Vec<u8>> = response.files.drain(..).map(|f| f.contents).collect();
-            secret_bytes::wipe(&mut contents);
             return Err(MountError::TooLarge(format!(
                 "the mount's {} files total {size} bytes, over the limit of {} (--max-response-bytes)",
                 params.objects.len(),
@@ -122,6 +136,8 @@ impl Mounter {
         if let Output::Provider { .. } = self.output {
             return write_files(&params.target_path, response).await;
         }
+        // The encoded copy tonic makes once this returns.
+        charges.push(budget.hold(size, "the encoded response")?);
         Ok(response)
     }
 
@@ -133,6 +149,7 @@ impl Mounter {
         clients: &RegionalClients,
         identity_key: &str,
         namespace: Option<&str>,
+        budget: &MountBudget,
     ) -> Result<Produced, MountError> {
         let key = cache_key(identity_key, object, namespace);
         let flight = self.cache.enter(&key).await;
@@ -141,11 +158,13 @@ impl Mounter {
             kms: &clients.kms,
             namespace,
             metrics: &self.metrics,
+            budget,
         };
         let entry = match (&object.source, cached) {
             (_, Lookup::Fresh(entry)) => entry,
             (Source::Inline { .. }, Lookup::Valid(entry)) => entry,
             (Source::Inline { ciphertext }, Lookup::Miss) => {
+                let _decoded_charge = budget.hold(ciphertext.len(), &object.label)?;
                 let decoded = content::decode_inline(object, ciphertext)?;
                 let version = content::inline_version(&decoded);
                 let plaintext = content::open(object, SecretBytes::from(decoded), context).await?;
@@ -176,6 +195,7 @@ impl Mounter {
                     &clients.s3,
                     object_ref,
                     self.limits.max_object_bytes,
+                    budget,
                     &self.metrics,
                 )
                 .await
@@ -192,6 +212,7 @@ impl Mounter {
                         });
                     }
                     (GetOutcome::Modified(fetched), _) => {
+                        let _body_charge = fetched.charge;
                         let plaintext = content::open(object, fetched.bytes, context)
                             .await
                             .inspect_err(|_| self.cache.forget(&flight))?;
@@ -204,22 +225,26 @@ impl Mounter {
         };
         drop(flight);
 
-        let plaintext = entry.plaintext.as_slice();
+        // The whole object is a file that shares the cached buffer; it still counts in full,
+        // because the encoded response copies it.
+        let mut charges = vec![budget.file(&object.label, entry.plaintext.len())?];
+        let shared = SharedSecret(entry.plaintext.clone());
         let mut files = Vec::with_capacity(1 + object.jmes_paths.len());
-        files.push((
-            object.alias.clone(),
-            object.mode,
-            SecretBytes::from(plaintext.to_vec()),
-        ));
+        files.push((object.alias.clone(), object.mode, shared.bytes()));
         if !object.jmes_paths.is_empty() {
+            let plaintext = entry.plaintext.as_slice();
+            let _parse_charge = budget.hold(jmes::parse_cost(plaintext), &object.label)?;
             let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths)?;
             for (plan, field) in object.jmes_paths.iter().zip(fields) {
-                files.push((plan.alias.clone(), plan.mode, field));
+                charges.push(budget.file(&object.label, field.len())?);
+                let field = SharedSecret(Arc::new(field));
+                files.push((plan.alias.clone(), plan.mode, field.bytes()));
             }
         }
         Ok(Produced {
             version: entry.version,
             files,
+            charges,
         })
     }
 }
@@ -250,11 +275,15 @@ fn cache_key(identity: &str, object: &ObjectPlan, namespace: Option<&str>) -> Ca
     }
 }
 
-/// One object's contribution to the mount.
+/// One object's contribution to the mount, and what it holds of the memory budget.
 struct Produced {
     version: String,
-    files: Vec<(String, u32, SecretBytes)>,
+    files: Vec<(String, u32, Bytes)>,
+    charges: Vec<Charge>,
 }
+
+/// Objects of one Mount fetched at the same time, at most.
+pub const MAX_FETCH_FAN_OUT: usize = 16;
 
 fn check_target_path(target: &str, allow_non_tmpfs: bool) -> Result<(), MountError> {
     let path = std::path::Path::new(target);
@@ -289,10 +318,8 @@ async fn write_files(
                 contents: &f.contents,
             })
             .collect();
-        let result = writer::write_all(&target, &to_write);
-        let mut contents: Vec<Vec<u8>> = files.into_iter().map(|f| f.contents).collect();
-        secret_bytes::wipe(&mut contents);
-        result
+        // The contents share zeroizing buffers, wiped when their last reference drops.
+        writer::write_all(&target, &to_write)
     })
     .await
     .map_err(|e| MountError::Precondition(format!("writing files did not complete: {e}")))?;

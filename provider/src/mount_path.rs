@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 pub const MAX_ELEMENT_BYTES: usize = 255;
 /// Longest whole path, in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Most elements in one path: checking a path against the others costs a lookup per parent.
+pub const MAX_PATH_DEPTH: usize = 32;
 
 /// Checks one path; the error says which rule it breaks.
 pub fn validate(path: &str) -> Result<(), String> {
@@ -27,28 +29,36 @@ pub fn validate(path: &str) -> Result<(), String> {
     if path.contains('\0') {
         return Err("path contains a NUL byte".into());
     }
+    let depth = path.split('/').count();
+    if depth > MAX_PATH_DEPTH {
+        return Err(format!(
+            "path {} has {depth} elements, more than {MAX_PATH_DEPTH} (MAX_PATH_DEPTH)",
+            crate::limits::quote(path)
+        ));
+    }
+    let path_q = crate::limits::quote(path);
     if path.starts_with('/') {
         return Err(format!(
-            "path {path:?} is absolute; it must be relative to the mount"
+            "path {path_q} is absolute; it must be relative to the mount"
         ));
     }
     for element in path.split('/') {
         match element {
             "" => {
                 return Err(format!(
-                    "path {path:?} is not clean (empty element or trailing '/')"
+                    "path {path_q} is not clean (empty element or trailing '/')"
                 ));
             }
-            "." => return Err(format!("path {path:?} is not clean ('.' element)")),
-            ".." => return Err(format!("path {path:?} contains a '..' element")),
+            "." => return Err(format!("path {path_q} is not clean ('.' element)")),
+            ".." => return Err(format!("path {path_q} contains a '..' element")),
             e if e.starts_with("..") => {
                 return Err(format!(
-                    "path {path:?} has an element starting with '..' (reserved for the writer)"
+                    "path {path_q} has an element starting with '..' (reserved for the writer)"
                 ));
             }
             e if e.len() > MAX_ELEMENT_BYTES => {
                 return Err(format!(
-                    "path {path:?} has an element longer than {MAX_ELEMENT_BYTES} bytes"
+                    "path {path_q} has an element longer than {MAX_ELEMENT_BYTES} bytes"
                 ));
             }
             _ => {}
@@ -67,15 +77,17 @@ pub struct PathSet {
 impl PathSet {
     /// Claims `path` for `owner` (e.g. `objects[2]`).
     pub fn claim(&mut self, path: &str, owner: &str) -> Result<(), String> {
+        let path_q = crate::limits::quote(path);
         if let Some(first) = self.claimed.get(path) {
-            return Err(format!("{owner}: path {path:?} is already used by {first}"));
+            return Err(format!("{owner}: path {path_q} is already used by {first}"));
         }
         // A parent of `path` claimed as a file?
         let mut prefix = path;
         while let Some((parent, _)) = prefix.rsplit_once('/') {
             if let Some(first) = self.claimed.get(parent) {
                 return Err(format!(
-                    "{owner}: path {path:?} needs directory {parent:?}, which {first} uses as a file"
+                    "{owner}: path {path_q} needs directory {}, which {first} uses as a file",
+                    crate::limits::quote(parent),
                 ));
             }
             prefix = parent;
@@ -86,7 +98,8 @@ impl PathSet {
             && child.starts_with(&dir)
         {
             return Err(format!(
-                "{owner}: path {path:?} is a directory of {child:?} ({first})"
+                "{owner}: path {path_q} is a directory of {} ({first})",
+                crate::limits::quote(child),
             ));
         }
         self.claimed.insert(path.to_owned(), owner.to_owned());

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::error::MountError;
+use crate::limits::{self, MAX_JMESPATH_ENTRIES, MAX_OBJECTS, MAX_OBJECTS_BYTES};
 use crate::mount_path::{self, PathSet};
+
+mod yaml;
 
 /// What the fetched bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -113,18 +116,49 @@ impl ObjectPlan {
 }
 
 /// Parses and validates the `objects` parameter. `default_mode` comes from the request's
-/// `permission`.
+/// `permission`. Every bound of [`crate::limits`] that concerns the list is checked before the
+/// part it protects is read further.
 pub fn parse(yaml: &str, default_mode: u32) -> Result<Vec<ObjectPlan>, MountError> {
     let invalid = MountError::InvalidArgument;
-    let raw: Vec<RawObject> = serde_yaml::from_str(yaml).map_err(|e| {
+    if yaml.len() > MAX_OBJECTS_BYTES {
+        return Err(invalid(limits::over(
+            "parameter objects",
+            yaml.len(),
+            MAX_OBJECTS_BYTES,
+            "MAX_OBJECTS_BYTES",
+        )));
+    }
+    let value = yaml::read(yaml).map_err(|e| {
         invalid(format!(
             "parameter objects is not a valid list of object specs: {e}"
+        ))
+    })?;
+    let count = value.as_array().map_or(0, Vec::len);
+    if count > MAX_OBJECTS {
+        return Err(invalid(format!(
+            "parameter objects lists {count} objects, over the limit of {MAX_OBJECTS} (MAX_OBJECTS)"
+        )));
+    }
+    let raw: Vec<RawObject> = serde_json::from_value(value).map_err(|e| {
+        invalid(format!(
+            "parameter objects is not a valid list of object specs: {}",
+            limits::clip(&e.to_string())
         ))
     })?;
     if raw.is_empty() {
         return Err(invalid(
             "parameter objects lists no objects; at least one is required".into(),
         ));
+    }
+    let entries: usize = raw
+        .iter()
+        .map(|o| o.jmes_path.as_ref().map_or(0, Vec::len))
+        .sum();
+    if entries > MAX_JMESPATH_ENTRIES {
+        return Err(invalid(format!(
+            "parameter objects has {entries} jmesPath entries, over the limit of \
+             {MAX_JMESPATH_ENTRIES} (MAX_JMESPATH_ENTRIES)"
+        )));
     }
     let mut paths = PathSet::default();
     let mut plans = Vec::with_capacity(raw.len());
@@ -142,7 +176,7 @@ fn validate_object(
     paths: &mut PathSet,
 ) -> Result<ObjectPlan, String> {
     let name = raw.object_name.as_deref().unwrap_or("inline");
-    let label = format!("objects[{i}] ({name})");
+    let label = format!("objects[{i}] ({})", limits::prefix(name));
     let object_type = raw.object_type.unwrap_or(ObjectType::S3);
     let (source, default_alias) = match (raw.object_name, raw.ciphertext) {
         (Some(_), Some(_)) => {
@@ -243,12 +277,18 @@ fn validate_object(
 
 /// Parses `s3://bucket/key` into its parts.
 pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| format!("objectName {url:?} must look like s3://bucket/key"))?;
-    let (bucket, key) = rest
-        .split_once('/')
-        .ok_or_else(|| format!("objectName {url:?} has no key after the bucket"))?;
+    let rest = url.strip_prefix("s3://").ok_or_else(|| {
+        format!(
+            "objectName {} must look like s3://bucket/key",
+            limits::quote(url)
+        )
+    })?;
+    let (bucket, key) = rest.split_once('/').ok_or_else(|| {
+        format!(
+            "objectName {} has no key after the bucket",
+            limits::quote(url)
+        )
+    })?;
     let bucket_ok = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
@@ -257,12 +297,15 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
         && !bucket.ends_with(['.', '-']);
     if !bucket_ok {
         return Err(format!(
-            "objectName {url:?} has an invalid bucket name {bucket:?}"
+            "objectName {} has an invalid bucket name {}",
+            limits::quote(url),
+            limits::quote(bucket)
         ));
     }
     if key.is_empty() || key.len() > 1024 {
         return Err(format!(
-            "objectName {url:?} must have a key of 1 to 1024 bytes"
+            "objectName {} must have a key of 1 to 1024 bytes",
+            limits::quote(url)
         ));
     }
     Ok((bucket.to_owned(), key.to_owned()))
@@ -277,7 +320,8 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
     match u32::from_str_radix(digits, 8) {
         Ok(mode) if valid && mode <= 0o777 => Ok(mode),
         _ => Err(format!(
-            "{text:?} is not an octal mode between 0000 and 0777"
+            "{} is not an octal mode between 0000 and 0777",
+            limits::quote(text)
         )),
     }
 }

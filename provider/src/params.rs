@@ -11,6 +11,7 @@ use keywarden_proto::csi::MountRequest;
 use secrecy::SecretString;
 
 use crate::error::MountError;
+use crate::limits::{self, MAX_ATTRIBUTES_BYTES};
 use crate::objects::{self, ObjectPlan};
 
 const POD_NAME: &str = "csi.storage.k8s.io/pod.name";
@@ -37,7 +38,8 @@ impl IdentityKind {
             "podIdentity" => Ok(Self::PodIdentity),
             "node" => Ok(Self::Node),
             other => Err(MountError::InvalidArgument(format!(
-                "parameter identity {other:?} is not one of irsa, podIdentity, node"
+                "parameter identity {} is not one of irsa, podIdentity, node",
+                limits::quote(other)
             ))),
         }
     }
@@ -81,6 +83,9 @@ impl PodInfo {
 
     /// Best-effort pod information from attributes that may not parse; for logging a failure.
     pub fn lenient(attributes: &str) -> Self {
+        if attributes.len() > MAX_ATTRIBUTES_BYTES {
+            return Self::default();
+        }
         serde_json::from_str::<HashMap<String, serde_json::Value>>(attributes)
             .map(|map| {
                 let strings = map
@@ -118,6 +123,14 @@ pub struct MountParams {
 /// Parses a Mount request. Every error names the parameter or object at fault.
 pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
     let invalid = MountError::InvalidArgument;
+    if request.attributes.len() > MAX_ATTRIBUTES_BYTES {
+        return Err(invalid(limits::over(
+            "attributes",
+            request.attributes.len(),
+            MAX_ATTRIBUTES_BYTES,
+            "MAX_ATTRIBUTES_BYTES",
+        )));
+    }
     let mut map: HashMap<String, String> =
         serde_json::from_str(&request.attributes).map_err(|e| {
             invalid(format!(
@@ -138,6 +151,13 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| invalid("parameter objects is missing; list the objects to mount".into()))?;
     let objects = objects::parse(objects_yaml, default_mode)?;
+    for object in &objects {
+        crate::content::check_context(
+            &object.label,
+            &object.encryption_context,
+            pod.namespace.as_deref(),
+        )?;
+    }
 
     let region = map.get("region").filter(|r| !r.is_empty()).cloned();
     if let Some(region) = &region {
@@ -147,7 +167,8 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !valid {
             return Err(invalid(format!(
-                "parameter region {region:?} is not an AWS region name"
+                "parameter region {} is not an AWS region name",
+                limits::quote(region)
             )));
         }
     }
@@ -160,7 +181,8 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
     {
         return Err(invalid(format!(
-            "parameter roleArn {arn:?} is not an IAM role ARN"
+            "parameter roleArn {} is not an IAM role ARN",
+            limits::quote(arn)
         )));
     }
     Ok(MountParams {
@@ -187,7 +209,8 @@ fn parse_permission(permission: &str) -> Result<u32, MountError> {
         .filter(|mode| *mode <= 0o777)
         .ok_or_else(|| {
             MountError::InvalidArgument(format!(
-                "permission {permission:?} is not a decimal file mode between 0 and 511"
+                "permission {} is not a decimal file mode between 0 and 511",
+                limits::quote(permission)
             ))
         })
 }

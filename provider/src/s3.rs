@@ -6,6 +6,7 @@
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
 use crate::aws_error;
+use crate::budget::{Charge, MountBudget};
 use crate::error::MountError;
 use crate::metrics::Metrics;
 use crate::secret_bytes::SecretBytes;
@@ -19,6 +20,8 @@ pub struct Fetched {
     pub version: String,
     /// The ETag as S3 sent it, for a later `If-None-Match`.
     pub etag: Option<String>,
+    /// The body's charge to the Mount's memory budget.
+    pub charge: Charge,
 }
 
 /// Result of a (possibly conditional) read.
@@ -45,11 +48,14 @@ pub struct ObjectRef<'a> {
     pub if_none_match: Option<&'a str>,
 }
 
-/// Reads an object, refusing bodies over `max_bytes` without reading them whole.
+/// Reads an object, refusing bodies over `max_bytes` without reading them whole. The body is
+/// charged to `budget` before it is buffered: its declared length up front, anything beyond as
+/// it arrives.
 pub async fn get_object(
     client: &aws_sdk_s3::Client,
     object: ObjectRef<'_>,
     max_bytes: usize,
+    budget: &MountBudget,
     metrics: &Metrics,
 ) -> Result<GetOutcome, MountError> {
     let result = client
@@ -108,6 +114,7 @@ pub async fn get_object(
         .unwrap_or_default();
 
     let mut body = output.body;
+    let mut charge = budget.hold(declared.unwrap_or(0), object.label)?;
     let mut bytes = SecretBytes::with_capacity(declared.unwrap_or(0));
     loop {
         match body.try_next().await {
@@ -116,6 +123,9 @@ pub async fn get_object(
                     metrics.aws_call("s3", "GetObject", "too_large");
                     return Err(too_large(format!("more than {max_bytes}")));
                 }
+                let beyond = (bytes.len() + chunk.len()).saturating_sub(declared.unwrap_or(0));
+                let already = bytes.len().saturating_sub(declared.unwrap_or(0));
+                budget.grow(&mut charge, beyond - already, object.label)?;
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => break,
@@ -134,6 +144,7 @@ pub async fn get_object(
         bytes,
         version,
         etag,
+        charge,
     }))
 }
 
@@ -163,6 +174,10 @@ mod tests {
         }
     }
 
+    fn budget() -> MountBudget {
+        crate::budget::NodeBudget::new(1 << 30).mount(usize::MAX)
+    }
+
     fn metrics() -> Metrics {
         Metrics::register(&mut Registry::default())
     }
@@ -186,7 +201,7 @@ mod tests {
             ..OBJECT
         };
         let fetched = fetched(
-            get_object(&client, pinned, 1024, &metrics())
+            get_object(&client, pinned, 1024, &budget(), &metrics())
                 .await
                 .expect("fetched"),
         );
@@ -205,7 +220,7 @@ mod tests {
         });
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
         let fetched = fetched(
-            get_object(&client, OBJECT, 1024, &metrics())
+            get_object(&client, OBJECT, 1024, &budget(), &metrics())
                 .await
                 .expect("fetched"),
         );
@@ -221,7 +236,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
-        let err = get_object(&client, OBJECT, 100, &metrics())
+        let err = get_object(&client, OBJECT, 100, &budget(), &metrics())
             .await
             .expect_err("too large");
         assert_eq!(err.grpc_code(), Code::ResourceExhausted);
@@ -234,7 +249,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&declared]);
-        let err = get_object(&client, OBJECT, 100, &metrics())
+        let err = get_object(&client, OBJECT, 100, &budget(), &metrics())
             .await
             .expect_err("declared too large");
         assert!(err.to_string().contains("1073741824 bytes"), "{err}");
@@ -255,7 +270,7 @@ mod tests {
             if_none_match: Some("\"e1\""),
             ..OBJECT
         };
-        let outcome = get_object(&client, conditional, 1024, &metrics())
+        let outcome = get_object(&client, conditional, 1024, &budget(), &metrics())
             .await
             .expect("304");
         assert!(matches!(outcome, GetOutcome::NotModified), "{outcome:?}");
@@ -266,7 +281,7 @@ mod tests {
         let rule = mock!(Client::get_object)
             .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
-        let err = get_object(&client, OBJECT, 100, &metrics())
+        let err = get_object(&client, OBJECT, 100, &budget(), &metrics())
             .await
             .expect_err("missing");
         assert_eq!(err.grpc_code(), Code::NotFound);
@@ -282,7 +297,7 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
-        let err = get_object(&client, OBJECT, 100, &metrics())
+        let err = get_object(&client, OBJECT, 100, &budget(), &metrics())
             .await
             .expect_err("503");
         assert_eq!(err.grpc_code(), Code::Unavailable, "{err}");

@@ -63,6 +63,31 @@ impl SecretBytes {
     }
 }
 
+impl AsRef<[u8]> for SecretBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Secret bytes shared by reference, for a protobuf `bytes` field: [`SharedSecret::bytes`]
+/// hands out a [`bytes::Bytes`] view without copying, and the buffer is wiped when the last view
+/// and the last owner are gone.
+#[derive(Debug, Clone)]
+pub struct SharedSecret(pub std::sync::Arc<SecretBytes>);
+
+impl AsRef<[u8]> for SharedSecret {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl SharedSecret {
+    /// A `Bytes` view of the secret that keeps it alive (and unwiped) while it exists.
+    pub fn bytes(&self) -> bytes::Bytes {
+        bytes::Bytes::from_owner(self.clone())
+    }
+}
+
 impl From<Vec<u8>> for SecretBytes {
     fn from(bytes: Vec<u8>) -> Self {
         Self(Zeroizing::new(bytes))
@@ -72,13 +97,6 @@ impl From<Vec<u8>> for SecretBytes {
 impl std::fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SecretBytes({} bytes)", self.0.len())
-    }
-}
-
-/// Wipes the contents of protobuf files that will not be sent (a Mount that failed late).
-pub fn wipe(contents: &mut [Vec<u8>]) {
-    for c in contents {
-        c.zeroize();
     }
 }
 
@@ -96,12 +114,5 @@ mod tests {
         assert_eq!(buf.len(), 16);
         assert_eq!(format!("{buf:?}"), "SecretBytes(16 bytes)");
         assert_eq!(buf.into_unprotected(), b"abcdefghijklmnop");
-    }
-
-    #[test]
-    fn wipe_zeroes_contents() {
-        let mut files = vec![b"secret".to_vec()];
-        wipe(&mut files);
-        assert!(files[0].iter().all(|b| *b == 0) || files[0].is_empty());
     }
 }

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::aws::SharedAws;
+use crate::budget::NodeBudget;
 use crate::cache::PlaintextCache;
 use crate::cli::WriteMode;
 use crate::config::ServeConfig;
@@ -24,9 +25,10 @@ use crate::credentials::CredentialCache;
 use crate::http_client::HttpClient;
 use crate::identity::IdentityResolver;
 use crate::kube_api::KubeApi;
+use crate::limits::MAX_REQUEST_BYTES;
 use crate::metrics::Metrics;
 use crate::mount::{Mounter, Output};
-use crate::service::ProviderService;
+use crate::service::{Admission, ProviderService};
 
 /// How long `/healthz` waits for the provider's own socket to answer `Version`.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -99,7 +101,11 @@ pub async fn run(
     );
     let service = ProviderService::new(
         mounter,
-        config.max_concurrent_mounts,
+        Admission {
+            max_in_flight: config.max_concurrent_mounts,
+            budget: NodeBudget::new(config.max_inflight_bytes),
+            max_response_bytes: config.limits.max_response_bytes,
+        },
         config.mount_timeout,
         metrics,
     );
@@ -118,7 +124,9 @@ pub async fn run(
     let incoming = UnixListenerStream::new(listeners.socket).map_ok(AuthorityRepair::new);
     let grpc = tonic::transport::Server::builder()
         .timeout(config.mount_timeout + Duration::from_secs(5))
-        .add_service(CsiDriverProviderServer::new(service))
+        .add_service(
+            CsiDriverProviderServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming, async {
             let _ = grpc_stopped.await;
         });

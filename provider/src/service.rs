@@ -10,6 +10,7 @@ use keywarden_proto::csi::{MountRequest, MountResponse, VersionRequest, VersionR
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
+use crate::budget::NodeBudget;
 use crate::error::MountError;
 use crate::metrics::Metrics;
 use crate::mount::Mounter;
@@ -18,28 +19,39 @@ use crate::params::{self, PodInfo};
 /// Provider name the driver knows us by (`<name>.sock`, `runtime_name`).
 pub const RUNTIME_NAME: &str = "keywarden";
 
+/// What a Mount needs to be let in: a free slot and room in the memory budget.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// `--max-concurrent-mounts`.
+    pub max_in_flight: usize,
+    /// The node-wide memory budget (`--max-inflight-bytes`).
+    pub budget: NodeBudget,
+    /// `--max-response-bytes`: what one Mount's files may total.
+    pub max_response_bytes: usize,
+}
+
 /// The gRPC service.
 #[derive(Debug, Clone)]
 pub struct ProviderService {
     mounter: Mounter,
-    admission: Arc<Semaphore>,
-    max_in_flight: usize,
+    slots: Arc<Semaphore>,
+    admission: Admission,
     mount_timeout: Duration,
     metrics: Metrics,
 }
 
 impl ProviderService {
-    /// A service running at most `max_in_flight` Mounts at once, each bounded by `mount_timeout`.
+    /// A service admitting Mounts as `admission` says, each bounded by `mount_timeout`.
     pub fn new(
         mounter: Mounter,
-        max_in_flight: usize,
+        admission: Admission,
         mount_timeout: Duration,
         metrics: Metrics,
     ) -> Self {
         Self {
             mounter,
-            admission: Arc::new(Semaphore::new(max_in_flight)),
-            max_in_flight,
+            slots: Arc::new(Semaphore::new(admission.max_in_flight)),
+            admission,
             mount_timeout,
             metrics,
         }
@@ -57,12 +69,19 @@ impl ProviderService {
         };
         let result = async {
             let _permit = self
-                .admission
+                .slots
                 .try_acquire()
-                .map_err(|_| MountError::Busy(self.max_in_flight))?;
-            let response = tokio::time::timeout(self.mount_timeout, self.mounter.mount(&params))
-                .await
-                .map_err(|_| MountError::Deadline(self.mount_timeout))??;
+                .map_err(|_| MountError::Busy(self.admission.max_in_flight))?;
+            let budget = self
+                .admission
+                .budget
+                .mount(self.admission.max_response_bytes);
+            // The request itself, held until the Mount ends.
+            let _request = budget.hold(request.attributes.len(), "the request")?;
+            let response =
+                tokio::time::timeout(self.mount_timeout, self.mounter.mount(&params, &budget))
+                    .await
+                    .map_err(|_| MountError::Deadline(self.mount_timeout))??;
             Ok((response, params.objects.len()))
         }
         .await;

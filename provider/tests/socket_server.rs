@@ -48,6 +48,7 @@ async fn start(policy: IdentityPolicy) -> Running {
         write_mode: keywarden_provider::cli::WriteMode::Driver,
         allow_non_tmpfs: false,
         max_concurrent_mounts: 4,
+        max_inflight_bytes: 48 << 20,
         shutdown_grace: Duration::from_secs(2),
     };
     let listeners = Listeners::bind(&socket_path, 0o600, None).expect("bind");

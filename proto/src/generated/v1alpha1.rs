@@ -67,8 +67,8 @@ pub struct File {
     #[prost(int32, tag = "2")]
     pub mode: i32,
     /// The file contents.
-    #[prost(bytes = "vec", tag = "3")]
-    pub contents: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub contents: ::prost::bytes::Bytes,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ObjectVersion {

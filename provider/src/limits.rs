@@ -1,0 +1,104 @@
+//! The bounds on what a tenant can make the provider parse, compile or allocate.
+//!
+//! Everything in a Mount's `attributes` is chosen by whoever may create a SecretProviderClass and
+//! a pod, so each of these is checked before the input is parsed any further. The values are
+//! documented in the README's parameter section and in `docs/security-model.md`; every error
+//! that enforces one names it by the name in the first column of that table.
+
+/// Largest `attributes` JSON accepted (SecretProviderClass parameters plus pod information and
+/// tokens). Checked before the JSON is parsed.
+pub const MAX_ATTRIBUTES_BYTES: usize = 128 * 1024;
+
+/// Largest Mount request the gRPC server decodes at all (tonic refuses larger ones with
+/// `OUT_OF_RANGE` before they reach the provider). Room for [`MAX_ATTRIBUTES_BYTES`] and the
+/// request's other fields, so that an oversized `attributes` still gets the provider's own
+/// message naming its limit.
+pub const MAX_REQUEST_BYTES: usize = 4 * MAX_ATTRIBUTES_BYTES;
+
+/// Largest `objects` parameter accepted. Checked before the YAML is parsed.
+pub const MAX_OBJECTS_BYTES: usize = 64 * 1024;
+
+/// Most objects one SecretProviderClass may list.
+pub const MAX_OBJECTS: usize = 256;
+
+/// Most `jmesPath` entries over all objects of one SecretProviderClass.
+pub const MAX_JMESPATH_ENTRIES: usize = 256;
+
+/// Longest `jmesPath` expression, in bytes. Checked before it is compiled.
+pub const MAX_JMESPATH_BYTES: usize = 256;
+
+/// Most operators (`.`, `|`, `[`, `(`, `{`, `!`, `&`, `*`, `?`, comparisons) in one `jmesPath`
+/// expression, counted outside quoted names and literals before it is compiled. Each can add a
+/// level of recursion to the compiler and the evaluator, so this bounds their stack use.
+pub const MAX_JMESPATH_OPERATORS: usize = 32;
+
+/// Deepest nesting of brackets and parentheses in one `jmesPath` expression.
+pub const MAX_JMESPATH_NESTING: usize = 8;
+
+/// Deepest nesting of lists and maps in the `objects` YAML (a valid one needs 4).
+pub const MAX_YAML_DEPTH: usize = 8;
+
+/// Most YAML nodes (scalars, lists, maps) in the `objects` parameter.
+pub const MAX_YAML_NODES: usize = 16 * 1024;
+
+/// The prefix of the input quoted in an error message, at most.
+pub const QUOTE_BYTES: usize = 64;
+
+/// `text` cut to at most [`QUOTE_BYTES`] bytes (on a character boundary), for error messages:
+/// a message never echoes an unbounded amount of tenant input.
+pub fn quote(text: &str) -> String {
+    if text.len() <= QUOTE_BYTES {
+        return format!("{text:?}");
+    }
+    let mut end = QUOTE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes)", &text[..end], text.len())
+}
+
+/// `text` cut to at most [`QUOTE_BYTES`] bytes, unquoted, with `…` when cut: for labels.
+pub fn prefix(text: &str) -> String {
+    if text.len() <= QUOTE_BYTES {
+        return text.to_owned();
+    }
+    let mut end = QUOTE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The error message of a size bound: `what` is `n` bytes, over the named limit.
+pub fn over(what: &str, n: usize, limit: usize, name: &str) -> String {
+    format!("{what} is {n} bytes, over the limit of {limit} ({name})")
+}
+
+/// A message from a library (a parser's complaint, which may quote the input) cut to a bounded
+/// length.
+pub fn clip(message: &str) -> String {
+    const MAX: usize = 4 * QUOTE_BYTES;
+    if message.len() <= MAX {
+        return message.to_owned();
+    }
+    let mut end = MAX;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_is_bounded_and_keeps_characters_whole() {
+        assert_eq!(quote("abc"), "\"abc\"");
+        let long = "é".repeat(100);
+        let quoted = quote(&long);
+        assert!(quoted.len() < QUOTE_BYTES + 40, "{quoted}");
+        assert!(quoted.ends_with("(200 bytes)"), "{quoted}");
+        assert!(quoted.starts_with("\"éé"), "{quoted}");
+    }
+}
