@@ -102,7 +102,7 @@ def test_seal_to_file_then_inline_namespace_bound(driver: Driver, aws: MotoEndpo
     say(f"team-a: mounted, versions {result.versions}")
     mounts.clear(target)
     mark = aws.requests.mark()
-    assert_mount_fails(driver, params, target, grpc.StatusCode.FAILED_PRECONDITION, mentions=["sealed for namespace"],
+    assert_mount_fails(driver, params, target, grpc.StatusCode.FAILED_PRECONDITION, mentions=["bound to namespace"],
                        say=say, pod=Pod(namespace="team-b"))
     assert aws.requests.count("kms", mark=mark) == 0
     say("held: base64 of the sealed file works inline; team-b refused with zero KMS calls")
@@ -244,7 +244,7 @@ def test_check_out_fetches_sealed_and_jmespath(aws: MotoEndpoint, seed: Seeder, 
     mark = aws.requests.mark()
     refused = commands.check(aws.env(), spc, namespace="web", out=other)
     say(f"check --namespace web -> exit {refused.returncode}, stderr {refused.stderr.strip()!r}")
-    assert refused.returncode == 1 and "sealed for namespace" in refused.stderr, refused.describe()
+    assert refused.returncode == 1 and "bound to namespace" in refused.stderr, refused.describe()
     assert aws.requests.count("kms", mark=mark) == 0
     assert not other.exists() or [e for e in os.listdir(other) if not e.startswith("..")] == []
     say("held: sealed + jmesPath fetched with modes and layout; another namespace refused before KMS")

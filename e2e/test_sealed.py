@@ -317,7 +317,7 @@ def test_namespace_bound_object_refused_in_other_namespace_without_kms(
     say(f"[{where}] sealed with ctx keywarden.io/namespace=team-a; pod in team-b")
     mark = aws.requests.mark()
     failure = assert_mount_fails(driver, params, target, grpc.StatusCode.FAILED_PRECONDITION,
-                                 mentions=["sealed for namespace"], say=say, pod=Pod(namespace="team-b"))
+                                 mentions=["bound to namespace"], say=say, pod=Pod(namespace="team-b"))
     counts = aws.requests.counts(mark)
     say(f"requests at the endpoint for the refused Mount: {dict(counts)}")
     assert "team-a" in failure.details and "team-b" in failure.details
@@ -336,7 +336,7 @@ def test_namespace_bound_object_refused_without_pod_namespace(driver: Driver, aw
     context = {k: v for k, v in volume_context(Pod(), "x").items() if k != "csi.storage.k8s.io/pod.namespace"}
     mark = aws.requests.mark()
     say("namespace-bound object, attributes without csi.storage.k8s.io/pod.namespace")
-    assert_mount_fails(driver, {}, target, grpc.StatusCode.FAILED_PRECONDITION, mentions=["sealed for namespace"],
+    assert_mount_fails(driver, {}, target, grpc.StatusCode.FAILED_PRECONDITION, mentions=["bound to namespace"],
                        say=say, attributes=build_attributes(params, context))
     assert aws.requests.count("kms", mark=mark) == 0
 

@@ -11,8 +11,15 @@ from typing import Any
 import yaml
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes a repeated Python object out in full: the provider refuses YAML anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def objects_yaml(objects: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump(objects, sort_keys=False, default_flow_style=False)
+    return yaml.dump(objects, Dumper=_NoAliases, sort_keys=False, default_flow_style=False)
 
 
 def parameters(objects: list[dict[str, Any]] | str, identity: str | None = "node", **extra: str) -> dict[str, str]:

@@ -146,11 +146,12 @@ pub struct ServeArgs {
 
     /// Secret bytes all in-flight Mounts may hold together (fetched bodies, plaintext, files,
     /// parsed documents, encoded responses); a Mount that would exceed it is refused with
-    /// RESOURCE_EXHAUSTED. The default fits the chart's 128 MiB memory limit beside the cache.
+    /// RESOURCE_EXHAUSTED. The default fits the chart's 128 MiB memory limit beside the cache
+    /// (docs/security-model.md, "Memory").
     #[arg(
         long,
         env = "KEYWARDEN_MAX_INFLIGHT_BYTES",
-        default_value_t = 50_331_648
+        default_value_t = 33_554_432
     )]
     pub max_inflight_bytes: usize,
 

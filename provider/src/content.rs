@@ -114,29 +114,31 @@ pub fn check_context(
     context: &BTreeMap<String, String>,
     namespace: Option<&str>,
 ) -> Result<(), MountError> {
-    for (key, value) in context.range(RESERVED_PREFIX.to_owned()..) {
-        if !key.starts_with(RESERVED_PREFIX) {
-            break;
-        }
-        if key != sealed::NAMESPACE_CONTEXT_KEY {
-            return Err(MountError::InvalidArgument(format!(
-                "{label}: encryption context key {} is reserved for Keywarden",
-                crate::limits::quote(key)
-            )));
-        }
+    let reserved = || {
+        context
+            .range(RESERVED_PREFIX.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(RESERVED_PREFIX))
+    };
+    if let Some((key, _)) = reserved().find(|(key, _)| *key != sealed::NAMESPACE_CONTEXT_KEY) {
+        return Err(MountError::InvalidArgument(format!(
+            "{label}: encryption context key {} is reserved for Keywarden",
+            crate::limits::quote(key)
+        )));
+    }
+    if let Some((_, bound)) = reserved().next() {
         match namespace {
-            Some(ns) if ns == value => {}
+            Some(ns) if ns == bound => {}
             Some(ns) => {
                 return Err(MountError::Precondition(format!(
                     "{label}: bound to namespace {}, but the pod is in {}",
-                    crate::limits::quote(value),
+                    crate::limits::quote(bound),
                     crate::limits::quote(ns)
                 )));
             }
             None => {
                 return Err(MountError::Precondition(format!(
                     "{label}: bound to namespace {}, and the request names no pod namespace",
-                    crate::limits::quote(value)
+                    crate::limits::quote(bound)
                 )));
             }
         }
@@ -190,6 +192,38 @@ mod tests {
     fn inline_version_is_16_hex_of_sha256() {
         // SHA-256("abc") = ba7816bf8f01cfea…
         assert_eq!(inline_version(b"abc"), "ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn reserved_context_keys() {
+        let ctx = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let ns = sealed::NAMESPACE_CONTEXT_KEY;
+        check_context("o", &ctx(&[("app", "web")]), None).expect("no reserved key");
+        check_context("o", &ctx(&[(ns, "a"), ("app", "web")]), Some("a")).expect("own namespace");
+        let err = check_context("o", &ctx(&[(ns, "b")]), Some("a")).expect_err("other");
+        assert_eq!(err.grpc_code(), tonic::Code::FailedPrecondition);
+        let err = check_context("o", &ctx(&[(ns, "a")]), None).expect_err("no namespace");
+        assert!(err.to_string().contains("names no pod namespace"), "{err}");
+        // Another reserved key is refused whatever else the context says, before the namespace.
+        let err = check_context("o", &ctx(&[(ns, "b"), ("keywarden.io/x", "1")]), Some("a"))
+            .expect_err("reserved");
+        assert_eq!(err.grpc_code(), tonic::Code::InvalidArgument);
+        assert!(
+            err.to_string().contains("\"keywarden.io/x\" is reserved"),
+            "{err}"
+        );
+        // Keys that only look alike are the user's.
+        check_context(
+            "o",
+            &ctx(&[("keywarden.iox", "1"), ("keywarden.i", "2")]),
+            None,
+        )
+        .expect("not reserved");
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub enum MountError {
     /// The node's budget for secret bytes held by in-flight Mounts is spent; the driver should
     /// retry later.
     #[error(
-        "provider busy: {what} needs {bytes} more bytes than the node's budget of {budget} \
-         (--max-inflight-bytes) has free; retry later"
+        "provider busy: {what} needs {bytes} bytes, more than is free of the node's budget of \
+         {budget} for in-flight mounts (--max-inflight-bytes); retry later"
     )]
     OverBudget {
         /// What needed the bytes.

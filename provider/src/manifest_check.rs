@@ -181,7 +181,8 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let response = mounter
         .mount(&parsed, &budget)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .response;
     report.push_str(&format!("fetched into {}:\n", out.display()));
     for version in &response.object_version {
         report.push_str(&format!("  {} version {}\n", version.id, version.version));

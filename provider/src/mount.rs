@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use keywarden_proto::csi::{File, MountResponse, ObjectVersion};
 use prost::Message;
@@ -86,7 +85,7 @@ impl Mounter {
         &self,
         params: &MountParams,
         budget: &MountBudget,
-    ) -> Result<MountResponse, MountError> {
+    ) -> Result<Mounted, MountError> {
         if let Output::Provider { allow_non_tmpfs } = self.output {
             check_target_path(&params.target_path, allow_non_tmpfs)?;
         }
@@ -110,6 +109,7 @@ impl Mounter {
             .await?;
 
         let mut response = MountResponse::default();
+        let mut secrets = Vec::new();
         let mut charges = Vec::new();
         for (object, produced) in params.objects.iter().zip(produced) {
             response.object_version.push(ObjectVersion {
@@ -117,12 +117,13 @@ impl Mounter {
                 version: produced.version,
             });
             charges.extend(produced.charges);
-            for (path, mode, bytes) in produced.files {
+            for (path, mode, secret) in produced.files {
                 response.files.push(File {
                     path,
                     mode: i32::try_from(mode).unwrap_or(0o644),
-                    contents: bytes,
+                    contents: secret.bytes(),
                 });
+                secrets.push(secret);
             }
         }
         let size = response.encoded_len();
@@ -133,12 +134,23 @@ impl Mounter {
                 self.limits.max_response_bytes
             )));
         }
-        if let Output::Provider { .. } = self.output {
-            return write_files(&params.target_path, response).await;
-        }
-        // The encoded copy tonic makes once this returns.
+        // The copy tonic encodes once this returns (or the writer reads) is charged in one piece.
+        // The response's own views hold it, and every other charge of the Mount, until the
+        // message is dropped after encoding.
         charges.push(budget.hold(size, "the encoded response")?);
-        Ok(response)
+        let held = Arc::new(charges);
+        for (file, secret) in response.files.iter_mut().zip(secrets) {
+            file.contents = secret.bytes_holding(held.clone());
+        }
+        let response = match self.output {
+            Output::Provider { .. } => write_files(&params.target_path, response).await?,
+            Output::Driver => response,
+        };
+        Ok(Mounted {
+            encoded_len: response.encoded_len(),
+            response,
+            held,
+        })
     }
 
     /// Fetches one object (or reuses the cached plaintext), decrypts it, and extracts its
@@ -160,6 +172,9 @@ impl Mounter {
             metrics: &self.metrics,
             budget,
         };
+        // The plaintext this Mount decrypted, charged while the Mount holds it; a waiter on
+        // another Mount's flight shares that Mount's buffer and charge.
+        let mut produced_here = None;
         let entry = match (&object.source, cached) {
             (_, Lookup::Fresh(entry)) => entry,
             (Source::Inline { .. }, Lookup::Valid(entry)) => entry,
@@ -168,6 +183,7 @@ impl Mounter {
                 let decoded = content::decode_inline(object, ciphertext)?;
                 let version = content::inline_version(&decoded);
                 let plaintext = content::open(object, SecretBytes::from(decoded), context).await?;
+                produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
                 let entry = Entry::new(plaintext, version, None);
                 self.cache.store(&flight, entry.clone());
                 entry
@@ -216,6 +232,7 @@ impl Mounter {
                         let plaintext = content::open(object, fetched.bytes, context)
                             .await
                             .inspect_err(|_| self.cache.forget(&flight))?;
+                        produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
                         let entry = Entry::new(plaintext, fetched.version, fetched.etag);
                         self.cache.store(&flight, entry.clone());
                         entry
@@ -225,20 +242,23 @@ impl Mounter {
         };
         drop(flight);
 
-        // The whole object is a file that shares the cached buffer; it still counts in full,
-        // because the encoded response copies it.
-        let mut charges = vec![budget.file(&object.label, entry.plaintext.len())?];
-        let shared = SharedSecret(entry.plaintext.clone());
+        // The whole object is a file that shares the cached buffer.
+        budget.file(&object.label, entry.plaintext.len())?;
+        let mut charges: Vec<Charge> = produced_here.into_iter().collect();
         let mut files = Vec::with_capacity(1 + object.jmes_paths.len());
-        files.push((object.alias.clone(), object.mode, shared.bytes()));
+        files.push((
+            object.alias.clone(),
+            object.mode,
+            SharedSecret(entry.plaintext.clone()),
+        ));
         if !object.jmes_paths.is_empty() {
             let plaintext = entry.plaintext.as_slice();
             let _parse_charge = budget.hold(jmes::parse_cost(plaintext), &object.label)?;
             let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths)?;
             for (plan, field) in object.jmes_paths.iter().zip(fields) {
-                charges.push(budget.file(&object.label, field.len())?);
-                let field = SharedSecret(Arc::new(field));
-                files.push((plan.alias.clone(), plan.mode, field.bytes()));
+                budget.file(&object.label, field.len())?;
+                charges.push(budget.hold(field.len(), &object.label)?);
+                files.push((plan.alias.clone(), plan.mode, SharedSecret(Arc::new(field))));
             }
         }
         Ok(Produced {
@@ -278,8 +298,20 @@ fn cache_key(identity: &str, object: &ObjectPlan, namespace: Option<&str>) -> Ca
 /// One object's contribution to the mount, and what it holds of the memory budget.
 struct Produced {
     version: String,
-    files: Vec<(String, u32, Bytes)>,
+    files: Vec<(String, u32, SharedSecret)>,
     charges: Vec<Charge>,
+}
+
+/// A finished Mount: its response, and its charges to the memory budget, which must stay taken
+/// until the response has been written to the socket (`keywarden_runtime::Outbox`).
+#[derive(Debug)]
+pub struct Mounted {
+    /// What the driver gets.
+    pub response: MountResponse,
+    /// The size of the response on the wire.
+    pub encoded_len: usize,
+    /// Every charge of the Mount.
+    pub held: Arc<Vec<Charge>>,
 }
 
 /// Objects of one Mount fetched at the same time, at most.

@@ -86,6 +86,26 @@ impl SharedSecret {
     pub fn bytes(&self) -> bytes::Bytes {
         bytes::Bytes::from_owner(self.clone())
     }
+
+    /// A `Bytes` view that also keeps `hold` alive: a charge to the memory budget stays taken
+    /// for as long as the message that carries the view (and is being encoded) exists.
+    pub fn bytes_holding<H: Send + Sync + 'static>(&self, hold: std::sync::Arc<H>) -> bytes::Bytes {
+        bytes::Bytes::from_owner(Holding {
+            secret: self.clone(),
+            _hold: hold,
+        })
+    }
+}
+
+struct Holding<H> {
+    secret: SharedSecret,
+    _hold: std::sync::Arc<H>,
+}
+
+impl<H> AsRef<[u8]> for Holding<H> {
+    fn as_ref(&self) -> &[u8] {
+        self.secret.as_ref()
+    }
 }
 
 impl From<Vec<u8>> for SecretBytes {
@@ -103,6 +123,24 @@ impl std::fmt::Debug for SecretBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn views_keep_the_secret_and_their_hold_alive() {
+        let secret = SharedSecret(std::sync::Arc::new(SecretBytes::from(b"hunter2".to_vec())));
+        let hold = std::sync::Arc::new(());
+        let view = secret.bytes_holding(hold.clone());
+        let plain = secret.bytes();
+        drop(secret);
+        assert_eq!(&view[..], b"hunter2");
+        assert_eq!(&plain[..], b"hunter2");
+        assert_eq!(std::sync::Arc::strong_count(&hold), 2, "the view holds it");
+        drop(view);
+        assert_eq!(
+            std::sync::Arc::strong_count(&hold),
+            1,
+            "released with the view"
+        );
+    }
 
     #[test]
     fn grows_and_keeps_content() {

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use keywarden_proto::csi::csi_driver_provider_server::CsiDriverProvider;
 use keywarden_proto::csi::{MountRequest, MountResponse, VersionRequest, VersionResponse};
+use keywarden_runtime::RepairedConnectInfo;
 use tokio::sync::Semaphore;
+use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 
 use crate::budget::NodeBudget;
 use crate::error::MountError;
 use crate::metrics::Metrics;
-use crate::mount::Mounter;
+use crate::mount::{Mounted, Mounter};
 use crate::params::{self, PodInfo};
 
 /// Provider name the driver knows us by (`<name>.sock`, `runtime_name`).
@@ -62,7 +64,7 @@ impl ProviderService {
     async fn mount_inner(
         &self,
         request: &MountRequest,
-    ) -> (Result<(MountResponse, usize), MountError>, PodInfo) {
+    ) -> (Result<(Mounted, usize), MountError>, PodInfo) {
         let params = match params::parse(request) {
             Ok(params) => params,
             Err(e) => return (Err(e), PodInfo::lenient(&request.attributes)),
@@ -78,11 +80,11 @@ impl ProviderService {
                 .mount(self.admission.max_response_bytes);
             // The request itself, held until the Mount ends.
             let _request = budget.hold(request.attributes.len(), "the request")?;
-            let response =
+            let mounted =
                 tokio::time::timeout(self.mount_timeout, self.mounter.mount(&params, &budget))
                     .await
                     .map_err(|_| MountError::Deadline(self.mount_timeout))??;
-            Ok((response, params.objects.len()))
+            Ok((mounted, params.objects.len()))
         }
         .await;
         (result, params.pod)
@@ -108,12 +110,21 @@ impl CsiDriverProvider for ProviderService {
     ) -> Result<Response<MountResponse>, Status> {
         let _in_flight = self.metrics.in_flight();
         let started = Instant::now();
+        let outbox = request
+            .extensions()
+            .get::<RepairedConnectInfo<UdsConnectInfo>>()
+            .map(|info| info.outbox.clone());
         let request = request.into_inner();
         let (result, pod) = self.mount_inner(&request).await;
         let elapsed = started.elapsed();
         let field = |v: &Option<String>| v.clone().unwrap_or_default();
         match result {
-            Ok((response, objects)) => {
+            Ok((mounted, objects)) => {
+                // The charges stay taken until the response's bytes have left the process.
+                if let Some(outbox) = outbox {
+                    outbox.hold(mounted.encoded_len, mounted.held);
+                }
+                let response = mounted.response;
                 self.metrics
                     .mount_finished("ok", tonic::Code::Ok, elapsed.as_secs_f64());
                 tracing::info!(

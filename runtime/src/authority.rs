@@ -18,10 +18,13 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::outbox::Outbox;
 
 /// HTTP/2 client connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -36,6 +39,10 @@ const FLAG_PRIORITY: u8 = 0x20;
 const MAX_EMIT_FRAME: usize = 16_384;
 /// Largest header block we buffer; h2's own default header list limit is 16 KiB.
 const MAX_HEADER_BLOCK: usize = 256 * 1024;
+/// Largest decoded header list (RFC 9113 §6.5.2 size: name + value + 32 per field). HPACK lets a
+/// small block name one table entry thousands of times, so the decoded list is bounded on its
+/// own, above hyper's 16 KiB default so that h2 still answers the lists it would refuse anyway.
+const MAX_HEADER_LIST: usize = 64 * 1024;
 /// HPACK dynamic table size h2 advertises by default (SETTINGS_HEADER_TABLE_SIZE).
 const HPACK_TABLE_SIZE: usize = 4096;
 /// What a missing-or-invalid authority becomes.
@@ -53,6 +60,9 @@ pub enum RewriteError {
     /// The header block is larger than we are willing to buffer.
     #[error("header block larger than {MAX_HEADER_BLOCK} bytes")]
     TooLarge,
+    /// The decoded header list is over the limit (an HPACK expansion).
+    #[error("decoded header list larger than {MAX_HEADER_LIST} bytes")]
+    ListTooLarge,
     /// The HPACK data did not decode.
     #[error("undecodable header block: {0}")]
     Hpack(String),
@@ -308,11 +318,20 @@ fn decode(
     block: &[u8],
 ) -> Result<HeaderList, RewriteError> {
     let mut headers = Vec::new();
+    let mut size = 0usize;
     decoder
         .decode_with_cb(block, |name, value| {
-            headers.push((name.into_owned(), value.into_owned()));
+            // Past the limit nothing more is copied; the decoder only walks the rest (bounded
+            // by the block size) so that its table stays in step.
+            size = size.saturating_add(name.len() + value.len() + 32);
+            if size <= MAX_HEADER_LIST {
+                headers.push((name.into_owned(), value.into_owned()));
+            }
         })
         .map_err(|e| RewriteError::Hpack(format!("{e:?}")))?;
+    if size > MAX_HEADER_LIST {
+        return Err(RewriteError::ListTooLarge);
+    }
     Ok(headers)
 }
 
@@ -375,13 +394,15 @@ fn put_frame(out: &mut BytesMut, kind: u8, flags: u8, stream_id: u32, payload: &
     out.put_slice(payload);
 }
 
-/// A connection whose incoming HTTP/2 header blocks pass through a [`Rewriter`].
+/// A connection whose incoming HTTP/2 header blocks pass through a [`Rewriter`], and whose
+/// written bytes release the charges of its [`Outbox`].
 #[derive(Debug)]
 pub struct AuthorityRepair<S> {
     inner: S,
     rewriter: Rewriter,
     input: BytesMut,
     output: BytesMut,
+    outbox: Arc<Outbox>,
 }
 
 impl<S> AuthorityRepair<S> {
@@ -392,8 +413,19 @@ impl<S> AuthorityRepair<S> {
             rewriter: Rewriter::new(),
             input: BytesMut::with_capacity(8 * 1024),
             output: BytesMut::new(),
+            outbox: Outbox::new(),
         }
     }
+}
+
+/// What a handler learns about its connection (from the request's extensions): the inner
+/// stream's information and the connection's [`Outbox`].
+#[derive(Debug, Clone)]
+pub struct RepairedConnectInfo<T> {
+    /// The wrapped stream's connect information.
+    pub inner: T,
+    /// Where a handler leaves the charge of a response until its bytes are written.
+    pub outbox: Arc<Outbox>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for AuthorityRepair<S> {
@@ -436,7 +468,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityRepair<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.outbox.written(written);
+        Poll::Ready(Ok(written))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -452,7 +487,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityRepair<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        this.outbox.written(written);
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -463,10 +501,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityRepair<S> {
 impl<S: tonic::transport::server::Connected> tonic::transport::server::Connected
     for AuthorityRepair<S>
 {
-    type ConnectInfo = S::ConnectInfo;
+    type ConnectInfo = RepairedConnectInfo<S::ConnectInfo>;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
+        RepairedConnectInfo {
+            inner: self.inner.connect_info(),
+            outbox: self.outbox.clone(),
+        }
     }
 }
 

@@ -6,12 +6,14 @@ pub mod admin;
 pub mod authority;
 pub mod aws_errors;
 pub mod cli;
+pub mod outbox;
 pub mod process_metrics;
 pub mod shutdown;
 pub mod socket;
 pub mod telemetry;
 
-pub use authority::AuthorityRepair;
+pub use authority::{AuthorityRepair, RepairedConnectInfo};
+pub use outbox::Outbox;
 pub use socket::{Listeners, SocketError, SocketGuard};
 pub use telemetry::LogFormat;
 

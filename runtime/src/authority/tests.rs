@@ -185,6 +185,53 @@ fn malformed_input_is_an_error_not_a_panic() {
     }
 }
 
+/// HPACK integer with a 7-bit prefix (RFC 7541 §5.1), for hand-built blocks.
+fn hpack_int7(first: u8, mut value: usize) -> Vec<u8> {
+    if value < 127 {
+        return vec![first | value as u8];
+    }
+    let mut out = vec![first | 127];
+    value -= 127;
+    while value >= 128 {
+        out.push((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    out.push(value as u8);
+    out
+}
+
+#[test]
+fn an_hpack_expansion_is_refused_before_it_is_copied() {
+    // One 4000-byte field added to the dynamic table, then named 10,000 times by index: a
+    // 14 KB block that decodes into about 40 MB.
+    let mut block = vec![0x40];
+    block.extend(hpack_int7(0, 6));
+    block.extend_from_slice(b"x-bomb");
+    block.extend(hpack_int7(0, 4000));
+    block.extend(std::iter::repeat_n(b'x', 4000));
+    block.extend(std::iter::repeat_n(0x80 | 62, 10_000));
+    let mut independent = loona_hpack::Decoder::new();
+    let mut expanded = 0usize;
+    independent
+        .decode_with_cb(&block, |n, v| expanded += n.len() + v.len())
+        .expect("a valid block");
+    assert!(
+        expanded > 40_000_000,
+        "the block really expands: {expanded}"
+    );
+
+    let input = [
+        PREFACE.as_slice(),
+        &frame(TYPE_HEADERS, FLAG_END_HEADERS, 1, &block),
+    ]
+    .concat();
+    let mut rewriter = Rewriter::new();
+    let err = rewriter
+        .feed(&mut BytesMut::from(input.as_slice()), &mut BytesMut::new())
+        .expect_err("refused");
+    assert!(matches!(err, RewriteError::ListTooLarge), "{err}");
+}
+
 #[tokio::test]
 async fn async_wrapper_delivers_rewritten_bytes() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
