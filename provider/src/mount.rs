@@ -133,8 +133,8 @@ impl Mounter {
                 self.limits.max_response_bytes
             )));
         }
-        if let Output::Provider { .. } = self.output {
-            return write_files(&params.target_path, response).await;
+        if let Output::Provider { allow_non_tmpfs } = self.output {
+            return write_files(&params.target_path, allow_non_tmpfs, response).await;
         }
         // The encoded copy tonic makes once this returns.
         charges.push(budget.hold(size, "the encoded response")?);
@@ -303,12 +303,19 @@ fn check_target_path(target: &str, allow_non_tmpfs: bool) -> Result<(), MountErr
 }
 
 /// Writes the response's files into `target` and returns the response without them.
+///
+/// The blocking writer keeps running if this future is dropped (the Mount's deadline passed or
+/// the caller went away), so dropping it sets the writer's `Stop`: the writer then writes no
+/// further file, does not switch `..data`, and removes the generation it started.
 async fn write_files(
     target: &str,
+    allow_non_tmpfs: bool,
     mut response: MountResponse,
 ) -> Result<MountResponse, MountError> {
     let target = std::path::PathBuf::from(target);
     let files = std::mem::take(&mut response.files);
+    let stop = writer::Stop::default();
+    let _stop_when_dropped = stop.when_dropped();
     let written = tokio::task::spawn_blocking(move || {
         let to_write: Vec<FileToWrite<'_>> = files
             .iter()
@@ -319,7 +326,7 @@ async fn write_files(
             })
             .collect();
         // The contents share zeroizing buffers, wiped when their last reference drops.
-        writer::write_all(&target, &to_write)
+        writer::write_all(&target, &to_write, allow_non_tmpfs, &stop)
     })
     .await
     .map_err(|e| MountError::Precondition(format!("writing files did not complete: {e}")))?;
