@@ -17,7 +17,8 @@ read (access times), listed, written or removed; a target holding foreign
 files is refused and they stay; a foreign entry next to `..data` is neither
 removed nor replaced; a write stopped by the Mount's deadline (while another
 writer holds the target's lock, or because the endpoint is slow) leaves no
-generation and no plaintext behind.
+generation and no plaintext behind; a target unmounted during the fetch is
+refused at write time (tmpfs is checked again right before writing).
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +42,13 @@ import pytest
 
 from harness import mounts, sealer, writer
 from harness.aws import MotoEndpoint, Seeder
-from harness.checks import assert_atomic_layout, assert_mount_fails, assert_still_serves, assert_written_by
+from harness.checks import (
+    assert_atomic_layout,
+    assert_mount_fails,
+    assert_still_serves,
+    assert_written_by,
+    wait_until,
+)
 from harness.driver import Driver, MountFailed, Pod
 from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401
 from harness.fault_proxy import Fault, FaultProxy
@@ -425,6 +434,32 @@ def test_slow_endpoint_deadline_leaves_previous_files(start_proxied, proxy: Faul
         proxy.clear()
         assert d.mount(params, target).files["a"].contents == value
     say("held: after the deadline only the previous generation is there; the next Mount writes the new value")
+
+
+def test_tmpfs_checked_again_right_before_writing(start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str,
+                                                  target, say) -> None:
+    assert mounts.is_tmpfs(target), "this test needs a real tmpfs target"
+    value = secret("unmounted").encode()
+    seed.put(bucket, "a", value)
+    provider = start_proxied(["--write-mode", "provider", "--mount-timeout", "20s"])
+    with Driver(provider.socket_path) as d, ThreadPoolExecutor(1) as pool:
+        proxy.inject(Fault("delay", seconds=2, service="s3", operation="GetObject"))
+        mark = proxy.mark()
+        pending = pool.submit(d.mount, parameters([{"objectName": f"s3://{bucket}/a"}]), target)
+        wait_until(lambda: proxy.count("s3", "GetObject", "delay", mark), 10, "the GetObject reached the proxy")
+        subprocess.run(["umount", str(target)], check=True)
+        say(f"target was tmpfs when the Mount began; unmounted while S3 answered slowly; "
+            f"now tmpfs: {mounts.is_tmpfs(target)}")
+        try:
+            pending.result(timeout=30)
+        except MountFailed as e:
+            say(f"-> {e.code.name if e.code else e.reason}: {e.details!r}")
+            assert e.code == grpc.StatusCode.FAILED_PRECONDITION and "is not a tmpfs mount" in e.details, e
+        else:
+            raise AssertionError("the provider wrote into a target that is no longer tmpfs")
+    assert os.listdir(target) == [], "nothing reached the directory under the former mount"
+    assert writer.files_containing(target.parent, value) == []
+    say("held: refused at write time; no plaintext on the persistent directory")
 
 
 # --- logs -----------------------------------------------------------------------------------
