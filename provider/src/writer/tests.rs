@@ -109,11 +109,8 @@ fn unchanged_set_is_not_rewritten_and_changes_swap_atomically() {
 
 #[test]
 fn unchanged_comparison_does_not_follow_a_symlink_in_the_generation() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let target = dir.path().join("t");
-    fs::create_dir(&target).expect("target");
-    let outside = dir.path().join("outside");
-    fs::write(&outside, b"same").expect("outside");
+    let (_dir, target, outside) = target_and_outside("outside", "same");
+    let outside = outside.join("same");
     fs::set_permissions(&outside, fs::Permissions::from_mode(0o644)).expect("mode");
     assert!(write(&target, &[file("a", 0o644, b"old")]).expect("first"));
     // Replace the file in the generation with a link to an identical file outside.
@@ -121,12 +118,12 @@ fn unchanged_comparison_does_not_follow_a_symlink_in_the_generation() {
     fs::remove_file(generation.join("a")).expect("rm");
     symlink(&outside, generation.join("a")).expect("plant");
     assert!(
-        write(&target, &[file("a", 0o644, b"same")]).expect("write"),
+        write(&target, &[file("a", 0o644, b"outside")]).expect("write"),
         "a symlink is never taken for an unchanged file"
     );
     let a = target.join(data_link(&target)).join("a");
     assert!(fs::symlink_metadata(&a).expect("a").is_file());
-    assert_eq!(fs::read(&outside).expect("outside"), b"same");
+    assert_eq!(fs::read(&outside).expect("outside"), b"outside");
 }
 
 #[test]
@@ -179,14 +176,21 @@ fn foreign_files_without_data_are_refused_and_kept() {
     assert_eq!(fs::read(target.join("a/keep")).expect("kept"), b"keep");
 }
 
-#[test]
-fn foreign_entries_next_to_data_are_never_removed_or_replaced() {
+/// A temporary directory holding an empty target `t` and, next to it, a directory `outside`
+/// with one file `file` holding `b"outside"`.
+fn target_and_outside(outside: &str, file: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join("t");
     fs::create_dir(&target).expect("target");
-    let outside = dir.path().join("outside");
+    let outside = dir.path().join(outside);
     fs::create_dir(&outside).expect("outside");
-    fs::write(outside.join("keep"), b"outside").expect("outside file");
+    fs::write(outside.join(file), b"outside").expect("outside file");
+    (dir, target, outside)
+}
+
+#[test]
+fn foreign_entries_next_to_data_are_never_removed_or_replaced() {
+    let (_dir, target, outside) = target_and_outside("outside", "keep");
     assert!(write(&target, &[file("a", 0o644, b"1"), file("b", 0o644, b"2")]).expect("first"));
 
     // Someone replaces the link `b` with a symlink out of the target and adds a file.
@@ -220,12 +224,7 @@ fn foreign_entries_next_to_data_are_never_removed_or_replaced() {
 
 #[test]
 fn data_pointing_outside_is_refused_and_not_followed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let target = dir.path().join("t");
-    fs::create_dir(&target).expect("target");
-    let outside = dir.path().join("..1700000000.000000000.deadbeef");
-    fs::create_dir(&outside).expect("outside");
-    fs::write(outside.join("a"), b"outside").expect("outside file");
+    let (_dir, target, outside) = target_and_outside("..1700000000.000000000.deadbeef", "a");
     let plants: [(&str, PathBuf); 4] = [
         ("absolute", outside.clone()),
         (
@@ -387,12 +386,7 @@ fn a_waiting_writer_gives_up_when_stopped() {
 
 #[test]
 fn removal_does_not_follow_symlinks_and_handles_deep_trees() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let parent = dir.path().join("p");
-    fs::create_dir(&parent).expect("parent");
-    let outside = dir.path().join("outside");
-    fs::create_dir(&outside).expect("outside");
-    fs::write(outside.join("keep"), b"keep").expect("keep");
+    let (_dir, parent, outside) = target_and_outside("outside", "keep");
     let mut deep = parent.join("tree");
     for _ in 0..300 {
         deep = deep.join("d");
