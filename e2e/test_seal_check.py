@@ -248,3 +248,45 @@ def test_check_out_fetches_sealed_and_jmespath(aws: MotoEndpoint, seed: Seeder, 
     assert aws.requests.count("kms", mark=mark) == 0
     assert not other.exists() or [e for e in os.listdir(other) if not e.startswith("..")] == []
     say("held: sealed + jmesPath fetched with modes and layout; another namespace refused before KMS")
+
+
+def test_check_out_refuses_a_directory_it_did_not_write(aws: MotoEndpoint, seed: Seeder, bucket: str,
+                                                       tmp_path: Path, say) -> None:
+    seed.put(bucket, "app/plain", b"plain-value")
+    spc = tmp_path / "spc.yaml"
+    spc.write_text(manifest([{"objectName": f"s3://{bucket}/app/plain"}], name="plain", namespace="shop"))
+    out = tmp_path / "home"
+    out.mkdir()
+    (out / "notes.txt").write_bytes(b"my notes")
+    (out / "plain").write_bytes(b"my own file named like the alias")
+    (out / "projects").mkdir()
+    (out / "projects" / "keep").write_bytes(b"keep")
+    before = writer.tree_paths(out)
+    mark = aws.requests.mark()
+    run = commands.check(aws.env(), spc, out=out)
+    say(f"check --out {out.name} (3 foreign entries) -> exit {run.returncode}, stderr {run.stderr.strip()!r}")
+    assert run.returncode == 1 and run.stdout == "", run.describe()
+    assert len(run.stderr.strip().splitlines()) == 1, f"a one-line error: {run.stderr!r}"
+    assert f"--out: target path {out}: is not empty and has no ..data" in run.stderr, run.stderr
+    assert aws_calls(aws, mark) == [], "refused before any AWS call"
+    assert writer.tree_paths(out) == before, "no entry added or removed"
+    assert (out / "notes.txt").read_bytes() == b"my notes"
+    assert (out / "plain").read_bytes() == b"my own file named like the alias"
+    assert (out / "projects" / "keep").read_bytes() == b"keep"
+    say("held: refused with the directory named, before AWS, every file intact")
+
+    fresh = tmp_path / "fetched"
+    for round_ in ("first", "again"):
+        run = commands.check(aws.env(), spc, out=fresh)
+        assert run.returncode == 0, run.describe()
+        ts = assert_atomic_layout(fresh)
+        assert (fresh / "plain").read_bytes() == b"plain-value"
+        say(f"{round_} check --out {fresh.name} -> exit 0, ..data -> {ts}")
+    (fresh / "notes.txt").write_bytes(b"added later")
+    seed.put(bucket, "app/plain", b"plain-value-2")
+    run = commands.check(aws.env(), spc, out=fresh)
+    assert run.returncode == 0, run.describe()
+    assert (fresh / "plain").read_bytes() == b"plain-value-2"
+    assert (fresh / "notes.txt").read_bytes() == b"added later", "a foreign file next to ..data stays"
+    assert writer.generations(fresh) == [os.readlink(fresh / "..data")], "one generation, nothing left over"
+    say("held: a directory check --out wrote is rewritten; a file added there later is kept")

@@ -9,26 +9,49 @@ not tmpfs (unless --allow-non-tmpfs) and symlinked targets, removes stale
 files when the set changes, does not rewrite an unchanged set, keeps the old
 set when a re-Mount fails, and never writes through symlinks out of the target.
 No secret value ever reaches the provider's log.
+
+The writer touches only what it created (docs/security-model.md, "The
+provider's file writer"), checked here by reading the filesystem itself: a
+planted `..data` leading out of the target is refused and nothing outside is
+read (access times), listed, written or removed; a target holding foreign
+files is refused and they stay; a foreign entry next to `..data` is neither
+removed nor replaced; a write stopped by the Mount's deadline (while another
+writer holds the target's lock, or because the endpoint is slow) leaves no
+generation and no plaintext behind; a target unmounted during the fetch is
+refused at write time (tmpfs is checked again right before writing).
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import pytest
 
 from harness import mounts, sealer, writer
 from harness.aws import MotoEndpoint, Seeder
-from harness.checks import assert_atomic_layout, assert_mount_fails, assert_still_serves, assert_written_by
+from harness.checks import (
+    assert_atomic_layout,
+    assert_mount_fails,
+    assert_still_serves,
+    assert_written_by,
+    wait_until,
+)
 from harness.driver import Driver, MountFailed, Pod
+from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401
+from harness.fault_proxy import Fault, FaultProxy
 from harness.spc import parameters
 
 
@@ -254,29 +277,189 @@ def test_failed_remount_keeps_previous_files(provider_mode, seed: Seeder, bucket
     say("held: never a partial set; the pod keeps the previous files")
 
 
-def test_never_writes_through_symlinks_out_of_target(provider_mode, seed: Seeder, bucket: str, target, say) -> None:
-    outside = Path(tempfile.mkdtemp(prefix="keywarden-outside-"))
+def assert_refused(d: Driver, params: dict[str, str], target: Path, code: grpc.StatusCode, mention: str,
+                   say) -> None:
+    """The Mount fails with `code` and a message naming `mention` (the target is not empty here,
+    so harness.checks.assert_mount_fails, which also wants it empty, does not fit)."""
     try:
-        (outside / "a").write_bytes(b"outside-a")
-        (outside / "keep").write_bytes(b"outside-keep")
-        os.symlink(outside, target / "..data")
-        os.symlink(outside / "keep", target / "..data_tmp")
-        say(f"planted ..data -> {outside} and ..data_tmp -> {outside}/keep in the target")
-        seed.put(bucket, "a", b"value-a")
+        result = d.mount(params, target)
+    except MountFailed as e:
+        say(f"-> {e.code.name if e.code else e.reason}: {e.details!r}")
+        assert e.reason == "GRPCProviderError" and e.code == code, e
+        assert mention in e.details, f"{e.details!r} does not name {mention!r}"
+    else:
+        raise AssertionError(f"Mount succeeded, expected {code.name}; files: {sorted(result.files)}")
+
+
+OUTSIDE_GENERATION = "..1700000000.000000000.deadbeef"  # a name the writer could have made
+
+
+def plant_data_link(case: str, target: Path, outside: Path) -> str:
+    """Plant a `..data` in `target` that leads to `outside`; returns what it points to."""
+    if case == "absolute":
+        points_to = str(outside / OUTSIDE_GENERATION)
+    elif case == "relative":
+        points_to = os.path.relpath(outside / OUTSIDE_GENERATION, target)
+    else:  # a sibling with a generation's name that is itself a symlink out of the target
+        sibling = "..1700000001.000000000.deadbeef"
+        os.symlink(outside / OUTSIDE_GENERATION, target / sibling)
+        points_to = sibling
+    os.symlink(points_to, target / "..data")
+    os.symlink("..data/a", target / "a")
+    os.symlink(outside / OUTSIDE_GENERATION / "keep", target / "..data_tmp")
+    return points_to
+
+
+@pytest.mark.parametrize("case", ["absolute", "relative", "symlinked-generation"])
+def test_planted_data_link_out_of_target_is_refused(case: str, provider_mode, aws: MotoEndpoint, seed: Seeder,
+                                                   bucket: str, target, say) -> None:
+    value = secret("planted").encode()
+    seed.put(bucket, "a", value)
+    with mounts.target_path() as outside:
+        gen = outside / OUTSIDE_GENERATION
+        gen.mkdir()
+        (gen / "a").write_bytes(b"outside-a")
+        (gen / "keep").write_bytes(b"outside-keep")
+        points_to = plant_data_link(case, target, outside)
+        paths = writer.tree_paths(outside)
+        writer.age(outside, paths)
+        aged = writer.atimes(outside, paths)
+        say(f"[{case}] planted ..data -> {points_to}, a -> ..data/a, ..data_tmp -> {gen}/keep; "
+            f"{len(paths)} entries outside, atimes set to 2001")
         with provider_mode() as d:
-            try:
-                result = d.mount(parameters([{"objectName": f"s3://{bucket}/a"}]), target)
-                say(f"Mount succeeded: {sorted(result.files)}")
-            except MountFailed as e:
-                say(f"Mount refused: {e.code.name if e.code else e.reason}: {e.details!r}")
-        assert sorted(os.listdir(outside)) == ["a", "keep"], sorted(os.listdir(outside))
-        assert (outside / "a").read_bytes() == b"outside-a"
-        assert (outside / "keep").read_bytes() == b"outside-keep"
+            mark = aws.requests.mark()
+            assert_refused(d, parameters([{"objectName": f"s3://{bucket}/a"}]), target,
+                           grpc.StatusCode.FAILED_PRECONDITION, "..data", say)
+            assert aws.requests.since(mark) == [], "refused before anything was fetched"
+        # Oracle: the filesystem. Atimes first (lstat only), then listings and contents.
+        assert writer.atimes(outside, paths) == aged, "something outside the target was read or listed"
+        assert writer.tree_paths(outside) == paths, "an entry outside the target was added or removed"
+        assert (gen / "a").read_bytes() == b"outside-a" and (gen / "keep").read_bytes() == b"outside-keep"
+        assert os.readlink(target / "..data") == points_to, "the planted link is left as it was"
+        assert writer.files_containing(target, value) == [] and writer.files_containing(outside, value) == []
+    say("held: refused before fetching; nothing outside read, listed, written or removed")
+
+
+def test_foreign_files_in_target_are_refused_and_kept(provider_mode, aws: MotoEndpoint, seed: Seeder, bucket: str,
+                                                      target, say) -> None:
+    seed.put(bucket, "a", b"value-a")
+    (target / "notes.txt").write_bytes(b"not the writer's")
+    (target / "a").mkdir()
+    (target / "a" / "keep").write_bytes(b"keep")
+    before = writer.tree_paths(target)
+    with provider_mode() as d:
+        say(f"tmpfs target holding {before} and no ..data; Mount of an object with alias 'a'")
+        mark = aws.requests.mark()
+        assert_refused(d, parameters([{"objectName": f"s3://{bucket}/a"}]), target,
+                       grpc.StatusCode.FAILED_PRECONDITION, f"{target}: is not empty and has no ..data", say)
+        assert aws.requests.since(mark) == [], "refused before anything was fetched"
+        assert writer.tree_paths(target) == before
+        assert (target / "notes.txt").read_bytes() == b"not the writer's"
+        assert (target / "a" / "keep").read_bytes() == b"keep"
+        say("held: refused, every foreign entry intact")
+
+        mounts.clear(target)
+        seed.put(bucket, "b", b"value-b")
+        d.mount(parameters([{"objectName": f"s3://{bucket}/a"}, {"objectName": f"s3://{bucket}/b"}]), target)
+        ts = assert_atomic_layout(target)
+        (target / "notes.txt").write_bytes(b"not the writer's")
+        os.unlink(target / "b")
+        (target / "b").write_bytes(b"foreign b")  # not the writer's link any more
+        say("after a good Mount: planted notes.txt and replaced the link b with a regular file")
+        seed.put(bucket, "a", b"value-a2")
+        d.mount(parameters([{"objectName": f"s3://{bucket}/a"}]), target)
+        assert (target / "notes.txt").read_bytes() == b"not the writer's", "a foreign file next to ..data stays"
+        assert not os.path.islink(target / "b") and (target / "b").read_bytes() == b"foreign b", \
+            "an entry the writer did not create is not removed"
+        assert (target / "a").read_bytes() == b"value-a2"
         data = os.readlink(target / "..data")
-        assert data == str(outside) or ("/" not in data and data.startswith("..")), data
-        say("held: nothing outside the target was written, replaced or removed")
-    finally:
-        shutil.rmtree(outside, ignore_errors=True)
+        assert data != ts and writer.generations(target) == [data], "old generation removed, no other left"
+        say("held: re-Mount without b kept notes.txt and the foreign b, removed only its own generation")
+
+        assert_refused(d, parameters([{"objectName": f"s3://{bucket}/b"}]), target,
+                       grpc.StatusCode.FAILED_PRECONDITION, 'entry "b" was not created by the writer', say)
+        assert os.readlink(target / "..data") == data and writer.generations(target) == [data]
+        assert writer.files_containing(target, b"value-b") == [], "no generation with b's value was left"
+        assert (target / "b").read_bytes() == b"foreign b"
+    say("held: a Mount that needs a foreign entry's name is refused and changes nothing")
+
+
+def test_write_stopped_by_the_mount_deadline_leaves_nothing(provider_mode, seed: Seeder, bucket: str, target,
+                                                            say) -> None:
+    seed.put(bucket, "a", b"value-a1")
+    params = parameters([{"objectName": f"s3://{bucket}/a", "objectAlias": "dir/a"}])
+    timeout = 2.0
+    with provider_mode("--mount-timeout", f"{timeout:g}s") as d:
+        d.mount(params, target)
+        ts = assert_atomic_layout(target)
+        value = secret("deadline").encode()
+        seed.put(bucket, "a", value)
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            say(f"holding the writers' flock on {target}; --mount-timeout {timeout:g}s")
+            started = time.monotonic()
+            assert_refused(d, params, target, grpc.StatusCode.DEADLINE_EXCEEDED, f"{timeout:g}s", say)
+            say(f"failed after {time.monotonic() - started:.2f}s; keeping the lock 1s more, then releasing it")
+            time.sleep(1.0)
+        finally:
+            os.close(fd)  # releases the lock
+        time.sleep(1.0)  # a writer that did not stop would write now
+        say(f"entries after release: {sorted(os.listdir(target))}")
+        assert writer.generations(target) == [ts], "no new generation was created or left"
+        assert os.readlink(target / "..data") == ts
+        assert writer.files_containing(target, value) == [], "the new plaintext was written after the deadline"
+        assert (target / "dir" / "a").read_bytes() == b"value-a1"
+        assert d.mount(params, target).files["dir/a"].contents == value, "the lock is free, the next Mount writes"
+    say("held: the stopped write wrote nothing, even once the lock was free; the next Mount did")
+
+
+def test_slow_endpoint_deadline_leaves_previous_files(start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str,
+                                                      target, say) -> None:
+    seed.put(bucket, "a", b"value-a1")
+    params = parameters([{"objectName": f"s3://{bucket}/a"}])
+    provider = start_proxied(["--write-mode", "provider", "--mount-timeout", "2s"])
+    with Driver(provider.socket_path) as d:
+        d.mount(params, target)
+        ts = assert_atomic_layout(target)
+        value = secret("slow").encode()
+        seed.put(bucket, "a", value)
+        proxy.inject(Fault("delay", seconds=4, service="s3", operation="GetObject"))
+        say("every S3 GetObject held for 4s; --mount-timeout 2s")
+        assert_refused(d, params, target, grpc.StatusCode.DEADLINE_EXCEEDED, "2s", say)
+        time.sleep(3.0)  # the held answer arrives meanwhile
+        assert writer.generations(target) == [ts] and os.readlink(target / "..data") == ts
+        assert writer.files_containing(target, value) == [], "plaintext written after the deadline"
+        assert (target / "a").read_bytes() == b"value-a1"
+        proxy.clear()
+        assert d.mount(params, target).files["a"].contents == value
+    say("held: after the deadline only the previous generation is there; the next Mount writes the new value")
+
+
+def test_tmpfs_checked_again_right_before_writing(start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str,
+                                                  target, say) -> None:
+    assert mounts.is_tmpfs(target), "this test needs a real tmpfs target"
+    value = secret("unmounted").encode()
+    seed.put(bucket, "a", value)
+    provider = start_proxied(["--write-mode", "provider", "--mount-timeout", "20s"])
+    with Driver(provider.socket_path) as d, ThreadPoolExecutor(1) as pool:
+        proxy.inject(Fault("delay", seconds=2, service="s3", operation="GetObject"))
+        mark = proxy.mark()
+        pending = pool.submit(d.mount, parameters([{"objectName": f"s3://{bucket}/a"}]), target)
+        wait_until(lambda: proxy.count("s3", "GetObject", "delay", mark), 10, "the GetObject reached the proxy")
+        subprocess.run(["umount", str(target)], check=True)
+        say(f"target was tmpfs when the Mount began; unmounted while S3 answered slowly; "
+            f"now tmpfs: {mounts.is_tmpfs(target)}")
+        try:
+            pending.result(timeout=30)
+        except MountFailed as e:
+            say(f"-> {e.code.name if e.code else e.reason}: {e.details!r}")
+            assert e.code == grpc.StatusCode.FAILED_PRECONDITION and "is not a tmpfs mount" in e.details, e
+        else:
+            raise AssertionError("the provider wrote into a target that is no longer tmpfs")
+    assert os.listdir(target) == [], "nothing reached the directory under the former mount"
+    assert writer.files_containing(target.parent, value) == []
+    say("held: refused at write time; no plaintext on the persistent directory")
 
 
 # --- logs -----------------------------------------------------------------------------------

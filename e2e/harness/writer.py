@@ -239,3 +239,57 @@ def tree(target_dir: str | os.PathLike[str]) -> list[str]:
 
     walk(target, 0)
     return lines
+
+
+# --- oracles for the provider's own writer (`--write-mode provider`, `check --out`) ---------
+
+
+def generations(target_dir: str | os.PathLike[str]) -> list[str]:
+    """The hidden entries of a target other than `..data`: timestamped generations (and any
+    temporary link a writer left), read straight from the directory."""
+    return sorted(e for e in os.listdir(target_dir) if e.startswith("..") and e != DATA_DIR_NAME)
+
+
+def files_containing(root: str | os.PathLike[str], needle: bytes) -> list[str]:
+    """Every regular file under root, symlinks never followed, whose bytes contain needle
+    (paths relative to root): where a secret value ended up, whatever the layout."""
+    hits: list[str] = []
+    for dirpath, _dirs, names in os.walk(root, followlinks=False):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            try:
+                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue  # a symlink (ELOOP) or gone
+            with os.fdopen(fd, "rb") as f:
+                if stat.S_ISREG(os.fstat(f.fileno()).st_mode) and needle in f.read():
+                    hits.append(os.path.relpath(full, root))
+    return sorted(hits)
+
+
+def tree_paths(root: str | os.PathLike[str]) -> list[str]:
+    """Every entry under root (root itself as "."), symlinks not followed, relative and sorted."""
+    paths = ["."]
+    for dirpath, dirs, names in os.walk(root, followlinks=False):
+        paths += [os.path.relpath(os.path.join(dirpath, n), root) for n in [*dirs, *names]]
+    return sorted(paths)
+
+
+AGED_ATIME_NS = 1_000_000_000 * 10**9  # 2001-09-09: older than any mtime, and than relatime's day
+
+
+def age(root: str | os.PathLike[str], paths: list[str]) -> None:
+    """Set the access time of each path (symlinks themselves) far into the past, mtime kept.
+
+    Reading a file or listing a directory afterwards moves its atime forward (relatime updates
+    an atime older than the mtime), so `atimes` then tells whether anyone read or listed it.
+    """
+    for rel in paths:
+        full = os.path.join(root, rel)
+        st = os.lstat(full)
+        os.utime(full, ns=(AGED_ATIME_NS, st.st_mtime_ns), follow_symlinks=False)
+
+
+def atimes(root: str | os.PathLike[str], paths: list[str]) -> dict[str, int]:
+    """The access time of each path, read with lstat only (no listing, no read)."""
+    return {rel: os.lstat(os.path.join(root, rel)).st_atime_ns for rel in paths}

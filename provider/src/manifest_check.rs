@@ -20,6 +20,7 @@ use crate::identity::{IdentityPolicy, IdentityResolver};
 use crate::metrics::Metrics;
 use crate::mount::{Limits, Mounter, Output};
 use crate::params::{self, IdentityKind};
+use crate::writer;
 
 /// `check` options.
 #[derive(Debug, clap::Args)]
@@ -30,7 +31,9 @@ pub struct CheckArgs {
     /// Namespace of the pods that would mount it (default: the manifest's, else `default`).
     #[arg(long)]
     pub namespace: Option<String>,
-    /// Fetch for real into this directory, with the local AWS credentials.
+    /// Fetch for real into this directory, with the local AWS credentials. It must be missing,
+    /// empty, or written by an earlier `check --out`: the writer never removes what it did not
+    /// create.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Path-style S3 addressing (local endpoints).
@@ -145,6 +148,8 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let out = out
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
+    // Refused before any AWS call: a directory holding files the writer did not create.
+    writer::check_target(&out, true).map_err(|e| anyhow::anyhow!("--out: {e}"))?;
     parsed.target_path = out.display().to_string();
     // The local credentials stand in for whatever identity the pods would use.
     parsed.identity = IdentityKind::Node;

@@ -143,7 +143,9 @@ impl Mounter {
             file.contents = secret.bytes_holding(held.clone());
         }
         let response = match self.output {
-            Output::Provider { .. } => write_files(&params.target_path, response).await?,
+            Output::Provider { allow_non_tmpfs } => {
+                write_files(&params.target_path, allow_non_tmpfs, response).await?
+            }
             Output::Driver => response,
         };
         Ok(Mounted {
@@ -335,12 +337,19 @@ fn check_target_path(target: &str, allow_non_tmpfs: bool) -> Result<(), MountErr
 }
 
 /// Writes the response's files into `target` and returns the response without them.
+///
+/// The blocking writer keeps running if this future is dropped (the Mount's deadline passed or
+/// the caller went away), so dropping it sets the writer's `Stop`: the writer then writes no
+/// further file, does not switch `..data`, and removes the generation it started.
 async fn write_files(
     target: &str,
+    allow_non_tmpfs: bool,
     mut response: MountResponse,
 ) -> Result<MountResponse, MountError> {
     let target = std::path::PathBuf::from(target);
     let files = std::mem::take(&mut response.files);
+    let stop = writer::Stop::default();
+    let _stop_when_dropped = stop.when_dropped();
     let written = tokio::task::spawn_blocking(move || {
         let to_write: Vec<FileToWrite<'_>> = files
             .iter()
@@ -351,7 +360,7 @@ async fn write_files(
             })
             .collect();
         // The contents share zeroizing buffers, wiped when their last reference drops.
-        writer::write_all(&target, &to_write)
+        writer::write_all(&target, &to_write, allow_non_tmpfs, &stop)
     })
     .await
     .map_err(|e| MountError::Precondition(format!("writing files did not complete: {e}")))?;

@@ -1,21 +1,45 @@
 //! Writing a mount's files ourselves, with the Kubernetes atomic-writer layout, for
-//! `--write-mode provider` and `check --out`.
+//! `--write-mode provider` and `check --out`, touching nothing the writer did not create.
 //!
-//! Files go into a fresh `..<timestamp>.<random>` directory; `..data` is switched to it with one
-//! `rename`, so readers see the old set or the new set, never a mix. Top-level entries are
-//! symlinks into `..data`. Entries no longer in the set and the old directory are removed
-//! afterwards. Paths were validated earlier (`mount_path`); here every file is created with
-//! `O_EXCL | O_NOFOLLOW` inside the directory we just made, so nothing is written through a
-//! symlink. An unchanged set is not rewritten.
+//! Files go into a fresh generation directory `..<seconds>.<nanoseconds>.<random>`; `..data` is
+//! switched to it by renaming a uniquely named temporary link over it, so readers see the old
+//! set or the new set, never a mix. Top-level entries are symlinks `<name> -> ..data/<name>`.
+//! The rules (docs/security-model.md, "The provider's file writer"):
+//!
+//! - Every call works through one descriptor of the target, opened without following a symlink;
+//!   everything inside is reached relative to it, one element at a time, with `O_NOFOLLOW`
+//!   (`fsat`). The tmpfs check is made on that descriptor, so it covers what is written.
+//! - Writers of one target take turns: an exclusive `flock` on the target's descriptor, held
+//!   for the whole write, including the clean-up of a stopped write.
+//! - `..data` is accepted only as a symlink to a generation directory directly inside the
+//!   target; a target without `..data` must be empty (but for what this writer abandoned).
+//! - Only the writer's own entries are removed: links of the previous generation's top-level
+//!   names that are no longer in the set, the previous generation, and generations or temporary
+//!   links of its own naming that `..data` does not name (left by a crash or a stopped write).
+//!   An entry the writer did not create where one of its links must go fails the write.
+//! - `Stop` is checked while waiting for the lock, before each file and right before the switch;
+//!   a stopped write removes its new generation and leaves the previous set in place.
+//! - An unchanged set is not rewritten; that comparison follows nothing and wipes what it read.
 
-use std::collections::BTreeSet;
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+mod fsat;
+mod layout;
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-const DATA: &str = "..data";
-const DATA_TMP: &str = "..data_tmp";
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use layout::{DATA, Layout};
+
+/// How long a writer sleeps between attempts to take a target's lock.
+const LOCK_POLL: Duration = Duration::from_millis(10);
+/// How many fresh names are tried when one is already taken.
+const NAME_ATTEMPTS: usize = 8;
 
 /// One file to write.
 #[derive(Debug)]
@@ -31,9 +55,14 @@ pub struct FileToWrite<'a> {
 /// Why the files could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// The target is not a usable directory.
+    /// The target is not a directory the writer may write into.
     #[error("target path {0}: {1}")]
     Target(PathBuf, String),
+    /// The write was stopped (the Mount's deadline passed or it was cancelled) before the switch.
+    #[error(
+        "writing into {0} stopped before the switch (deadline or cancellation); the previous files stay"
+    )]
+    Stopped(PathBuf),
     /// A filesystem call failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -47,7 +76,10 @@ pub enum WriteError {
     },
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> WriteError + 'a {
+fn io_at<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> WriteError + 'a {
     move |source| WriteError::Io {
         action,
         path: path.to_owned(),
@@ -55,154 +87,214 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// Checks that `target` is a real directory (not a symlink) on tmpfs, unless `allow_non_tmpfs`.
-pub fn check_target(target: &Path, allow_non_tmpfs: bool) -> Result<(), WriteError> {
-    let meta = fs::symlink_metadata(target)
-        .map_err(|e| WriteError::Target(target.to_owned(), e.to_string()))?;
-    if !meta.file_type().is_dir() {
-        return Err(WriteError::Target(
-            target.to_owned(),
-            "is not a directory (symlinks are not followed)".into(),
-        ));
+/// Tells a running write to stop. Clones share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// Asks the write to stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
+
+    /// Whether it was asked to stop.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A guard that asks the write to stop when dropped (with the future that awaits it).
+    pub fn when_dropped(&self) -> StopWhenDropped {
+        StopWhenDropped(self.clone())
+    }
+}
+
+/// Stops a write when dropped; see [`Stop::when_dropped`].
+#[derive(Debug)]
+pub struct StopWhenDropped(Stop);
+
+impl Drop for StopWhenDropped {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Checks, before anything is fetched, that `target` is a directory (not a symlink) on tmpfs
+/// (unless `allow_non_tmpfs`) that the writer may write into. `write_all` checks again.
+pub fn check_target(target: &Path, allow_non_tmpfs: bool) -> Result<(), WriteError> {
+    let dir = open_target(target, allow_non_tmpfs)?;
+    Layout::read(&dir, target).map(drop)
+}
+
+fn open_target(target: &Path, allow_non_tmpfs: bool) -> Result<OwnedFd, WriteError> {
+    let refuse = |reason: String| WriteError::Target(target.to_owned(), reason);
+    let dir = fsat::open_dir(target).map_err(|e| match e.raw_os_error() {
+        Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
+            refuse("is not a directory (symlinks are not followed)".into())
+        }
+        _ => refuse(e.to_string()),
+    })?;
     if !allow_non_tmpfs {
-        let stat = nix::sys::statfs::statfs(target)
-            .map_err(|e| WriteError::Target(target.to_owned(), e.to_string()))?;
-        if stat.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC {
-            return Err(WriteError::Target(
-                target.to_owned(),
+        let fs = nix::sys::statfs::fstatfs(&dir).map_err(|e| refuse(e.to_string()))?;
+        if fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC {
+            return Err(refuse(
                 "is not a tmpfs mount; secrets must not reach persistent storage (see --allow-non-tmpfs)".into(),
             ));
         }
     }
-    Ok(())
+    Ok(dir)
 }
 
-/// Replaces the contents of `target` with `files`. Returns false when nothing changed.
-pub fn write_all(target: &Path, files: &[FileToWrite<'_>]) -> Result<bool, WriteError> {
-    if unchanged(target, files) {
+/// Replaces the files in `target` with `files`. Returns false when nothing changed.
+pub fn write_all(
+    target: &Path,
+    files: &[FileToWrite<'_>],
+    allow_non_tmpfs: bool,
+    stop: &Stop,
+) -> Result<bool, WriteError> {
+    let dir = lock(open_target(target, allow_non_tmpfs)?, target, stop)?;
+    let dir: &OwnedFd = &dir;
+    let layout = Layout::read(dir, target)?;
+    for (name, kind) in &layout.abandoned {
+        // Best effort: a later write tries again.
+        let _ = match kind {
+            fsat::Kind::Dir => fsat::remove_tree(dir, OsStr::new(name)),
+            _ => fsat::unlink_at(dir, OsStr::new(name)),
+        };
+    }
+    if let Some(current) = &layout.current
+        && layout::unchanged(dir, current, files, &layout)
+    {
         return Ok(false);
     }
-    let old_dir = fs::read_link(target.join(DATA)).ok();
-    let ts_name = timestamped_name();
-    let ts_dir = target.join(&ts_name);
-    fs::DirBuilder::new()
-        .mode(0o755)
-        .create(&ts_dir)
-        .map_err(io("create", &ts_dir))?;
-    let written = write_tree(&ts_dir, files).and_then(|()| {
-        let tmp = target.join(DATA_TMP);
-        let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&ts_name, &tmp).map_err(io("link", &tmp))?;
-        fs::rename(&tmp, target.join(DATA)).map_err(io("switch", &tmp))
-    });
-    if let Err(e) = written {
-        let _ = fs::remove_dir_all(&ts_dir);
-        return Err(e);
+    let tops = layout::top_level(files);
+    if let Some(taken) = tops.iter().find(|t| layout.foreign.contains(**t)) {
+        return Err(WriteError::Target(
+            target.to_owned(),
+            format!(
+                "entry {taken:?} was not created by the writer; refusing to replace it with \
+                 the link {}",
+                layout::link_to(taken)
+            ),
+        ));
     }
 
-    let tops: BTreeSet<&str> = files
-        .iter()
-        .map(|f| f.path.split('/').next().unwrap_or(f.path))
-        .collect();
+    let generation = Generation::create(dir, target)?;
+    for file in files {
+        if stop.is_stopped() {
+            return Err(WriteError::Stopped(target.to_owned()));
+        }
+        let path = target.join(&generation.name).join(file.path);
+        fsat::create_file(&generation.dir, file.path, file.mode, file.contents)
+            .map_err(io_at("create", &path))?;
+    }
+    if stop.is_stopped() {
+        return Err(WriteError::Stopped(target.to_owned()));
+    }
+    let new = generation.switch(dir, target)?;
+
+    // From here on the new set is what readers see; what follows only completes its layout.
     for top in &tops {
-        let link = target.join(top);
-        match fs::symlink_metadata(&link) {
-            Ok(meta) if meta.file_type().is_symlink() => continue,
-            Ok(meta) if meta.is_dir() => fs::remove_dir_all(&link).map_err(io("replace", &link))?,
-            Ok(_) => fs::remove_file(&link).map_err(io("replace", &link))?,
-            Err(_) => {}
-        }
-        std::os::unix::fs::symlink(Path::new(DATA).join(top), &link).map_err(io("link", &link))?;
-    }
-    for entry in fs::read_dir(target).map_err(io("list", target))?.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !name.starts_with("..") && !tops.contains(name.as_ref()) {
-            let path = entry.path();
-            let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
+        if !layout.links.contains(*top) {
+            fsat::symlink_at(dir, top, &layout::link_to(top))
+                .map_err(io_at("link", &target.join(top)))?;
         }
     }
-    if let Some(old) = old_dir.filter(|old| old.as_os_str() != ts_name.as_str()) {
-        let old = target.join(old);
-        if old.starts_with(target)
-            && old
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(".."))
-        {
-            let _ = fs::remove_dir_all(old);
+    if let Some(previous) = layout.current.filter(|p| *p != new) {
+        let listed = fsat::open_dir_at(dir, OsStr::new(&previous))
+            .and_then(fsat::list)
+            .map_err(io_at("list", &target.join(&previous)))?;
+        for (name, _) in listed {
+            let Some(name) = name.to_str() else { continue };
+            if !tops.contains(name) && layout.links.contains(name) {
+                fsat::unlink_at(dir, OsStr::new(name))
+                    .map_err(io_at("remove", &target.join(name)))?;
+            }
         }
+        fsat::remove_tree(dir, OsStr::new(&previous))
+            .map_err(io_at("remove", &target.join(&previous)))?;
     }
     Ok(true)
 }
 
-fn write_tree(root: &Path, files: &[FileToWrite<'_>]) -> Result<(), WriteError> {
-    for file in files {
-        let path = root.join(file.path);
-        if let Some(parent) = path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(io("create directory", parent))?;
+/// Takes the exclusive lock on the target, waiting for another writer until `stop`.
+fn lock(dir: OwnedFd, target: &Path, stop: &Stop) -> Result<Flock<OwnedFd>, WriteError> {
+    let mut dir = dir;
+    loop {
+        match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => return Ok(locked),
+            Err((fd, Errno::EWOULDBLOCK | Errno::EINTR)) => {
+                if stop.is_stopped() {
+                    return Err(WriteError::Stopped(target.to_owned()));
+                }
+                dir = fd;
+                std::thread::sleep(LOCK_POLL);
+            }
+            Err((_, e)) => return Err(io_at("lock", target)(e.into())),
         }
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(file.mode)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(io("create", &path))?;
-        out.write_all(file.contents).map_err(io("write", &path))?;
-        out.set_permissions(fs::Permissions::from_mode(file.mode))
-            .map_err(io("set mode of", &path))?;
     }
-    Ok(())
 }
 
-/// True when `..data` already holds exactly these files with these contents and modes.
-fn unchanged(target: &Path, files: &[FileToWrite<'_>]) -> bool {
-    let data = target.join(DATA);
-    let Ok(current) = fs::read_link(&data) else {
-        return false;
-    };
-    let dir = target.join(current);
-    let same_files = files.iter().all(|f| {
-        let path = dir.join(f.path);
-        fs::symlink_metadata(&path)
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == f.mode)
-            && fs::read(&path).is_ok_and(|c| c == f.contents)
-    });
-    same_files && count_files(&dir) == files.len()
+/// A new generation directory, removed when dropped unless `..data` was switched to it.
+struct Generation<'a> {
+    parent: &'a OwnedFd,
+    name: String,
+    dir: OwnedFd,
+    switched: bool,
 }
 
-fn count_files(dir: &Path) -> usize {
-    fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => count_files(&e.path()),
-                    Ok(t) if t.is_file() => 1,
-                    _ => 0,
-                })
-                .sum()
+impl<'a> Generation<'a> {
+    fn create(parent: &'a OwnedFd, target: &Path) -> Result<Self, WriteError> {
+        let (name, dir) = fresh(target, "create", layout::generation_name, |name| {
+            fsat::create_dir_at(parent, name, 0o755)
+        })?;
+        Ok(Self {
+            parent,
+            name,
+            dir,
+            switched: false,
         })
-        .unwrap_or(usize::MAX)
+    }
+
+    /// Points `..data` at this generation with one rename; returns its name.
+    fn switch(mut self, dir: &OwnedFd, target: &Path) -> Result<String, WriteError> {
+        let (tmp, ()) = fresh(target, "link", layout::tmp_link_name, |tmp| {
+            fsat::symlink_at(dir, tmp, &self.name)
+        })?;
+        if let Err(e) = fsat::rename_at(dir.as_fd(), &tmp, DATA) {
+            let _ = fsat::unlink_at(dir, OsStr::new(&tmp));
+            return Err(io_at("switch", &target.join(DATA))(e));
+        }
+        self.switched = true;
+        Ok(std::mem::take(&mut self.name))
+    }
 }
 
-fn timestamped_name() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let mut random = [0u8; 4];
-    let _ = aws_lc_rs::rand::fill(&mut random);
-    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    format!("..{}.{:09}.{suffix}", now.as_secs(), now.subsec_nanos())
+impl Drop for Generation<'_> {
+    fn drop(&mut self) {
+        if !self.switched {
+            let _ = fsat::remove_tree(self.parent, OsStr::new(&self.name));
+        }
+    }
+}
+
+/// Creates an entry under a fresh name from `name`, trying again when the name is taken.
+fn fresh<T>(
+    target: &Path,
+    action: &'static str,
+    name: fn() -> String,
+    create: impl Fn(&str) -> std::io::Result<T>,
+) -> Result<(String, T), WriteError> {
+    let mut attempt = 0;
+    loop {
+        let candidate = name();
+        match create(&candidate) {
+            Ok(made) => return Ok((candidate, made)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < NAME_ATTEMPTS => {
+                attempt += 1;
+            }
+            Err(e) => return Err(io_at(action, &target.join(candidate))(e)),
+        }
+    }
 }
 
 #[cfg(test)]
