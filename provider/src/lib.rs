@@ -14,6 +14,7 @@ pub mod config;
 pub mod content;
 pub mod credentials;
 pub mod error;
+pub mod fuzzing;
 pub mod http_client;
 pub mod identity;
 pub mod jmes;
