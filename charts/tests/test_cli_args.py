@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import SCENARIOS, Scenario, container, render, rendered
 
@@ -120,3 +121,31 @@ def test_kms_parser_is_not_a_rubber_stamp(kms):
     c = container(r.one("DaemonSet", "kms-plugin"))
     proc = run_parser(KMS_BIN, c["args"], clean_env(c), kms)
     assert proc.returncode != 0
+
+
+def _quantity(text: str) -> int:
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return int(text[: -len(suffix)]) * factor
+    return int(text)
+
+
+def flag_default(help_serve: str, flag: str) -> int:
+    """The `[default: N]` clap prints in the block of `flag`."""
+    block = help_serve.split(f"--{flag} ", 1)[1].split("\n      --", 1)[0]
+    return int(block.split("[default: ", 1)[1].split("]", 1)[0])
+
+
+def test_memory_budget_fits_the_memory_limit(provider) -> None:
+    """The chart's memory limit leaves room for what the provider may hold by design: the
+    in-flight budget, the plaintext cache at the binary's default, and at least as much again for
+    the copies the budget does not see and the process itself (docs/security-model.md)."""
+    values = yaml.safe_load((ROOT / "charts/keywarden/values.yaml").read_text())
+    limit = _quantity(values["resources"]["limits"]["memory"])
+    budget = int(values["maxInflightBytes"])
+    help_serve = help_text(PROVIDER_BIN, "serve")
+    cache = flag_default(help_serve, "cache-max-bytes")
+    print(f"limit {limit >> 20} MiB, in-flight budget {budget >> 20} MiB, cache {cache >> 20} MiB")
+    assert limit >= 2 * budget + cache + (32 << 20), "the memory limit leaves no room beside the budget"
+    assert budget == flag_default(help_serve, "max-inflight-bytes"), "the chart's maxInflightBytes is the binary's default"

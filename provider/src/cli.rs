@@ -147,7 +147,7 @@ pub struct ServeArgs {
     /// Secret bytes all in-flight Mounts may hold together (fetched bodies, plaintext, files,
     /// parsed documents, encoded responses); a Mount that would exceed it is refused with
     /// RESOURCE_EXHAUSTED. The default fits the chart's 128 MiB memory limit beside the cache
-    /// (docs/security-model.md, "Memory").
+    /// (docs/security-model.md, "Threats from a tenant").
     #[arg(
         long,
         env = "KEYWARDEN_MAX_INFLIGHT_BYTES",
