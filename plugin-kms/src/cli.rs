@@ -41,6 +41,25 @@ pub struct Args {
     #[arg(long, env = "KEYWARDEN_KMS_DECRYPT_KEYS", value_delimiter = ',')]
     pub decrypt_keys: Vec<String>,
 
+    /// Earlier encryption contexts Decrypt accepts although they lack or change configured
+    /// pairs: `k=v,k2=v2` per context, contexts separated by `;` (or repeat the flag); an empty
+    /// entry is the empty context.
+    #[arg(
+        long,
+        env = "KEYWARDEN_KMS_DECRYPT_ENCRYPTION_CONTEXTS",
+        value_delimiter = ';'
+    )]
+    pub decrypt_encryption_contexts: Vec<String>,
+
+    /// Most AWS KMS calls in flight at once; more wait for a slot.
+    #[arg(
+        long,
+        env = "KEYWARDEN_KMS_MAX_IN_FLIGHT",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub kms_max_in_flight: u16,
+
     /// Address of the /healthz /livez /readyz /metrics HTTP server, or `off`.
     #[arg(
         long,
@@ -111,6 +130,8 @@ mod tests {
         assert_eq!(args.health_interval, Duration::from_secs(300));
         assert_eq!(args.key_refresh_interval, Duration::from_secs(300));
         assert_eq!(args.decrypt_cache_size, 10_000);
+        assert_eq!(args.kms_max_in_flight, 32);
+        assert!(args.decrypt_encryption_contexts.is_empty());
         assert_eq!(args.log_format, LogFormat::Json);
     }
 
@@ -139,6 +160,7 @@ mod tests {
             &["--key", "k", "--health-interval", "soon"],
             &["--key", "k", "--http-addr", "localhost"],
             &["--key", "k", "--decrypt-cache-size", "-1"],
+            &["--key", "k", "--kms-max-in-flight", "0"],
             &["--key", "k", "--bogus"],
         ] {
             let mut argv = vec!["keywarden-kms"];

@@ -23,7 +23,7 @@ use crate::health::{self, Health};
 use crate::keys::{self, KeyRing};
 use crate::kms::{CALL_TIMEOUT, Kms};
 use crate::metrics::Metrics;
-use crate::plugin::Plugin;
+use crate::plugin::{Contexts, Plugin};
 use crate::service::KmsService;
 
 /// Why serving stopped with an error.
@@ -44,7 +44,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let metrics = Metrics::register(&mut registry);
-    let kms = Kms::new(kms, metrics.clone());
+    let kms = Kms::new(kms, metrics.clone(), config.kms_max_in_flight);
     let keys = Arc::new(KeyRing::new(
         config.key.clone(),
         config.decrypt_keys.clone(),
@@ -55,7 +55,10 @@ pub async fn run(
         keys.clone(),
         health.clone(),
         DecryptCache::new(config.decrypt_cache_size),
-        config.context.clone(),
+        Contexts {
+            configured: config.context.clone(),
+            allowed: config.decrypt_contexts.clone(),
+        },
         metrics.clone(),
     ));
 
@@ -106,6 +109,8 @@ pub async fn run(
         key = config.key.as_str(),
         decrypt_keys = config.decrypt_keys.len(),
         encryption_context = ?config.context,
+        decrypt_encryption_contexts = config.decrypt_contexts.len(),
+        kms_max_in_flight = config.kms_max_in_flight,
         "serving KMS v2 and v1beta1"
     );
 

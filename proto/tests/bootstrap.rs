@@ -24,6 +24,10 @@ fn generated_code_matches_protos() {
         .build_server(true)
         .build_transport(true)
         .emit_rerun_if_changed(false)
+        // Decrypted plaintexts as `Bytes`, so the KMS plugin can hand over a buffer that is
+        // wiped when the response has been encoded (`Bytes::from_owner` of a zeroizing vector).
+        .bytes(".v2.DecryptResponse.plaintext")
+        .bytes(".v1beta1.DecryptResponse.plain")
         .out_dir(&out)
         .compile_fds(fds)
         .expect("code generation succeeds");
