@@ -22,7 +22,7 @@ pub enum PluginError {
     },
     /// The request names a key this plugin is not allowed to decrypt with.
     #[error(
-        "key {key_id:?} is not the current key, a --decrypt-keys key or a key the alias pointed to before"
+        "key {key_id:?} is not the current key, a --decrypt-keys key, or a key the alias names now or named before"
     )]
     KeyNotAllowed {
         /// The key the request named.
