@@ -10,7 +10,12 @@ pub use keywarden_runtime::cli::{HttpAddr, parse_duration};
 
 /// Keywarden's Kubernetes KMS plugin: encrypts Secrets at rest in etcd under an AWS KMS key.
 #[derive(Debug, Parser)]
-#[command(name = "keywarden-kms", version, about)]
+#[command(
+    name = "keywarden-kms",
+    version,
+    about,
+    after_help = "Also: `keywarden-kms scan --help` counts the objects etcd stores under each key."
+)]
 pub struct Args {
     /// Socket kube-apiserver dials (the `endpoint` of the EncryptionConfiguration, without
     /// `unix://`).

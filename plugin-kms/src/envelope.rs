@@ -156,30 +156,6 @@ pub fn unframe_v1beta1(ciphertext: &[u8]) -> Result<V1Ciphertext<'_>, PluginErro
     })
 }
 
-/// The rule for the context a Decrypt sends to KMS: every pair of the configured context must
-/// be in the recorded one (so stored data cannot drop or change what key policies condition
-/// on), unless the recorded context is on the `--decrypt-encryption-contexts` allow-list.
-pub fn check_context(
-    recorded: &Context,
-    configured: &Context,
-    allowed: &[Context],
-) -> Result<(), PluginError> {
-    let contained = configured
-        .iter()
-        .all(|(k, v)| recorded.get(k).is_some_and(|r| r == v));
-    if contained || allowed.contains(recorded) {
-        return Ok(());
-    }
-    let missing: Vec<&str> = configured
-        .iter()
-        .filter(|(k, v)| recorded.get(*k) != Some(*v))
-        .map(|(k, _)| k.as_str())
-        .collect();
-    Err(PluginError::ContextNotAllowed {
-        keys: missing.join(","),
-    })
-}
-
 /// Checks a `key_id` the apiserver sent back.
 pub fn check_key_id(key_id: &str) -> Result<(), PluginError> {
     if key_id.is_empty() {
@@ -387,38 +363,6 @@ mod tests {
         let mut no_key = vec![FORMAT_V1BETA1, 0, 0, 0, 2];
         no_key.extend_from_slice(b"{}x");
         assert!(unframe_v1beta1(&no_key).is_err());
-    }
-
-    #[test]
-    fn the_configured_context_must_be_contained_in_the_recorded_one() {
-        let ctx = |pairs: &[(&str, &str)]| -> Context {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        let configured = ctx(&[("cluster", "prod")]);
-        let ok = [
-            ctx(&[("cluster", "prod")]),
-            ctx(&[("cluster", "prod"), ("purpose", "etcd")]),
-        ];
-        for recorded in &ok {
-            check_context(recorded, &configured, &[]).expect("contained");
-        }
-        let refused = [
-            ctx(&[]),
-            ctx(&[("cluster", "dev")]),
-            ctx(&[("purpose", "etcd")]),
-        ];
-        for recorded in &refused {
-            let err = check_context(recorded, &configured, &[]).expect_err("not contained");
-            assert_eq!(err.grpc_code(), tonic::Code::PermissionDenied, "{err}");
-            assert!(err.to_string().contains("cluster"), "{err}");
-        }
-        let allowed = [ctx(&[("cluster", "dev")])];
-        check_context(&refused[1], &configured, &allowed).expect("on the allow-list");
-        assert!(check_context(&refused[0], &configured, &allowed).is_err());
-        check_context(&ctx(&[]), &ctx(&[]), &[]).expect("nothing configured");
     }
 
     #[test]

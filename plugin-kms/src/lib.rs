@@ -13,14 +13,17 @@ pub mod aws_error;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod envelope;
 pub mod error;
+pub mod etcd;
 pub mod flight;
 pub mod health;
 pub mod keys;
 pub mod kms;
 pub mod metrics;
 pub mod plugin;
+pub mod scan;
 pub mod server;
 pub mod service;
 

@@ -1,10 +1,12 @@
-//! `keywarden-kms`: parse the command line, set up logging, bind, and serve.
+//! `keywarden-kms`: parse the command line, set up logging, bind, and serve; or, as
+//! `keywarden-kms scan`, count what etcd stores under each key and exit.
 
 use std::process::ExitCode;
 
 use aws_config::{BehaviorVersion, Region};
 use keywarden_kms::cli::Args;
 use keywarden_kms::config::{Config, SOCKET_MODE};
+use keywarden_kms::scan::ScanArgs;
 use keywarden_kms::server;
 use keywarden_runtime::{Listeners, cli, shutdown};
 
@@ -12,6 +14,9 @@ use keywarden_runtime::{Listeners, cli, shutdown};
 const PROGRAM: &str = "keywarden-kms";
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "scan") {
+        return scan();
+    }
     let args: Args = match cli::parse(PROGRAM) {
         Ok(args) => args,
         Err(code) => return code,
@@ -27,6 +32,40 @@ fn main() -> ExitCode {
         args.check_config,
         || start(config),
     )
+}
+
+/// `keywarden-kms scan …`: the read-only etcd scan (keywarden_kms::scan).
+fn scan() -> ExitCode {
+    use clap::Parser;
+    let args = match ScanArgs::try_parse_from(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => return usage(&cli::one_line(&e.render().to_string())),
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    keywarden_runtime::harden_process();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return cli::fail(PROGRAM, &format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(keywarden_kms::scan::run(&args)) {
+        Ok(report) => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{PROGRAM} scan: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn usage(msg: &str) -> ExitCode {

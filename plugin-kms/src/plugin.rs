@@ -11,7 +11,8 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::cache::{CacheKey, DecryptCache};
-use crate::envelope::{self, Context, MAX_PLAINTEXT, check_context};
+use crate::context::check_context;
+use crate::envelope::{self, Context, MAX_PLAINTEXT};
 use crate::error::PluginError;
 use crate::flight::Flights;
 use crate::health::{Health, Op};
