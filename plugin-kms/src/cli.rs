@@ -93,6 +93,12 @@ pub struct Args {
     #[arg(long, env = "KEYWARDEN_KMS_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Replace a socket a live process serves on instead of refusing to start (a DaemonSet's
+    /// surge update: the new pod serves before the old one stops); a busy --http-addr is then
+    /// bound once the old process has freed it.
+    #[arg(long, env = "KEYWARDEN_KMS_TAKE_OVER_SOCKET")]
+    pub take_over_socket: bool,
+
     /// Log format.
     #[arg(
         long,

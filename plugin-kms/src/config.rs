@@ -60,6 +60,8 @@ pub struct Config {
     pub decrypt_cache_size: usize,
     /// Drain period after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Replace a live socket (and wait for a busy admin port) instead of refusing to start.
+    pub take_over_socket: bool,
 }
 
 impl TryFrom<&Args> for Config {
@@ -119,6 +121,7 @@ impl TryFrom<&Args> for Config {
             key_refresh_interval: args.key_refresh_interval,
             decrypt_cache_size: args.decrypt_cache_size,
             shutdown_grace: args.shutdown_grace,
+            take_over_socket: args.take_over_socket,
         })
     }
 }

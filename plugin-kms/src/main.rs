@@ -8,7 +8,7 @@ use keywarden_kms::cli::Args;
 use keywarden_kms::config::{Config, SOCKET_MODE};
 use keywarden_kms::scan::ScanArgs;
 use keywarden_kms::server;
-use keywarden_runtime::{Listeners, cli, shutdown};
+use keywarden_runtime::{Listeners, cli, shutdown, socket};
 
 /// Name used in messages.
 const PROGRAM: &str = "keywarden-kms";
@@ -73,8 +73,20 @@ fn usage(msg: &str) -> ExitCode {
 }
 
 async fn start(config: Config) -> anyhow::Result<()> {
-    let http = config.http_addr.bind().await?;
-    let listeners = Listeners::bind(&config.socket, SOCKET_MODE, http)?;
+    let http = match config.http_addr.bind().await {
+        Err(e) if config.take_over_socket && e.kind() == std::io::ErrorKind::AddrInUse => None,
+        other => other?,
+    };
+    let listeners = if config.take_over_socket {
+        let (socket, socket_guard) = socket::bind_replacing(&config.socket, SOCKET_MODE)?;
+        Listeners {
+            socket,
+            socket_guard,
+            http,
+        }
+    } else {
+        Listeners::bind(&config.socket, SOCKET_MODE, http)?
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &config.region {
         loader = loader.region(Region::new(region.clone()));

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cache::DecryptCache;
+use crate::cli::HttpAddr;
 use crate::config::Config;
 use crate::health::{self, Health};
 use crate::keys::{self, KeyRing};
@@ -25,6 +26,9 @@ use crate::kms::{CALL_TIMEOUT, Kms};
 use crate::metrics::Metrics;
 use crate::plugin::{Contexts, Plugin};
 use crate::service::KmsService;
+
+/// How often a successor tries the admin port its predecessor still holds.
+const ADMIN_RETRY: Duration = Duration::from_millis(200);
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -84,12 +88,30 @@ pub async fn run(
 
     let serving = Arc::new(AtomicBool::new(false));
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = listeners.http.map(|listener| {
-        let router = admin::router(registry, probes(plugin.clone(), serving.clone()));
-        tokio::spawn(admin::serve(listener, router, async {
-            let _ = admin_stopped.await;
-        }))
-    });
+    let admin_task = match (listeners.http, config.http_addr) {
+        (Some(listener), _) => {
+            let router = admin::router(registry, probes(plugin.clone(), serving.clone()));
+            Some(tokio::spawn(admin::serve(listener, router, async {
+                let _ = admin_stopped.await;
+            })))
+        }
+        (None, HttpAddr::On(addr)) if config.take_over_socket => {
+            let router = admin::router(registry, probes(plugin.clone(), serving.clone()));
+            let mut stopped = admin_stopped;
+            Some(tokio::spawn(async move {
+                match port_when_free(addr, &mut stopped).await? {
+                    Some(listener) => {
+                        admin::serve(listener, router, async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                }
+            }))
+        }
+        _ => None,
+    };
 
     let socket_path = listeners.socket_guard.path().to_owned();
     let service = KmsService::new(plugin, metrics);
@@ -139,6 +161,30 @@ pub async fn run(
     drop(listeners.socket_guard);
     tracing::info!("stopped");
     result
+}
+
+/// With `--take-over-socket`, the predecessor may still hold the admin port (both pods use the
+/// host network): bind it as soon as the predecessor has gone. Until then its answers on the
+/// port stand for both; it is told to stop once the successor serves the socket.
+async fn port_when_free(
+    addr: std::net::SocketAddr,
+    stopped: &mut tokio::sync::oneshot::Receiver<()>,
+) -> std::io::Result<Option<tokio::net::TcpListener>> {
+    tracing::info!(%addr, "the admin port is in use (by the process this one takes over from); binding it when free");
+    loop {
+        tokio::select! {
+            _ = &mut *stopped => return Ok(None),
+            () = tokio::time::sleep(ADMIN_RETRY) => {}
+        }
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "admin port free: serving /healthz /livez /readyz /metrics");
+                return Ok(Some(listener));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `/livez` fails only when the socket is not being served; `/healthz` and `/readyz` report
