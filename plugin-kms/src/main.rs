@@ -45,27 +45,7 @@ fn scan() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    keywarden_runtime::harden_process();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return cli::fail(PROGRAM, &format!("cannot start the async runtime: {e}")),
-    };
-    match runtime.block_on(keywarden_kms::scan::run(&args)) {
-        Ok(report) => {
-            #[allow(clippy::print_stdout)]
-            {
-                print!("{report}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{PROGRAM} scan: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::run_report("keywarden-kms scan", keywarden_kms::scan::run(&args))
 }
 
 fn usage(msg: &str) -> ExitCode {
