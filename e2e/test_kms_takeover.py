@@ -81,6 +81,8 @@ def test_a_successor_takes_the_socket_over_without_a_gap(start_plugin, etcd, key
         stop.set()
         for t in threads:
             t.join(timeout=30)
+        if failures or not new.alive():
+            new.stop(check=False)
     say(f"{calls['status']} Status calls on fresh connections and {calls['secrets']} apiserver write+read rounds "
         f"across the takeover: {len(failures)} failures; successor /healthz {status}")
     assert not failures, "\n".join(failures[:5])

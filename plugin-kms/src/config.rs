@@ -62,6 +62,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Replace a live socket (and wait for a busy admin port) instead of refusing to start.
     pub take_over_socket: bool,
+    /// The key's ARN when `main` resolved it before taking a socket over, so that the
+    /// successor answers like its predecessor from its first request.
+    pub resolved_key: Option<String>,
 }
 
 impl TryFrom<&Args> for Config {
@@ -122,6 +125,7 @@ impl TryFrom<&Args> for Config {
             decrypt_cache_size: args.decrypt_cache_size,
             shutdown_grace: args.shutdown_grace,
             take_over_socket: args.take_over_socket,
+            resolved_key: None,
         })
     }
 }

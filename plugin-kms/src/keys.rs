@@ -122,7 +122,10 @@ impl KeyRing {
         if self.allows(key_id) {
             return Ok(());
         }
-        if !self.spec.is_alias() || !is_key_arn(key_id) {
+        // An alias may have moved; any key may simply not be resolved yet (a Decrypt that
+        // arrives right after a restart).
+        let may_resolve = self.spec.is_alias() || self.current().is_none();
+        if !may_resolve || !is_key_arn(key_id) {
             return Err(refused());
         }
         let asked = Instant::now();

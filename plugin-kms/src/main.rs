@@ -52,11 +52,19 @@ fn usage(msg: &str) -> ExitCode {
     cli::usage(PROGRAM, msg)
 }
 
-async fn start(config: Config) -> anyhow::Result<()> {
+async fn start(mut config: Config) -> anyhow::Result<()> {
     let http = match config.http_addr.bind().await {
         Err(e) if config.take_over_socket && e.kind() == std::io::ErrorKind::AddrInUse => None,
         other => other?,
     };
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &config.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let kms = aws_sdk_kms::Client::new(&loader.load().await);
+    if config.take_over_socket {
+        config.resolved_key = resolve_before_taking_over(&kms, config.key.as_str()).await;
+    }
     let listeners = if config.take_over_socket {
         let (socket, socket_guard) = socket::bind_replacing(&config.socket, SOCKET_MODE)?;
         Listeners {
@@ -67,11 +75,6 @@ async fn start(config: Config) -> anyhow::Result<()> {
     } else {
         Listeners::bind(&config.socket, SOCKET_MODE, http)?
     };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = &config.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    let kms = aws_sdk_kms::Client::new(&loader.load().await);
     server::run(
         config,
         kms,
@@ -81,4 +84,25 @@ async fn start(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// A successor resolves its key before it takes the socket over, so that it answers like its
+/// predecessor from the first request; while KMS does not answer (at most
+/// `TAKE_OVER_WAIT`), the predecessor keeps serving.
+async fn resolve_before_taking_over(kms: &aws_sdk_kms::Client, key: &str) -> Option<String> {
+    const TAKE_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + TAKE_OVER_WAIT;
+    loop {
+        match kms.describe_key().key_id(key).send().await {
+            Ok(out) => return out.key_metadata.and_then(|m| m.arn),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(key, error = %e, "cannot resolve the key yet; the predecessor keeps the socket");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                tracing::warn!(key, error = %e, "key still unresolved; taking the socket over anyway");
+                return None;
+            }
+        }
+    }
 }

@@ -53,6 +53,9 @@ pub async fn run(
         config.key.clone(),
         config.decrypt_keys.clone(),
     ));
+    if let Some(arn) = &config.resolved_key {
+        keys.resolved(arn.clone());
+    }
     let health = Arc::new(Health::new(metrics.clone()));
     let plugin = Arc::new(Plugin::new(
         kms.clone(),
