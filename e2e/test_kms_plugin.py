@@ -127,6 +127,8 @@ def test_disabled_key_fails_precondition_and_healthz_names_it(start_plugin, clie
             code, message = c.code_of(call)
             say(f"{name}: {code.name} ({message})")
             assert code == grpc.StatusCode.FAILED_PRECONDITION, message
+        # Unhealthy takes 3 failures in a row; the checker re-probes within seconds.
+        wait_until(lambda: c.status().healthz != "ok" or None, 15, "Status reports the disabled key")
         st = c.status()
         status, body = plugin.http_get("/healthz")
         say(f"Status healthz {st.healthz!r}; GET /healthz {status} {body.strip()!r}")

@@ -4,7 +4,7 @@
 #
 #   make bench                          the whole suite
 #   make bench BENCH_ONLY="latency"     some figures only, while working on them
-#                                       (size latency remount deployment memory throughput apiserver)
+#                                       (size latency remount deployment memory throughput apiserver coldstart)
 #
 # The timing loops live in the keywarden-bench binary (bench/src). bench/figures (Python, in the
 # e2e venv, reusing e2e/harness) starts moto, the release binaries and etcd, counts AWS calls at

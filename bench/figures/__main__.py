@@ -21,7 +21,7 @@ from .tools import Binaries
 from .world import World
 
 REPO = Path(__file__).resolve().parents[2]
-FIGURES = ("size", "latency", "remount", "deployment", "memory", "throughput", "apiserver")
+FIGURES = ("size", "latency", "remount", "deployment", "memory", "throughput", "apiserver", "coldstart")
 
 
 def say(message: str) -> None:
@@ -51,6 +51,7 @@ def main() -> int:
                 "memory": lambda: provider_figures.memory_under_load(world, bins, Path(scratch), say),
                 "throughput": lambda: kms_figures.throughput(world, bins, say),
                 "apiserver": lambda: kms_figures.apiserver_restart(world, bins, say),
+                "coldstart": lambda: kms_figures.cold_start(world, bins, say),
             }
             for name in FIGURES:
                 run = runs[name]

@@ -1,12 +1,16 @@
-"""The KMS plugin's figures: v2 Decrypt throughput against a no-op tonic server, and the KMS
-calls an apiserver restart with 1,000 distinct DEK seeds costs while the plugin stays up.
+"""The KMS plugin's figures: v2 Decrypt throughput against a no-op tonic server, the KMS
+calls an apiserver restart with 1,000 distinct DEK seeds costs while the plugin stays up, and a
+cold start (plugin and apiserver both restarted): concurrent reads of one seed cost one KMS call,
+and 10,000 concurrent reads of 1,000 seeds keep the calls in flight to KMS within the bound.
 
 The plugin is the release build, started by the e2e harness (harness/kms_plugin.py). The
 throughput runs alternate between the plugin and the no-op server (`keywarden-bench
 noop-kms`), the same client and concurrency against each (`keywarden-bench decrypt-load`).
 The restart figure is the apiserver's KMS v2 flow of harness/apiserver.py over a real etcd
 (harness/etcd.py), the scenario of e2e/test_kms_apiserver.py, with calls counted at the
-endpoint.
+endpoint. The cold-start figure sends its Decrypts as gRPC futures on one channel (as the
+apiserver's one connection carries them) through the fault proxy (harness/fault_proxy.py), which
+adds a fixed latency to every KMS Decrypt and records the most KMS requests in flight at once.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from typing import Any
 
 from harness.apiserver import ApiServer
 from harness.etcd import EtcdProcess
+from harness.apiserver import channel
+from harness.fault_proxy import FORWARDED, Fault, FaultProxy
 from harness.kms_plugin import KmsPluginProcess
+from harness.kms_protos import stubs
 from harness.process import terminate
 
 from .report import Row
@@ -32,6 +39,9 @@ ROUNDS, WARMUP_S, MEASURE_S, CONCURRENCY = 5, 1, 3, 16
 MIN_RATIO = 0.8
 SEEDS = 1000
 PLUGIN_ARGS = ["--health-interval", "1h"]
+ONE_SEED_READS, COLD_SEEDS, COLD_READS = 1000, 1000, 10_000
+KMS_MAX_IN_FLIGHT = 32  # keywarden-kms's default --kms-max-in-flight
+KMS_LATENCY_S = 0.02  # added to every KMS Decrypt at the proxy, like a nearby region
 
 
 def _plugin(world: World, bins: Binaries, d: Path) -> KmsPluginProcess:
@@ -123,3 +133,67 @@ def apiserver_restart(world: World, bins: Binaries, say: Any) -> Row:
         ratio=calls["kms_total"] / decrypts if decrypts else None,
         detail={"seeds": SEEDS, "seeding_calls": seeded, "restart_calls": calls, "plugin_decrypts": decrypts},
     )
+
+
+def _cold_reads(stub, pb, requests: list[tuple[Any, bytes]]) -> tuple[int, float]:
+    """Sends every request at once as a future on one channel; returns (wrong answers, seconds)."""
+    started = time.monotonic()
+    futures = [(stub.Decrypt.future(req, timeout=120), want) for req, want in requests]
+    wrong = sum(1 for f, want in futures if f.result().plaintext != want)
+    return wrong, time.monotonic() - started
+
+
+def cold_start(world: World, bins: Binaries, say: Any) -> list[Row]:
+    pb = stubs()
+    seeds = [uuid.uuid4().bytes * 2 for _ in range(COLD_SEEDS + 1)]  # seeds[0] for the one-seed row
+    ciphers = [b"\x01" + world.seed.kms.encrypt(KeyId=world.key["Arn"], Plaintext=s)["CiphertextBlob"] for s in seeds]
+
+    def request(i: int) -> tuple[Any, bytes]:
+        req = pb.v2.DecryptRequest(ciphertext=ciphers[i], uid=str(uuid.uuid4()), key_id=world.key["Arn"],
+                                   annotations={"version.kms.keywarden.io": b"1"})
+        return req, seeds[i]
+
+    proxy = FaultProxy(world.aws).start()
+    try:
+        with workdir("kw-bench-cold-") as d, KmsPluginProcess(
+            d, {**world.env(), **proxy.env()}, world.key["Arn"], extra_args=PLUGIN_ARGS, binary=bins.kms
+        ) as plugin, channel(plugin.socket_path) as ch:
+            plugin.wait_healthy()
+            stub = pb.v2_grpc.KeyManagementServiceStub(ch)
+            proxy.inject(Fault("delay", seconds=KMS_LATENCY_S, service="kms", operation="Decrypt"))
+            mark = proxy.mark()
+            wrong_one, one_s = _cold_reads(stub, pb, [request(0)] * ONE_SEED_READS)
+            one_calls = proxy.count("kms", "Decrypt", FORWARDED, mark=mark)
+            proxy.reset_peak()
+            mark = proxy.mark()
+            jobs = [request(1 + i % COLD_SEEDS) for i in range(COLD_READS)]
+            wrong_many, many_s = _cold_reads(stub, pb, jobs)
+            many_calls = proxy.count("kms", "Decrypt", FORWARDED, mark=mark)
+            peak = proxy.peak("kms")
+            coalesced = plugin.metric("keywarden_kms_decrypt_coalesced_total")
+    finally:
+        proxy.stop()
+    say(f"{ONE_SEED_READS} concurrent cold reads of one seed: {one_calls} KMS Decrypt in {one_s:.2f}s; "
+        f"{COLD_READS} of {COLD_SEEDS} seeds: {many_calls} KMS Decrypts, at most {peak} in flight, "
+        f"{many_s:.2f}s, {coalesced:.0f} coalesced in all; wrong answers {wrong_one + wrong_many}")
+    return [
+        Row(
+            figure=f"{ONE_SEED_READS:,} concurrent cold reads of one seed (plugin and apiserver restarted): KMS calls",
+            measured=f"{one_calls} KMS Decrypt",
+            baseline=f"{ONE_SEED_READS:,} plugin Decrypts",
+            target="1",
+            passed=one_calls == 1 and wrong_one == 0,
+            ratio=one_calls / ONE_SEED_READS,
+            detail={"seconds": one_s, "kms_latency_s": KMS_LATENCY_S},
+        ),
+        Row(
+            figure=f"{COLD_READS:,} concurrent cold reads of {COLD_SEEDS:,} seeds: KMS calls, most in flight",
+            measured=f"{many_calls:,} KMS Decrypts, ≤ {peak} in flight",
+            baseline=f"{COLD_READS:,} plugin Decrypts",
+            target=f"one per seed, ≤ {KMS_MAX_IN_FLIGHT} in flight",
+            passed=many_calls == COLD_SEEDS and peak <= KMS_MAX_IN_FLIGHT and wrong_many == 0,
+            ratio=many_calls / COLD_READS,
+            detail={"seconds": many_s, "peak_in_flight": peak, "kms_latency_s": KMS_LATENCY_S,
+                    "coalesced": coalesced},
+        ),
+    ]

@@ -42,7 +42,7 @@ impl KeyManagementService for NoopKms {
         _request: Request<DecryptRequest>,
     ) -> Result<Response<DecryptResponse>, Status> {
         Ok(Response::new(DecryptResponse {
-            plaintext: PLAINTEXT.to_vec(),
+            plaintext: PLAINTEXT.to_vec().into(),
         }))
     }
 

@@ -140,6 +140,7 @@ def test_full_render_turns_everything_on():
     }
     assert kc["args"] == [
         "--socket=/var/run/kmsplugin/keywarden.sock",
+        "--take-over-socket",
         "--key=arn:aws:kms:eu-west-1:111122223333:alias/etcd",
         "--region=eu-west-1",
         "--encryption-context=cluster=prod-eu",
@@ -154,6 +155,9 @@ def test_full_render_turns_everything_on():
     ]
     # Probes reach the host-network pod on loopback.
     assert kc["livenessProbe"]["httpGet"] == {"host": "127.0.0.1", "path": "/livez", "port": 8083}
+    # No moment without a socket: the new pod starts beside the old one and takes the socket over.
+    assert kms["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     assert kc["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 

@@ -10,6 +10,9 @@ and 32 random info bytes, encrypts with AES-256-GCM (AAD = the etcd key), and
 stores `k8s:enc:kms:v2:<name>:` + EncryptedObject (encryptedDEKSourceType
 HKDF_SHA256_XNONCE_AES_GCM_SEED) in etcd. Reads look the encrypted seed up in
 a cache keyed like the apiserver's and call the plugin's Decrypt on a miss.
+Like the apiserver (WaitForReady), calls wait for the socket up to the
+timeout, so a plugin restarting on the same socket delays calls, not fails
+them.
 A new ApiServer instance is an apiserver restart: empty caches, a new seed.
 """
 
@@ -137,7 +140,9 @@ class ApiServer:
         if self.state is None or self.state.key_id != st.key_id:
             seed = os.urandom(32)
             resp = self.kms.Encrypt(
-                self.pb.v2.EncryptRequest(plaintext=seed, uid=str(uuid.uuid4())), timeout=self.timeout
+                self.pb.v2.EncryptRequest(plaintext=seed, uid=str(uuid.uuid4())),
+                timeout=self.timeout,
+                wait_for_ready=True,
             )
             check_encrypt_response(resp, st.key_id)
             self.state = WriteState(seed, resp.key_id, resp.ciphertext, dict(resp.annotations))
@@ -186,6 +191,7 @@ class ApiServer:
                     annotations=dict(obj.annotations),
                 ),
                 timeout=self.timeout,
+                wait_for_ready=True,
             )
             seed = resp.plaintext
             self.seeds[key] = seed

@@ -19,7 +19,9 @@ proxy's behaviour at run time:
   the same port.
 
 Every request is recorded with what happened to it (`log`), so tests count
-the attempts a client really made, for example the SDK's retries.
+the attempts a client really made, for example the SDK's retries; and the
+most requests of one service held or forwarded at once is kept (`peak()`), so
+tests see how many calls a client had in flight.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ class FaultProxy:
         self._connections: set[socket.socket] = set()
         self._gone = threading.Event()
         self.port = 0
+        self._in_flight: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
 
     # Control -----------------------------------------------------------------
 
@@ -177,6 +181,15 @@ class FaultProxy:
             if service in (None, h.service) and operation in (None, h.operation) and outcome in (None, h.outcome)
         )
 
+    def peak(self, service: str) -> int:
+        """The most requests of `service` held or being forwarded at once since reset_peak()."""
+        with self._lock:
+            return self._peak[service]
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self._peak.clear()
+
     def summary(self, mark: int = 0) -> dict[str, int]:
         """Number of requests by "service operation outcome", for messages."""
         return dict(Counter(f"{h.service} {h.operation} {h.outcome}" for h in self.log.since(mark)))
@@ -194,6 +207,11 @@ class FaultProxy:
 
     def _record(self, service: str, operation: str, outcome: str) -> None:
         self.log.append(Handled(service, operation, outcome))
+
+    def _busy(self, service: str, delta: int) -> None:
+        with self._lock:
+            self._in_flight[service] += delta
+            self._peak[service] = max(self._peak[service], self._in_flight[service])
 
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -254,11 +272,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(*error_response(fault.kind, fault.status, service))
         if fault is not None and fault.kind == "drop":
             return self._cut(service, operation, "drop", reset=fault.reset)
-        if fault is not None and fault.kind == "delay":
-            self.proxy._record(service, operation, "delay")
-            if self.proxy._gone.wait(fault.seconds):
-                return self._cut(service, operation, "gone")
-        self._forward(body)
+        self.proxy._busy(service, 1)
+        try:
+            if fault is not None and fault.kind == "delay":
+                self.proxy._record(service, operation, "delay")
+                if self.proxy._gone.wait(fault.seconds):
+                    return self._cut(service, operation, "gone")
+            self._forward(body)
+        finally:
+            self.proxy._busy(service, -1)
         self.proxy._record(service, operation, FORWARDED)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_request

@@ -10,7 +10,12 @@ pub use keywarden_runtime::cli::{HttpAddr, parse_duration};
 
 /// Keywarden's Kubernetes KMS plugin: encrypts Secrets at rest in etcd under an AWS KMS key.
 #[derive(Debug, Parser)]
-#[command(name = "keywarden-kms", version, about)]
+#[command(
+    name = "keywarden-kms",
+    version,
+    about,
+    after_help = "Also: `keywarden-kms scan --help` counts the objects etcd stores under each key."
+)]
 pub struct Args {
     /// Socket kube-apiserver dials (the `endpoint` of the EncryptionConfiguration, without
     /// `unix://`).
@@ -41,6 +46,25 @@ pub struct Args {
     #[arg(long, env = "KEYWARDEN_KMS_DECRYPT_KEYS", value_delimiter = ',')]
     pub decrypt_keys: Vec<String>,
 
+    /// Earlier encryption contexts Decrypt accepts although they lack or change configured
+    /// pairs: `k=v,k2=v2` per context, contexts separated by `;` (or repeat the flag); an empty
+    /// entry is the empty context.
+    #[arg(
+        long,
+        env = "KEYWARDEN_KMS_DECRYPT_ENCRYPTION_CONTEXTS",
+        value_delimiter = ';'
+    )]
+    pub decrypt_encryption_contexts: Vec<String>,
+
+    /// Most AWS KMS calls in flight at once; more wait for a slot.
+    #[arg(
+        long,
+        env = "KEYWARDEN_KMS_MAX_IN_FLIGHT",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub kms_max_in_flight: u16,
+
     /// Address of the /healthz /livez /readyz /metrics HTTP server, or `off`.
     #[arg(
         long,
@@ -68,6 +92,12 @@ pub struct Args {
     /// How long in-flight calls may take to finish after SIGTERM.
     #[arg(long, env = "KEYWARDEN_KMS_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Replace a socket a live process serves on instead of refusing to start (a DaemonSet's
+    /// surge update: the new pod serves before the old one stops); a busy --http-addr is then
+    /// bound once the old process has freed it.
+    #[arg(long, env = "KEYWARDEN_KMS_TAKE_OVER_SOCKET")]
+    pub take_over_socket: bool,
 
     /// Log format.
     #[arg(
@@ -111,6 +141,8 @@ mod tests {
         assert_eq!(args.health_interval, Duration::from_secs(300));
         assert_eq!(args.key_refresh_interval, Duration::from_secs(300));
         assert_eq!(args.decrypt_cache_size, 10_000);
+        assert_eq!(args.kms_max_in_flight, 32);
+        assert!(args.decrypt_encryption_contexts.is_empty());
         assert_eq!(args.log_format, LogFormat::Json);
     }
 
@@ -139,6 +171,7 @@ mod tests {
             &["--key", "k", "--health-interval", "soon"],
             &["--key", "k", "--http-addr", "localhost"],
             &["--key", "k", "--decrypt-cache-size", "-1"],
+            &["--key", "k", "--kms-max-in-flight", "0"],
             &["--key", "k", "--bogus"],
         ] {
             let mut argv = vec!["keywarden-kms"];

@@ -46,6 +46,10 @@ pub struct Config {
     pub context: Context,
     /// Further key ARNs Decrypt may use.
     pub decrypt_keys: Vec<String>,
+    /// Earlier contexts Decrypt accepts besides those containing `context`.
+    pub decrypt_contexts: Vec<Context>,
+    /// Most AWS KMS calls in flight at once.
+    pub kms_max_in_flight: usize,
     /// Admin HTTP address.
     pub http_addr: HttpAddr,
     /// Background health period.
@@ -56,6 +60,11 @@ pub struct Config {
     pub decrypt_cache_size: usize,
     /// Drain period after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Replace a live socket (and wait for a busy admin port) instead of refusing to start.
+    pub take_over_socket: bool,
+    /// The key's ARN when `main` resolved it before taking a socket over, so that the
+    /// successor answers like its predecessor from its first request.
+    pub resolved_key: Option<String>,
 }
 
 impl TryFrom<&Args> for Config {
@@ -63,17 +72,18 @@ impl TryFrom<&Args> for Config {
 
     fn try_from(args: &Args) -> Result<Self, Self::Error> {
         let key = parse_key(&args.key)?;
-        let mut context = Context::new();
-        for pair in &args.encryption_context {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("--encryption-context {pair:?} is not k=v"))?;
-            let k = k.trim();
-            if k.is_empty() {
-                return Err(format!("--encryption-context {pair:?} has an empty key"));
-            }
-            if context.insert(k.to_owned(), v.to_owned()).is_some() {
-                return Err(format!("--encryption-context key {k:?} is given twice"));
+        let context = parse_context("--encryption-context", &args.encryption_context)?;
+        let mut decrypt_contexts = Vec::new();
+        for entry in &args.decrypt_encryption_contexts {
+            let pairs: Vec<String> = entry
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let parsed = parse_context("--decrypt-encryption-contexts", &pairs)?;
+            if !decrypt_contexts.contains(&parsed) {
+                decrypt_contexts.push(parsed);
             }
         }
         let mut decrypt_keys = Vec::new();
@@ -107,13 +117,35 @@ impl TryFrom<&Args> for Config {
             region: args.region.clone().filter(|r| !r.is_empty()),
             context,
             decrypt_keys,
+            decrypt_contexts,
+            kms_max_in_flight: usize::from(args.kms_max_in_flight),
             http_addr: args.http_addr,
             health_interval: args.health_interval,
             key_refresh_interval: args.key_refresh_interval,
             decrypt_cache_size: args.decrypt_cache_size,
             shutdown_grace: args.shutdown_grace,
+            take_over_socket: args.take_over_socket,
+            resolved_key: None,
         })
     }
+}
+
+/// `k=v` pairs into a context; `flag` names the option in errors.
+fn parse_context(flag: &str, pairs: &[String]) -> Result<Context, String> {
+    let mut context = Context::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{flag} {pair:?} is not k=v"))?;
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(format!("{flag} {pair:?} has an empty key"));
+        }
+        if context.insert(k.to_owned(), v.to_owned()).is_some() {
+            return Err(format!("{flag} key {k:?} is given twice"));
+        }
+    }
+    Ok(context)
 }
 
 fn parse_key(key: &str) -> Result<KeySpec, String> {
@@ -214,6 +246,33 @@ mod tests {
         );
         assert_eq!(config.context.len(), 2);
         assert_eq!(config.decrypt_keys, ["arn:aws:kms:us-east-1:1:key/a"]);
+        assert!(config.decrypt_contexts.is_empty());
+    }
+
+    #[test]
+    fn earlier_contexts_are_whole_contexts() {
+        let config = config(&[
+            "--key",
+            "alias/k",
+            "--decrypt-encryption-contexts",
+            "cluster=old,purpose=etcd;;cluster=older",
+            "--decrypt-encryption-contexts",
+            "cluster=older",
+        ])
+        .expect("valid");
+        let contexts: Vec<Vec<(&str, &str)>> = config
+            .decrypt_contexts
+            .iter()
+            .map(|c| c.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+            .collect();
+        assert_eq!(
+            contexts,
+            [
+                vec![("cluster", "old"), ("purpose", "etcd")],
+                vec![],
+                vec![("cluster", "older")],
+            ]
+        );
     }
 
     #[test]
@@ -228,6 +287,8 @@ mod tests {
             &["--key", "k", "--encryption-context", "novalue"],
             &["--key", "k", "--encryption-context", "=v"],
             &["--key", "k", "--encryption-context", "a=1,a=2"],
+            &["--key", "k", "--decrypt-encryption-contexts", "a"],
+            &["--key", "k", "--decrypt-encryption-contexts", "a=1,a=2"],
             &["--key", "k", "--decrypt-keys", "alias/old"],
             &["--key", "k", "--health-interval", "0s"],
             &["--key", "k", "--key-refresh-interval", "0s"],

@@ -1,7 +1,10 @@
 //! What the plugin hands the apiserver to store, and the apiserver's limits on it.
 //!
-//! Ciphertext = one format byte ([`FORMAT_V1`]) followed by the AWS KMS `CiphertextBlob`; the
-//! byte lets a later version change the layout without guessing. kube-apiserver refuses
+//! v2 ciphertext = one format byte ([`FORMAT_V1`]) followed by the AWS KMS `CiphertextBlob`; the
+//! byte lets a later version change the layout without guessing. v1beta1 has no key id and no
+//! annotations, so its ciphertext ([`FORMAT_V1BETA1`]) carries them itself: the key ARN and the
+//! encryption context, each length-prefixed, before the blob ([`V1Ciphertext`]). Decrypt can then
+//! check the key before KMS sees the request, as for v2. kube-apiserver refuses
 //! ciphertexts and key ids over 1024 bytes, annotation keys that are not fully qualified domain
 //! names, and annotations over 32 KiB in total (`reference/kms-plugin.md` §2.1); this module
 //! checks the same rules on what we return and on what we are given back.
@@ -14,8 +17,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::error::PluginError;
 
-/// The first byte of every ciphertext this plugin returns.
+/// The first byte of every v2 ciphertext (and of v1beta1 ciphertexts of earlier versions).
 pub const FORMAT_V1: u8 = 0x01;
+/// The first byte of v1beta1 ciphertexts that name their key and context.
+pub const FORMAT_V1BETA1: u8 = 0x02;
 /// Largest ciphertext and key id the apiserver accepts.
 pub const MAX_CIPHERTEXT: usize = 1024;
 /// Largest `key_id` the apiserver accepts.
@@ -69,6 +74,86 @@ pub fn unframe(ciphertext: &[u8]) -> Result<&[u8], PluginError> {
             "ciphertext format byte 0x{other:02x} is not one this plugin writes"
         ))),
     }
+}
+
+/// A v1beta1 ciphertext, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Ciphertext<'c> {
+    /// The key ARN it was encrypted under; `None` for ciphertexts of earlier versions.
+    pub key_id: Option<String>,
+    /// The encryption context it was encrypted with; `None` for earlier versions.
+    pub context: Option<Context>,
+    /// The AWS KMS `CiphertextBlob`.
+    pub blob: &'c [u8],
+}
+
+/// `[FORMAT_V1BETA1] [u16 len] key ARN [u16 len] context JSON [blob]`, refusing results over
+/// the limit.
+pub fn frame_v1beta1(blob: &[u8], key_id: &str, context: &Context) -> Result<Vec<u8>, PluginError> {
+    let json = serde_json::to_vec(context).unwrap_or_default();
+    let total = 1 + 2 + key_id.len() + 2 + json.len() + blob.len();
+    if blob.is_empty() || total > MAX_CIPHERTEXT {
+        return Err(PluginError::Internal(format!(
+            "a {total}-byte v1beta1 ciphertext (key, context, {}-byte KMS blob) is over the {MAX_CIPHERTEXT}-byte limit or empty",
+            blob.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(total);
+    out.push(FORMAT_V1BETA1);
+    for part in [key_id.as_bytes(), json.as_slice()] {
+        out.extend_from_slice(&u16::try_from(part.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(blob);
+    Ok(out)
+}
+
+/// Takes a v1beta1 ciphertext apart: this version's [`FORMAT_V1BETA1`], or the bare
+/// [`FORMAT_V1`] framing earlier versions wrote.
+pub fn unframe_v1beta1(ciphertext: &[u8]) -> Result<V1Ciphertext<'_>, PluginError> {
+    if ciphertext.first() != Some(&FORMAT_V1BETA1) {
+        return Ok(V1Ciphertext {
+            key_id: None,
+            context: None,
+            blob: unframe(ciphertext)?,
+        });
+    }
+    if ciphertext.len() > MAX_CIPHERTEXT {
+        return Err(PluginError::InvalidArgument(format!(
+            "ciphertext is {} bytes, over the limit of {MAX_CIPHERTEXT}",
+            ciphertext.len()
+        )));
+    }
+    let truncated = || PluginError::InvalidArgument("v1beta1 ciphertext is truncated".into());
+    let mut rest = &ciphertext[1..];
+    let mut parts = [&[][..]; 2];
+    for part in &mut parts {
+        let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(truncated)?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        if tail.len() < len {
+            return Err(truncated());
+        }
+        (*part, rest) = tail.split_at(len);
+    }
+    let key_id = std::str::from_utf8(parts[0])
+        .ok()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| PluginError::InvalidArgument("v1beta1 ciphertext names no key".into()))?;
+    let context: Context = serde_json::from_slice(parts[1]).map_err(|_| {
+        PluginError::InvalidArgument(
+            "v1beta1 ciphertext's encryption context is not a JSON object of strings".into(),
+        )
+    })?;
+    if rest.is_empty() {
+        return Err(PluginError::InvalidArgument(
+            "ciphertext has no KMS blob after its header".into(),
+        ));
+    }
+    Ok(V1Ciphertext {
+        key_id: Some(key_id.to_owned()),
+        context: Some(context),
+        blob: rest,
+    })
 }
 
 /// Checks a `key_id` the apiserver sent back.
@@ -246,6 +331,38 @@ mod tests {
             recorded_context(&HashMap::new(), &other).expect("configured"),
             other
         );
+    }
+
+    #[test]
+    fn v1beta1_ciphertexts_name_key_and_context() {
+        let context: Context = [("cluster".to_owned(), "prod".to_owned())].into();
+        let key = "arn:aws:kms:us-east-1:1:key/a";
+        let framed = frame_v1beta1(&[9; 184], key, &context).expect("framed");
+        let parsed = unframe_v1beta1(&framed).expect("parsed");
+        assert_eq!(parsed.key_id.as_deref(), Some(key));
+        assert_eq!(parsed.context.as_ref(), Some(&context));
+        assert_eq!(parsed.blob, &[9; 184][..]);
+        let legacy = frame(&[5; 10]).expect("legacy");
+        let parsed = unframe_v1beta1(&legacy).expect("earlier versions' framing");
+        assert_eq!(
+            (parsed.key_id, parsed.context, parsed.blob),
+            (None, None, &[5; 10][..])
+        );
+        assert!(
+            frame_v1beta1(&[1; 1000], key, &context).is_err(),
+            "over 1024 bytes"
+        );
+        for cut in 1..framed.len() - 184 + 1 {
+            let err = unframe_v1beta1(&framed[..cut]).expect_err("truncated");
+            assert_eq!(
+                err.grpc_code(),
+                tonic::Code::InvalidArgument,
+                "{cut}: {err}"
+            );
+        }
+        let mut no_key = vec![FORMAT_V1BETA1, 0, 0, 0, 2];
+        no_key.extend_from_slice(b"{}x");
+        assert!(unframe_v1beta1(&no_key).is_err());
     }
 
     #[test]

@@ -22,11 +22,20 @@ pub enum PluginError {
     },
     /// The request names a key this plugin is not allowed to decrypt with.
     #[error(
-        "key {key_id:?} is not the current key, a --decrypt-keys key or a key the alias pointed to before"
+        "key {key_id:?} is not the current key, a --decrypt-keys key, or a key the alias names now or named before"
     )]
     KeyNotAllowed {
         /// The key the request named.
         key_id: String,
+    },
+    /// The encryption context recorded with the data does not contain the configured one and
+    /// is not on the allow-list of older contexts.
+    #[error(
+        "the stored encryption context lacks or changes configured key(s) {keys:?} and is not in --decrypt-encryption-contexts"
+    )]
+    ContextNotAllowed {
+        /// The configured context keys the recorded one lacks or changes.
+        keys: String,
     },
     /// The plugin has not resolved its key yet.
     #[error("key not resolved yet: {0}")]
@@ -60,7 +69,9 @@ impl PluginError {
     pub fn grpc_code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) | Self::BadCiphertext { .. } => Code::InvalidArgument,
-            Self::KeyNotAllowed { .. } | Self::AccessDenied { .. } => Code::PermissionDenied,
+            Self::KeyNotAllowed { .. }
+            | Self::ContextNotAllowed { .. }
+            | Self::AccessDenied { .. } => Code::PermissionDenied,
             Self::NotReady(_) | Self::Unavailable { .. } => Code::Unavailable,
             Self::KeyUnusable { .. } => Code::FailedPrecondition,
             Self::Internal(_) => Code::Internal,
@@ -73,6 +84,7 @@ impl PluginError {
             Self::InvalidArgument(_) => "invalid_argument",
             Self::BadCiphertext { .. } => "bad_ciphertext",
             Self::KeyNotAllowed { .. } => "key_not_allowed",
+            Self::ContextNotAllowed { .. } => "context_not_allowed",
             Self::NotReady(_) => "not_ready",
             Self::Unavailable { .. } => "unavailable",
             Self::KeyUnusable { .. } => "key_unusable",
@@ -110,6 +122,7 @@ mod tests {
             PluginError::InvalidArgument("x".into()),
             PluginError::BadCiphertext { code: "c".into() },
             PluginError::KeyNotAllowed { key_id: "k".into() },
+            PluginError::ContextNotAllowed { keys: "k".into() },
             PluginError::NotReady("r".into()),
             PluginError::Unavailable { reason: "r".into() },
             PluginError::KeyUnusable { code: "c".into() },

@@ -1,14 +1,29 @@
-//! KMS health as the plugin knows it, and the background checker that keeps it fresh cheaply.
+//! KMS health as the plugin knows it, and the background checker that keeps it true and fresh
+//! at a small, bounded cost.
 //!
-//! Every Encrypt and Decrypt under the current key is evidence: the latest one decides whether
-//! `Status` says `ok` or names what failed. `Status` and the HTTP probes only read this state;
-//! they never call AWS. The checker makes at most one KMS call per `--health-interval`, and none
-//! when real traffic succeeded within the interval. When idle it alternates Encrypt and Decrypt
-//! of a fixed probe value, so losing either permission shows up.
+//! Evidence is the outcome of a KMS operation under the *current* key: real Encrypts, real
+//! Decrypts that fail for a reason that is about KMS (unreachable, throttling), and the
+//! checker's own probes. Old keys are no evidence (a retired key being disabled must not make
+//! the plugin unhealthy), and neither is one stored object's bad data.
+//!
+//! * The plugin reports unhealthy only after [`FAILURE_THRESHOLD`] failures in a row; one
+//!   success clears them. One lost packet does not take the apiservers' `/readyz` down.
+//! * After a failure the checker probes again with a short backoff ([`backoff`]: 1 s, 2 s, 4 s,
+//!   8 s, then every 10 s), so a real outage is reported within seconds and recovery is seen
+//!   within seconds, whatever `--health-interval` is.
+//! * A Decrypt refused with a key or permission error may be caused by the object (a context
+//!   a key policy denies), so it only makes the checker probe now ([`Health::suspect`]); the probe,
+//!   on a value the plugin wrote itself, decides.
+//! * Healthy and idle, the checker makes at most one KMS call per `--health-interval`, and none
+//!   when real traffic succeeded within it, alternating Encrypt and Decrypt of a fixed value so
+//!   that losing either permission shows up.
+//!
+//! `Status` and the HTTP probes only read this state; they never call AWS.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::envelope::Context;
@@ -19,6 +34,15 @@ use crate::metrics::Metrics;
 
 /// The value the checker encrypts; not a secret.
 const PROBE_PLAINTEXT: &[u8] = b"keywarden-kms health probe";
+
+/// Failures in a row before the plugin reports unhealthy.
+pub const FAILURE_THRESHOLD: u32 = 3;
+
+/// Longest wait between probes while failures are outstanding.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Least time between two probes caused by suspect Decrypt failures while KMS looks healthy.
+pub const SUSPECT_GAP: Duration = Duration::from_secs(10);
 
 /// A KMS operation that counts as evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,17 +62,33 @@ impl Op {
     }
 }
 
+/// The wait before the next probe after `failures` failures in a row: 1 s doubling, at most
+/// [`MAX_BACKOFF`] and at most `interval`.
+pub fn backoff(failures: u32, interval: Duration) -> Duration {
+    let exp = failures.saturating_sub(1).min(8);
+    Duration::from_secs(1 << exp).min(MAX_BACKOFF).min(interval)
+}
+
 /// What is known about KMS health.
 #[derive(Debug)]
 pub struct Health {
     state: Mutex<State>,
+    wake: Notify,
     metrics: Metrics,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// When the latest evidence arrived and, if it was a failure, why.
-    last: Option<(Instant, Option<String>)>,
+    /// Failures since the last success.
+    failures: u32,
+    /// Why the latest failure happened.
+    reason: Option<String>,
+    /// When the latest evidence (success or failure) arrived.
+    last: Option<Instant>,
+    /// When the latest success arrived.
+    last_ok: Option<Instant>,
+    /// A Decrypt failure asked for a probe that has not run yet.
+    suspect: bool,
     encrypt_ok: Option<Instant>,
     decrypt_ok: Option<Instant>,
 }
@@ -58,12 +98,13 @@ impl Health {
     pub fn new(metrics: Metrics) -> Self {
         Self {
             state: Mutex::new(State::default()),
+            wake: Notify::new(),
             metrics,
         }
     }
 
-    /// Records the outcome of a KMS call under the current key. Failures that are about the
-    /// request's input (bad ciphertext) say nothing about health and are ignored.
+    /// Records the outcome of an Encrypt under the current key, or of a probe. Failures that
+    /// are about the request's input (bad ciphertext) say nothing about health.
     pub fn observe<T>(&self, op: Op, result: &Result<T, PluginError>) {
         match result {
             Ok(_) => self.success(op),
@@ -72,11 +113,29 @@ impl Health {
         }
     }
 
+    /// Records the outcome of a real Decrypt under the current key. Only KMS being unreachable
+    /// or throttling is evidence by itself; a key or permission error may come from the stored
+    /// object (its context, its blob), so it makes the checker probe instead.
+    pub fn observe_decrypt<T>(&self, result: &Result<T, PluginError>) {
+        match result {
+            Ok(_) => self.success(Op::Decrypt),
+            Err(err @ PluginError::Unavailable { .. }) => self.failure(format!("Decrypt: {err}")),
+            Err(err) if err.is_health_evidence() => self.suspect(),
+            Err(_) => {}
+        }
+    }
+
     /// Records a successful call.
     pub fn success(&self, op: Op) {
         let now = Instant::now();
         let mut state = self.lock();
-        state.last = Some((now, None));
+        if state.failures >= FAILURE_THRESHOLD {
+            tracing::info!(operation = op.name(), "KMS healthy again");
+        }
+        state.failures = 0;
+        state.reason = None;
+        state.last = Some(now);
+        state.last_ok = Some(now);
         match op {
             Op::Encrypt => state.encrypt_ok = Some(now),
             Op::Decrypt => state.decrypt_ok = Some(now),
@@ -85,16 +144,29 @@ impl Health {
         self.metrics.set_healthy(true);
     }
 
-    /// Records a failure with a short reason (shown in `Status.healthz` and `/healthz`).
+    /// Records a failure with a short reason (shown in `Status.healthz` and `/healthz` once
+    /// [`FAILURE_THRESHOLD`] failures came in a row), and wakes the checker to probe again soon.
     pub fn failure(&self, reason: String) {
         let mut state = self.lock();
-        let changed = !matches!(&state.last, Some((_, Some(r))) if *r == reason);
-        if changed {
-            tracing::warn!(reason = %reason, "KMS health check failing");
+        state.failures = state.failures.saturating_add(1);
+        state.last = Some(Instant::now());
+        let unhealthy = state.failures >= FAILURE_THRESHOLD;
+        if state.failures == FAILURE_THRESHOLD {
+            tracing::warn!(reason = %reason, failures = state.failures, "KMS health check failing");
+        } else if !unhealthy {
+            tracing::info!(reason = %reason, failures = state.failures, "KMS call failed; probing again soon");
         }
-        state.last = Some((Instant::now(), Some(reason)));
+        state.reason = Some(reason);
         drop(state);
-        self.metrics.set_healthy(false);
+        self.metrics.set_healthy(!unhealthy);
+        self.wake.notify_one();
+    }
+
+    /// Asks the checker for a probe now: a real Decrypt failed in a way that may or may not be
+    /// about KMS.
+    pub fn suspect(&self) {
+        self.lock().suspect = true;
+        self.wake.notify_one();
     }
 
     /// `None` when healthy, else why not.
@@ -102,23 +174,47 @@ impl Health {
         if let Some(unresolved) = keys.unresolved() {
             return Some(unresolved);
         }
-        self.lock().last.as_ref().and_then(|(_, r)| r.clone())
+        let state = self.lock();
+        (state.failures >= FAILURE_THRESHOLD)
+            .then(|| state.reason.clone())
+            .flatten()
     }
 
-    /// Which call the checker should make now, if any: none when the latest evidence is a
-    /// success younger than `interval`; otherwise the operation proven least recently.
-    pub fn due(&self, now: Instant, interval: Duration) -> Option<Op> {
+    /// When the checker should probe next (it may be now or in the past), and with which
+    /// operation: after failures, on the backoff; after a suspect Decrypt, now unless a success
+    /// is younger than [`SUSPECT_GAP`]; otherwise one `interval` after the latest evidence.
+    pub fn next_probe(&self, interval: Duration) -> (Option<Instant>, Op) {
         let state = self.lock();
-        if let Some((at, None)) = state.last
-            && now.saturating_duration_since(at) < interval
-        {
-            return None;
+        let op = match (state.encrypt_ok, state.decrypt_ok) {
+            (Some(e), Some(d)) if d < e => Op::Decrypt,
+            (Some(_), None) => Op::Decrypt,
+            _ => Op::Encrypt,
+        };
+        let at = match state.last {
+            None => None,
+            Some(last) if state.failures > 0 => Some(last + backoff(state.failures, interval)),
+            Some(last) => {
+                let regular = last + interval;
+                let suspect = state
+                    .suspect
+                    .then(|| state.last_ok.map_or(last, |ok| ok + SUSPECT_GAP));
+                Some(suspect.map_or(regular, |s| s.min(regular)))
+            }
+        };
+        (at, op)
+    }
+
+    /// Records a probe's outcome: the probe works on a value the plugin wrote itself under the
+    /// current key and the configured context, so every failure is evidence.
+    fn probe_result<T>(&self, op: Op, result: &Result<T, PluginError>) {
+        match result {
+            Ok(_) => self.success(op),
+            Err(err) => self.failure(format!("{}: {err}", op.name())),
         }
-        match (state.encrypt_ok, state.decrypt_ok) {
-            (Some(e), Some(d)) if d < e => Some(Op::Decrypt),
-            (Some(_), None) => Some(Op::Decrypt),
-            _ => Some(Op::Encrypt),
-        }
+    }
+
+    fn probed(&self) {
+        self.lock().suspect = false;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -126,8 +222,9 @@ impl Health {
     }
 }
 
-/// The background checker: wakes every `interval` and probes KMS only when [`Health::due`]
-/// says so. The probe ciphertext is kept (it protects a constant) for the next Decrypt probe.
+/// The background checker: probes KMS when [`Health::next_probe`] says so, sleeping in
+/// between unless a failure or a suspect Decrypt wakes it. The probe ciphertext is kept (it
+/// protects a constant) for the next Decrypt probe.
 pub async fn watch(
     health: Arc<Health>,
     keys: Arc<KeyRing>,
@@ -141,12 +238,21 @@ pub async fn watch(
         let wait = match keys.current() {
             None => interval.min(Duration::from_secs(1)),
             Some(key) => {
-                check(&health, &kms, &context, interval, &key, &mut probe).await;
-                interval
+                let (at, op) = health.next_probe(interval);
+                let now = Instant::now();
+                match at {
+                    Some(at) if at > now => at - now,
+                    _ => {
+                        health.probed();
+                        check(&health, &kms, &context, op, &key, &mut probe).await;
+                        continue;
+                    }
+                }
             }
         };
         tokio::select! {
             () = cancel.cancelled() => return,
+            () = health.wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -156,14 +262,10 @@ async fn check(
     health: &Health,
     kms: &Kms,
     context: &Context,
-    interval: Duration,
+    op: Op,
     key: &str,
     probe: &mut Option<(String, Vec<u8>)>,
 ) {
-    let Some(op) = health.due(Instant::now(), interval) else {
-        tracing::debug!("recent KMS traffic succeeded; no health probe needed");
-        return;
-    };
     let blob = probe.as_ref().filter(|(k, _)| k == key).map(|(_, b)| b);
     match (op, blob) {
         (Op::Decrypt, Some(blob)) => {
@@ -174,11 +276,11 @@ async fn check(
                 health.failure("Decrypt: health probe decrypted to the wrong value".into());
                 return;
             }
-            health.observe(Op::Decrypt, &result);
+            health.probe_result(Op::Decrypt, &result);
         }
         _ => {
             let result = kms.encrypt(key, PROBE_PLAINTEXT, context).await;
-            health.observe(Op::Encrypt, &result);
+            health.probe_result(Op::Encrypt, &result);
             if let Ok(blob) = result {
                 *probe = Some((key.to_owned(), blob));
             }
@@ -197,40 +299,48 @@ mod tests {
         Health::new(Metrics::register(&mut Registry::default()))
     }
 
-    #[test]
-    fn recent_success_means_no_probe() {
-        let health = health();
-        let interval = Duration::from_secs(60);
-        assert_eq!(health.due(Instant::now(), interval), Some(Op::Encrypt));
-        health.success(Op::Encrypt);
-        assert_eq!(health.due(Instant::now(), interval), None);
-        let later = Instant::now() + interval;
-        assert_eq!(health.due(later, interval), Some(Op::Decrypt), "alternates");
-        health.success(Op::Decrypt);
-        assert_eq!(
-            health.due(Instant::now() + interval, interval),
-            Some(Op::Encrypt)
-        );
+    fn unusable() -> Result<(), PluginError> {
+        Err(PluginError::KeyUnusable {
+            code: "DisabledException".into(),
+        })
     }
 
     #[test]
-    fn failures_are_reported_until_the_next_success() {
+    fn recent_success_means_no_probe_until_the_interval() {
+        let health = health();
+        let interval = Duration::from_secs(60);
+        assert_eq!(health.next_probe(interval), (None, Op::Encrypt), "now");
+        health.success(Op::Encrypt);
+        let (at, op) = health.next_probe(interval);
+        assert!(at.expect("scheduled") > Instant::now() + interval / 2);
+        assert_eq!(op, Op::Decrypt, "alternates");
+        health.success(Op::Decrypt);
+        assert_eq!(health.next_probe(interval).1, Op::Encrypt);
+    }
+
+    #[test]
+    fn unhealthy_only_after_consecutive_failures() {
         let health = health();
         let keys = KeyRing::new(KeySpec::Key("k".into()), vec![]);
         assert!(health.reason(&keys).is_some(), "unresolved key");
         keys.resolved("arn:aws:kms:r:1:key/k".into());
         assert_eq!(health.reason(&keys), None);
-        let err: Result<(), _> = Err(PluginError::KeyUnusable {
-            code: "DisabledException".into(),
-        });
-        health.observe(Op::Encrypt, &err);
+        for _ in 1..FAILURE_THRESHOLD {
+            health.observe(Op::Encrypt, &unusable());
+            assert_eq!(health.reason(&keys), None, "not yet");
+        }
+        health.observe(Op::Decrypt, &Ok(()));
+        for _ in 1..FAILURE_THRESHOLD {
+            health.observe(Op::Encrypt, &unusable());
+        }
+        assert_eq!(
+            health.reason(&keys),
+            None,
+            "a success in between resets the count"
+        );
+        health.observe(Op::Encrypt, &unusable());
         let reason = health.reason(&keys).expect("failing");
         assert!(reason.contains("DisabledException"), "{reason}");
-        assert!(
-            health
-                .due(Instant::now(), Duration::from_secs(60))
-                .is_some()
-        );
         let bad_input: Result<(), _> = Err(PluginError::BadCiphertext {
             code: "InvalidCiphertextException".into(),
         });
@@ -238,5 +348,53 @@ mod tests {
         assert!(health.reason(&keys).is_some(), "bad input is no evidence");
         health.observe(Op::Decrypt, &Ok(()));
         assert_eq!(health.reason(&keys), None);
+    }
+
+    #[test]
+    fn failures_are_reprobed_on_a_short_backoff() {
+        let interval = Duration::from_secs(300);
+        let waits: Vec<u64> = (1..=6).map(|n| backoff(n, interval).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(
+            backoff(1, Duration::from_millis(500)),
+            Duration::from_millis(500)
+        );
+        let health = health();
+        health.success(Op::Encrypt);
+        health.failure("Encrypt: AWS KMS unavailable (timeout)".into());
+        let (at, _) = health.next_probe(interval);
+        assert!(at.expect("scheduled") <= Instant::now() + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_suspect_decrypt_asks_for_a_probe_but_is_not_a_failure() {
+        let health = health();
+        let keys = KeyRing::new(KeySpec::Key("k".into()), vec![]);
+        keys.resolved("arn:aws:kms:r:1:key/k".into());
+        let interval = Duration::from_secs(300);
+        health.observe(Op::Encrypt, &Ok(()));
+        for _ in 0..10 {
+            health.observe_decrypt(&Err::<(), _>(PluginError::AccessDenied {
+                code: "AccessDeniedException".into(),
+            }));
+        }
+        assert_eq!(
+            health.reason(&keys),
+            None,
+            "one object's refusal is no failure"
+        );
+        let (at, _) = health.next_probe(interval);
+        let at = at.expect("scheduled");
+        assert!(at <= Instant::now() + SUSPECT_GAP, "probe soon");
+        assert!(
+            at + Duration::from_secs(1) >= Instant::now() + SUSPECT_GAP,
+            "not at once after a success"
+        );
+        health.probed();
+        assert!(health.next_probe(interval).0.expect("scheduled") > Instant::now() + SUSPECT_GAP);
+        health.observe_decrypt(&Err::<(), _>(PluginError::Unavailable {
+            reason: "timeout".into(),
+        }));
+        assert_eq!(health.lock().failures, 1, "unreachable KMS is evidence");
     }
 }

@@ -4,13 +4,22 @@
 //! `--key-refresh-interval`. When the alias now points at another key, the new ARN becomes the
 //! key id `Status` and Encrypt report (so each apiserver makes a new seed), and the previous ARN
 //! stays on the decrypt allow-list for the life of the process, beside `--decrypt-keys`.
+//!
+//! Several apiservers each have their own plugin, and each plugin notices a retargeted alias on
+//! its own clock. So a Decrypt naming a key ARN that is not on the allow-list makes the plugin
+//! resolve the alias again at once ([`KeyRing::authorize`]): if the alias now names that key,
+//! it is accepted (and becomes the current key here too). Those on-demand resolutions are
+//! coalesced (one DescribeKey answers every request waiting for it) and rate-limited (at most
+//! one per [`ON_DEMAND_GAP`]), so a flood of Decrypts naming unknown keys costs at most one
+//! KMS call per second. A key the alias does not name is refused before any Decrypt reaches KMS.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::KeySpec;
+use crate::config::{KeySpec, is_key_arn};
+use crate::error::PluginError;
 use crate::health::Health;
 use crate::kms::Kms;
 use crate::metrics::Metrics;
@@ -18,12 +27,17 @@ use crate::metrics::Metrics;
 /// Retry period while the key has never been resolved.
 const UNRESOLVED_RETRY: Duration = Duration::from_secs(5);
 
+/// Least time between two on-demand resolutions of the alias.
+pub const ON_DEMAND_GAP: Duration = Duration::from_secs(1);
+
 /// The keys of one plugin process.
 #[derive(Debug)]
 pub struct KeyRing {
     spec: KeySpec,
     decrypt_keys: Vec<String>,
     state: RwLock<State>,
+    /// Held while an on-demand resolution runs; holds when the latest one started.
+    on_demand: tokio::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +68,7 @@ impl KeyRing {
                 unresolved: Some("not resolved yet".into()),
                 ..State::default()
             }),
+            on_demand: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -89,6 +104,53 @@ impl KeyRing {
         state.current.as_deref() == Some(key_id)
             || state.previous.iter().any(|k| k == key_id)
             || self.decrypt_keys.iter().any(|k| k == key_id)
+    }
+
+    /// Whether Decrypt may use `key_id`, resolving the alias again first when the key is not
+    /// known yet: another apiserver's plugin may have seen the alias move before this one.
+    /// Coalesced and rate-limited (see the module documentation).
+    pub async fn authorize(
+        &self,
+        key_id: &str,
+        kms: &Kms,
+        health: &Health,
+        metrics: &Metrics,
+    ) -> Result<(), PluginError> {
+        let refused = || PluginError::KeyNotAllowed {
+            key_id: key_id.to_owned(),
+        };
+        if self.allows(key_id) {
+            return Ok(());
+        }
+        // An alias may have moved; any key may simply not be resolved yet (a Decrypt that
+        // arrives right after a restart).
+        let may_resolve = self.spec.is_alias() || self.current().is_none();
+        if !may_resolve || !is_key_arn(key_id) {
+            return Err(refused());
+        }
+        let asked = Instant::now();
+        let mut latest = self.on_demand.lock().await;
+        if self.allows(key_id) {
+            return Ok(());
+        }
+        if latest.is_none_or(|started| started < asked) {
+            if let Some(started) = *latest {
+                tokio::time::sleep_until((started + ON_DEMAND_GAP).into()).await;
+            }
+            *latest = Some(Instant::now());
+            metrics.on_demand_resolution();
+            tracing::info!(
+                key_id,
+                "Decrypt names a key not seen yet; resolving the alias again"
+            );
+            refresh_once(self, kms, health, metrics).await;
+        }
+        drop(latest);
+        if self.allows(key_id) {
+            Ok(())
+        } else {
+            Err(refused())
+        }
     }
 
     /// Every key Decrypt may use, current first.

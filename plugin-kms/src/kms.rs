@@ -1,14 +1,21 @@
 //! The three AWS KMS calls the plugin makes (Encrypt, Decrypt, DescribeKey) on a client built
 //! once in `main` and injected here; each call is bounded in time, timed into the latency
 //! histogram and classified into a [`PluginError`].
+//!
+//! At most `--kms-max-in-flight` calls are in flight to AWS at once, whatever the apiservers
+//! send: the rest wait for a slot (until their caller gives up). An apiserver that restarts with
+//! an empty cache reads every seed at once, and that burst must not become a burst of KMS calls
+//! beyond the account's request quota.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyState;
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::aws_error;
@@ -34,12 +41,17 @@ pub struct KeyInfo {
 pub struct Kms {
     client: aws_sdk_kms::Client,
     metrics: Metrics,
+    slots: Arc<Semaphore>,
 }
 
 impl Kms {
-    /// Wraps an injected client.
-    pub fn new(client: aws_sdk_kms::Client, metrics: Metrics) -> Self {
-        Self { client, metrics }
+    /// Wraps an injected client; at most `max_in_flight` calls (at least 1) run at once.
+    pub fn new(client: aws_sdk_kms::Client, metrics: Metrics, max_in_flight: usize) -> Self {
+        Self {
+            client,
+            metrics,
+            slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
+        }
     }
 
     /// `kms:Encrypt` of `plaintext` under `key_id` with `context`; returns the CiphertextBlob.
@@ -114,6 +126,15 @@ impl Kms {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| PluginError::Unavailable {
+                reason: "shutting down".into(),
+            })?;
+        self.metrics.kms_in_flight(1);
+        let _done = InFlight(&self.metrics);
         let started = Instant::now();
         let result = match tokio::time::timeout(CALL_TIMEOUT, request).await {
             Ok(Ok(output)) => Ok(output),
@@ -139,6 +160,15 @@ impl Kms {
         self.metrics
             .kms_call(operation, outcome, started.elapsed().as_secs_f64());
         result
+    }
+}
+
+/// Counts a call out of the in-flight gauge when it ends, also when its caller gave up.
+struct InFlight<'m>(&'m Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.kms_in_flight(-1);
     }
 }
 

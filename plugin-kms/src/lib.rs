@@ -2,22 +2,28 @@
 //! [`server::run`]; tests call the same entry point.
 //!
 //! A request flows through: [`service`] (both API versions, metrics, logs) → [`plugin`]
-//! (allow-list, cache, health evidence) → [`envelope`] (format and apiserver limits) → [`kms`]
-//! (the AWS call, classified by [`aws_error`]). In the background, [`keys`] keeps the key ARN
-//! current and [`health`] keeps `Status` truthful at the cost of at most one KMS call per
-//! interval.
+//! (context and key checks, cache, coalescing in [`flight`], health evidence) → [`envelope`]
+//! (format and apiserver limits) → [`kms`] (the bounded AWS call, classified by
+//! [`aws_error`]). In the background, [`keys`] keeps the key ARN current (and on demand, when a
+//! Decrypt names a key not seen yet) and [`health`] keeps `Status` truthful at the cost of at
+//! most one KMS call per interval while healthy. [`scan`] is the read-only `keywarden-kms scan`
+//! command that counts what etcd holds under each key.
 
 pub mod aws_error;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod envelope;
 pub mod error;
+pub mod etcd;
+pub mod flight;
 pub mod health;
 pub mod keys;
 pub mod kms;
 pub mod metrics;
 pub mod plugin;
+pub mod scan;
 pub mod server;
 pub mod service;
 

@@ -46,6 +46,9 @@ pub struct Metrics {
     cache_entries: Gauge,
     healthy: Gauge,
     key_changes: Counter,
+    on_demand: Counter,
+    kms_in_flight: Gauge,
+    coalesced: Counter,
 }
 
 impl Metrics {
@@ -62,6 +65,9 @@ impl Metrics {
             cache_entries: Gauge::default(),
             healthy: Gauge::default(),
             key_changes: Counter::default(),
+            on_demand: Counter::default(),
+            kms_in_flight: Gauge::default(),
+            coalesced: Counter::default(),
         };
         let sub = registry.sub_registry_with_prefix("keywarden_kms");
         sub.register(
@@ -94,6 +100,21 @@ impl Metrics {
             "key_changes",
             "Times the alias was found pointing at a different key",
             metrics.key_changes.clone(),
+        );
+        sub.register(
+            "key_resolutions_on_demand",
+            "Times a Decrypt naming an unknown key made the plugin resolve the alias again",
+            metrics.on_demand.clone(),
+        );
+        sub.register(
+            "aws_in_flight",
+            "AWS KMS calls in flight now (bounded by --kms-max-in-flight)",
+            metrics.kms_in_flight.clone(),
+        );
+        sub.register(
+            "decrypt_coalesced",
+            "Decrypts answered by a KMS call another request for the same ciphertext made",
+            metrics.coalesced.clone(),
         );
         metrics
     }
@@ -133,6 +154,21 @@ impl Metrics {
     /// Records the current health.
     pub fn set_healthy(&self, healthy: bool) {
         self.healthy.set(i64::from(healthy));
+    }
+
+    /// Records an on-demand resolution of the alias.
+    pub fn on_demand_resolution(&self) {
+        self.on_demand.inc();
+    }
+
+    /// Adds `delta` to the calls in flight to AWS KMS.
+    pub fn kms_in_flight(&self, delta: i64) {
+        self.kms_in_flight.inc_by(delta);
+    }
+
+    /// Records a Decrypt that waited for another request's KMS call.
+    pub fn coalesced(&self) {
+        self.coalesced.inc();
     }
 
     /// Records that the alias now points at another key.

@@ -1,14 +1,20 @@
 //! The plugin's operations, shared by both API versions: Encrypt under the current key,
-//! Decrypt under an allowed key (through the cache), and the `Status` view of kept state.
+//! Decrypt under an allowed key and an acceptable context (through the cache, one KMS call per
+//! ciphertext however many requests want it at once), and the `Status` view of kept state.
+//!
+//! Every check that can refuse a Decrypt (format, limits, context, key) runs before KMS is
+//! asked: stored data cannot make the plugin use a key or a context it was not configured for.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::cache::DecryptCache;
+use crate::cache::{CacheKey, DecryptCache};
+use crate::context::check_context;
 use crate::envelope::{self, Context, MAX_PLAINTEXT};
 use crate::error::PluginError;
+use crate::flight::Flights;
 use crate::health::{Health, Op};
 use crate::keys::KeyRing;
 use crate::kms::Kms;
@@ -44,6 +50,19 @@ pub struct Encrypted {
     pub annotations: HashMap<String, Vec<u8>>,
 }
 
+/// A Decrypt's answer, shared by every request coalesced onto one KMS call.
+type Plaintext = Result<Zeroizing<Vec<u8>>, PluginError>;
+
+/// What the plugin encrypts with and accepts for Decrypt besides keys.
+#[derive(Debug, Clone, Default)]
+pub struct Contexts {
+    /// The encryption context of new ciphertexts (`--encryption-context`).
+    pub configured: Context,
+    /// Recorded contexts accepted although they lack configured pairs
+    /// (`--decrypt-encryption-contexts`).
+    pub allowed: Vec<Context>,
+}
+
 /// Everything a request needs.
 #[derive(Debug)]
 pub struct Plugin {
@@ -51,7 +70,8 @@ pub struct Plugin {
     keys: Arc<KeyRing>,
     health: Arc<Health>,
     cache: DecryptCache,
-    context: Context,
+    flights: Flights<Plaintext>,
+    contexts: Contexts,
     metrics: Metrics,
 }
 
@@ -62,7 +82,7 @@ impl Plugin {
         keys: Arc<KeyRing>,
         health: Arc<Health>,
         cache: DecryptCache,
-        context: Context,
+        contexts: Contexts,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -70,7 +90,8 @@ impl Plugin {
             keys,
             health,
             cache,
-            context,
+            flights: Flights::default(),
+            contexts,
             metrics,
         }
     }
@@ -101,26 +122,28 @@ impl Plugin {
             .keys
             .current()
             .ok_or_else(|| PluginError::NotReady(self.keys.unresolved().unwrap_or_default()))?;
-        let result = self.kms.encrypt(&key_id, plaintext, &self.context).await;
+        let context = &self.contexts.configured;
+        let result = self.kms.encrypt(&key_id, plaintext, context).await;
         self.health.observe(Op::Encrypt, &result);
-        let ciphertext = envelope::frame(&result?)?;
-        let cache_id = match api {
-            Api::V2 => key_id.as_str(),
-            Api::V1beta1 => "",
+        let blob = result?;
+        let ciphertext = match api {
+            Api::V2 => envelope::frame(&blob)?,
+            Api::V1beta1 => envelope::frame_v1beta1(&blob, &key_id, context)?,
         };
         self.cache.put(
-            DecryptCache::key(api.name(), cache_id, &self.context, &ciphertext),
+            DecryptCache::key(api.name(), &key_id, context, &ciphertext),
             plaintext,
         );
         self.metrics.cache_size(self.cache.len());
         Ok(Encrypted {
             ciphertext,
-            annotations: envelope::annotations(&self.context),
+            annotations: envelope::annotations(context),
             key_id,
         })
     }
 
-    /// v2 Decrypt: the key must be allowed; the context is the one recorded in `annotations`.
+    /// v2 Decrypt: the context recorded in `annotations` must be acceptable and the key allowed
+    /// (resolving the alias again if the key is new), both before KMS is asked.
     pub async fn decrypt_v2(
         &self,
         ciphertext: &[u8],
@@ -128,67 +151,99 @@ impl Plugin {
         annotations: &HashMap<String, Vec<u8>>,
     ) -> Result<Zeroizing<Vec<u8>>, PluginError> {
         let (blob, context) =
-            envelope::decrypt_request(ciphertext, key_id, annotations, &self.context)?;
-        if !self.keys.allows(key_id) {
-            return Err(PluginError::KeyNotAllowed {
-                key_id: key_id.to_owned(),
-            });
-        }
+            envelope::decrypt_request(ciphertext, key_id, annotations, &self.contexts.configured)?;
+        check_context(&context, &self.contexts.configured, &self.contexts.allowed)?;
+        self.authorize(key_id).await?;
         let cache_key = DecryptCache::key(Api::V2.name(), key_id, &context, ciphertext);
-        if let Some(plaintext) = self.cached(&cache_key) {
-            return Ok(plaintext);
-        }
-        let result = self.kms.decrypt(Some(key_id), blob, &context).await;
-        self.observe_decrypt(Some(key_id), &result);
-        let (plaintext, used) = result?;
-        if used.as_deref().is_some_and(|used| used != key_id) {
-            return Err(PluginError::BadCiphertext {
-                code: "decrypted under another key".into(),
-            });
-        }
-        self.cache.put(cache_key, &plaintext);
-        self.metrics.cache_size(self.cache.len());
-        Ok(plaintext)
+        self.decrypt_once(cache_key, key_id, blob, &context).await
     }
 
-    /// v1beta1 Decrypt: no key id travels with the data, so KMS finds the key in the blob and
-    /// the plaintext is only returned if that key is allowed.
+    /// v1beta1 Decrypt: the ciphertext names its key and context (see [`envelope`]); the same
+    /// checks as v2 run before KMS is asked. Ciphertexts of earlier versions name neither: they
+    /// are tried under the configured context with each allowed key, current first, so KMS
+    /// still only ever sees a key this plugin allows.
     pub async fn decrypt_v1(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, PluginError> {
-        let blob = envelope::unframe(ciphertext)?;
-        let cache_key = DecryptCache::key(Api::V1beta1.name(), "", &self.context, ciphertext);
+        let parsed = envelope::unframe_v1beta1(ciphertext)?;
+        let context = parsed
+            .context
+            .unwrap_or_else(|| self.contexts.configured.clone());
+        check_context(&context, &self.contexts.configured, &self.contexts.allowed)?;
+        let api = Api::V1beta1.name();
+        if let Some(key_id) = parsed.key_id {
+            self.authorize(&key_id).await?;
+            let cache_key = DecryptCache::key(api, &key_id, &context, ciphertext);
+            return self
+                .decrypt_once(cache_key, &key_id, parsed.blob, &context)
+                .await;
+        }
+        let mut last = PluginError::KeyNotAllowed {
+            key_id: String::new(),
+        };
+        for key_id in self.keys.allowed() {
+            let cache_key = DecryptCache::key(api, &key_id, &context, ciphertext);
+            match self
+                .decrypt_once(cache_key, &key_id, parsed.blob, &context)
+                .await
+            {
+                Err(err @ PluginError::BadCiphertext { .. }) => last = err,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    async fn authorize(&self, key_id: &str) -> Result<(), PluginError> {
+        self.keys
+            .authorize(key_id, &self.kms, &self.health, &self.metrics)
+            .await
+    }
+
+    /// The plaintext of `blob` under `key_id`: from the cache, else from one KMS call shared by
+    /// every concurrent request for the same ciphertext.
+    async fn decrypt_once(
+        &self,
+        cache_key: CacheKey,
+        key_id: &str,
+        blob: &[u8],
+        context: &Context,
+    ) -> Plaintext {
         if let Some(plaintext) = self.cached(&cache_key) {
             return Ok(plaintext);
         }
-        let result = self.kms.decrypt(None, blob, &self.context).await;
-        let used = result.as_ref().ok().and_then(|(_, used)| used.clone());
-        self.observe_decrypt(used.as_deref(), &result);
-        let (plaintext, used) = result?;
-        match used {
-            Some(used) if self.keys.allows(&used) => {
-                self.cache.put(cache_key, &plaintext);
-                self.metrics.cache_size(self.cache.len());
-                Ok(plaintext)
-            }
-            other => Err(PluginError::KeyNotAllowed {
-                key_id: other.unwrap_or_default(),
-            }),
+        let (result, made) = self
+            .flights
+            .run(cache_key, || async {
+                if let Some(plaintext) = self.cache.get(&cache_key) {
+                    return Ok(plaintext);
+                }
+                let result = self.kms.decrypt(Some(key_id), blob, context).await;
+                let result = result.and_then(|(plaintext, used)| {
+                    if used.as_deref().is_some_and(|used| used != key_id) {
+                        return Err(PluginError::BadCiphertext {
+                            code: "decrypted under another key".into(),
+                        });
+                    }
+                    Ok(plaintext)
+                });
+                if self.keys.current().as_deref() == Some(key_id) {
+                    self.health.observe_decrypt(&result);
+                }
+                if let Ok(plaintext) = &result {
+                    self.cache.put(cache_key, plaintext);
+                    self.metrics.cache_size(self.cache.len());
+                }
+                result
+            })
+            .await;
+        if !made {
+            self.metrics.coalesced();
         }
+        result
     }
 
-    fn cached(&self, key: &crate::cache::CacheKey) -> Option<Zeroizing<Vec<u8>>> {
+    fn cached(&self, key: &CacheKey) -> Option<Zeroizing<Vec<u8>>> {
         let hit = self.cache.get(key);
         self.metrics.cache_lookup(hit.is_some(), self.cache.len());
         hit
-    }
-
-    /// A Decrypt under the current key is health evidence; under an old key only a failure to
-    /// reach KMS is (an old key being disabled must not make the plugin unhealthy).
-    fn observe_decrypt<T>(&self, key_id: Option<&str>, result: &Result<T, PluginError>) {
-        let current = self.keys.current();
-        if key_id.is_some() && key_id == current.as_deref() {
-            self.health.observe(Op::Decrypt, result);
-        } else if let Err(err @ PluginError::Unavailable { .. }) = result {
-            self.health.failure(format!("Decrypt: {err}"));
-        }
     }
 }

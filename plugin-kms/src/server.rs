@@ -18,13 +18,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cache::DecryptCache;
+use crate::cli::HttpAddr;
 use crate::config::Config;
 use crate::health::{self, Health};
 use crate::keys::{self, KeyRing};
 use crate::kms::{CALL_TIMEOUT, Kms};
 use crate::metrics::Metrics;
-use crate::plugin::Plugin;
+use crate::plugin::{Contexts, Plugin};
 use crate::service::KmsService;
+
+/// How often a successor tries the admin port its predecessor still holds.
+const ADMIN_RETRY: Duration = Duration::from_millis(200);
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -44,18 +48,24 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let metrics = Metrics::register(&mut registry);
-    let kms = Kms::new(kms, metrics.clone());
+    let kms = Kms::new(kms, metrics.clone(), config.kms_max_in_flight);
     let keys = Arc::new(KeyRing::new(
         config.key.clone(),
         config.decrypt_keys.clone(),
     ));
+    if let Some(arn) = &config.resolved_key {
+        keys.resolved(arn.clone());
+    }
     let health = Arc::new(Health::new(metrics.clone()));
     let plugin = Arc::new(Plugin::new(
         kms.clone(),
         keys.clone(),
         health.clone(),
         DecryptCache::new(config.decrypt_cache_size),
-        config.context.clone(),
+        Contexts {
+            configured: config.context.clone(),
+            allowed: config.decrypt_contexts.clone(),
+        },
         metrics.clone(),
     ));
 
@@ -81,12 +91,30 @@ pub async fn run(
 
     let serving = Arc::new(AtomicBool::new(false));
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = listeners.http.map(|listener| {
-        let router = admin::router(registry, probes(plugin.clone(), serving.clone()));
-        tokio::spawn(admin::serve(listener, router, async {
-            let _ = admin_stopped.await;
-        }))
-    });
+    let admin_task = match (listeners.http, config.http_addr) {
+        (Some(listener), _) => {
+            let router = admin::router(registry, probes(plugin.clone(), serving.clone()));
+            Some(tokio::spawn(admin::serve(listener, router, async {
+                let _ = admin_stopped.await;
+            })))
+        }
+        (None, HttpAddr::On(addr)) if config.take_over_socket => {
+            let router = admin::router(registry, probes(plugin.clone(), serving.clone()));
+            let mut stopped = admin_stopped;
+            Some(tokio::spawn(async move {
+                match port_when_free(addr, &mut stopped).await? {
+                    Some(listener) => {
+                        admin::serve(listener, router, async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                }
+            }))
+        }
+        _ => None,
+    };
 
     let socket_path = listeners.socket_guard.path().to_owned();
     let service = KmsService::new(plugin, metrics);
@@ -106,6 +134,8 @@ pub async fn run(
         key = config.key.as_str(),
         decrypt_keys = config.decrypt_keys.len(),
         encryption_context = ?config.context,
+        decrypt_encryption_contexts = config.decrypt_contexts.len(),
+        kms_max_in_flight = config.kms_max_in_flight,
         "serving KMS v2 and v1beta1"
     );
 
@@ -134,6 +164,30 @@ pub async fn run(
     drop(listeners.socket_guard);
     tracing::info!("stopped");
     result
+}
+
+/// With `--take-over-socket`, the predecessor may still hold the admin port (both pods use the
+/// host network): bind it as soon as the predecessor has gone. Until then its answers on the
+/// port stand for both; it is told to stop once the successor serves the socket.
+async fn port_when_free(
+    addr: std::net::SocketAddr,
+    stopped: &mut tokio::sync::oneshot::Receiver<()>,
+) -> std::io::Result<Option<tokio::net::TcpListener>> {
+    tracing::info!(%addr, "the admin port is in use (by the process this one takes over from); binding it when free");
+    loop {
+        tokio::select! {
+            _ = &mut *stopped => return Ok(None),
+            () = tokio::time::sleep(ADMIN_RETRY) => {}
+        }
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "admin port free: serving /healthz /livez /readyz /metrics");
+                return Ok(Some(listener));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `/livez` fails only when the socket is not being served; `/healthz` and `/readyz` report

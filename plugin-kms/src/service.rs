@@ -1,8 +1,15 @@
 //! The two gRPC services on the plugin socket, `v2.KeyManagementService` and
 //! `v1beta1.KeyManagementService`: request logging, metrics, and nothing else; the work is in
 //! [`Plugin`].
+//!
+//! Secrets are wiped as soon as they are no longer needed: the plaintext of an Encrypt request
+//! once KMS has it, and the plaintext of a Decrypt response once it has been encoded (the
+//! response holds it in a [`wiping`] buffer).
 
 use std::sync::Arc;
+
+use bytes::Bytes;
+use zeroize::Zeroizing;
 
 use keywarden_proto::kms_v1beta1 as v1;
 use keywarden_proto::kms_v2 as v2;
@@ -61,6 +68,12 @@ impl KmsService {
     }
 }
 
+/// A response buffer that owns the plaintext without copying it: the gRPC encoder reads it, and
+/// the vector is zeroed when the response is dropped right after encoding.
+pub fn wiping(plaintext: Zeroizing<Vec<u8>>) -> Bytes {
+    Bytes::from_owner(plaintext)
+}
+
 #[tonic::async_trait]
 impl v2::key_management_service_server::KeyManagementService for KmsService {
     async fn status(
@@ -86,7 +99,7 @@ impl v2::key_management_service_server::KeyManagementService for KmsService {
             .decrypt_v2(&request.ciphertext, &request.key_id, &request.annotations)
             .await
             .map(|plaintext| v2::DecryptResponse {
-                plaintext: plaintext.to_vec(),
+                plaintext: wiping(plaintext),
             });
         self.finish(Api::V2, "decrypt", &request.uid, result)
     }
@@ -137,7 +150,7 @@ impl v1::key_management_service_server::KeyManagementService for KmsService {
                 .decrypt_v1(&request.cipher)
                 .await
                 .map(|plain| v1::DecryptResponse {
-                    plain: plain.to_vec(),
+                    plain: wiping(plain),
                 });
         self.finish(Api::V1beta1, "decrypt", "", result)
     }
@@ -156,5 +169,28 @@ impl v1::key_management_service_server::KeyManagementService for KmsService {
             });
         zeroize::Zeroize::zeroize(&mut request.plain);
         self.finish(Api::V1beta1, "encrypt", "", result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn the_response_encodes_the_zeroizing_plaintext_itself_not_a_copy() {
+        let plaintext = Zeroizing::new(vec![0x5a; 32]);
+        let at = plaintext.as_ptr();
+        let response = v2::DecryptResponse {
+            plaintext: wiping(plaintext),
+        };
+        assert_eq!(
+            response.plaintext.as_ptr(),
+            at,
+            "no copy of the plaintext was made"
+        );
+        let encoded = response.encode_to_vec();
+        let decoded = v2::DecryptResponse::decode(encoded.as_slice()).expect("decodes");
+        assert_eq!(decoded.plaintext.as_ref(), &[0x5a; 32][..]);
     }
 }

@@ -92,6 +92,47 @@ fn static_pod_runs_on_the_host_network_with_the_socket_on_a_host_path() {
     );
 }
 
+/// kubelet creates a `DirectoryOrCreate` hostPath as root, mode 0755; only its owner (root)
+/// can create the socket in it. So the container must run as uid 0, and everything else that
+/// would make root powerful must be off.
+#[test]
+fn static_pod_user_can_create_the_socket_in_the_directory_kubelet_creates() {
+    let (config, pod) = plugin_config();
+    let container = &pod["spec"]["containers"][0];
+    let security = &container["securityContext"];
+    let volume = &pod["spec"]["volumes"][0];
+    assert_eq!(str_at(volume, &["hostPath", "type"]), "DirectoryOrCreate");
+    let dir = str_at(volume, &["hostPath", "path"]);
+    assert_eq!(
+        config.socket.parent().and_then(|p| p.to_str()),
+        Some(dir),
+        "the socket sits directly in the hostPath directory kubelet creates"
+    );
+    assert_eq!(
+        security["runAsUser"].as_u64(),
+        Some(0),
+        "the owner of the root-owned directory"
+    );
+    assert_eq!(security["runAsNonRoot"].as_bool(), Some(false));
+    assert!(
+        pod["spec"]["securityContext"]["runAsUser"].is_null(),
+        "no pod-level user overrides it"
+    );
+    assert_eq!(security["allowPrivilegeEscalation"].as_bool(), Some(false));
+    assert_eq!(security["readOnlyRootFilesystem"].as_bool(), Some(true));
+    assert_eq!(security["privileged"].as_bool(), Some(false));
+    assert_eq!(
+        security["capabilities"]["drop"][0].as_str(),
+        Some("ALL"),
+        "root without capabilities"
+    );
+    assert!(security["capabilities"]["add"].is_null());
+    assert_eq!(
+        str_at(security, &["seccompProfile", "type"]),
+        "RuntimeDefault"
+    );
+}
+
 #[test]
 fn encryption_configuration_points_at_the_plugin_socket() {
     let (config, _) = plugin_config();

@@ -253,11 +253,27 @@ async fn kms_failures_become_precise_codes_and_health() {
         .await
         .expect("status")
         .into_inner();
+    assert_eq!(status.healthz, "ok", "one failure is not yet unhealthy");
+    // The checker probes again after 1 s and 2 s (not after the 1 h interval): the third
+    // failure in a row makes the plugin unhealthy.
+    let mut status = status;
+    for _ in 0..150 {
+        if status.healthz != "ok" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = kms
+            .status(v2::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+    }
     assert!(
         status.healthz.contains("DisabledException"),
         "{}",
         status.healthz
     );
+    assert!(encrypt.num_calls() >= 3, "{} Encrypts", encrypt.num_calls());
     assert_eq!(status.key_id, ARN, "the key id stays put while unhealthy");
 
     let mut ciphertext = vec![0x01];

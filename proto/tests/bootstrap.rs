@@ -26,9 +26,12 @@ fn generated_code_matches_protos() {
         .build_server(true)
         .build_transport(true)
         .emit_rerun_if_changed(false)
-        // A file's contents are secret: `Bytes` lets the provider hand out its zeroizing buffer
-        // without a copy, and wipe it when the last reference is dropped.
+        // Secret bytes as `Bytes`: a file's contents (the provider hands out its zeroizing
+        // buffer without a copy) and decrypted plaintexts (the KMS plugin's buffer is wiped when
+        // the response has been encoded), both via `Bytes::from_owner` of a zeroizing vector.
         .bytes(".v1alpha1.File.contents")
+        .bytes(".v2.DecryptResponse.plaintext")
+        .bytes(".v1beta1.DecryptResponse.plain")
         .out_dir(&out)
         .compile_fds(fds)
         .expect("code generation succeeds");

@@ -73,6 +73,40 @@ where
     }
 }
 
+/// Runs a one-shot command (not a server) on a current-thread runtime after process hardening:
+/// prints its report on stdout and returns exit code 0, or prints `program: error` on stderr
+/// and returns 1.
+pub fn run_report<Fut, E>(program: &str, command: Fut) -> ExitCode
+where
+    Fut: std::future::Future<Output = Result<String, E>>,
+    E: std::fmt::Display,
+{
+    crate::harden_process();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(program, &format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(command) {
+        Ok(report) => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{report}");
+                if !report.ends_with('\n') {
+                    println!();
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The reason of a clap error on one line: the text before its usage block, joined.
 pub fn one_line(rendered: &str) -> String {
     let reason: Vec<&str> = rendered

@@ -5,6 +5,10 @@
 //! * The socket is bound under a temporary name, given its mode, then renamed into place, so it
 //!   is never reachable with the umask's looser mode.
 //! * The returned [`SocketGuard`] removes the file on drop, but only if it is still ours.
+//! * [`bind_replacing`] is the one exception to "never stolen", for a successor that must take
+//!   over without a moment where the path answers nothing: the new socket is renamed over the
+//!   live one (atomic), new connections reach the successor, the predecessor keeps serving the
+//!   connections it has and, its file gone, leaves the path alone when it stops.
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -115,10 +119,32 @@ pub fn bind(
     path: &Path,
     mode: u32,
 ) -> Result<(tokio::net::UnixListener, SocketGuard), SocketError> {
+    bind_with(path, mode, false)
+}
+
+/// Like [`bind`], but a socket a live process serves on is replaced instead of refused (see
+/// the module documentation).
+pub fn bind_replacing(
+    path: &Path,
+    mode: u32,
+) -> Result<(tokio::net::UnixListener, SocketGuard), SocketError> {
+    bind_with(path, mode, true)
+}
+
+fn bind_with(
+    path: &Path,
+    mode: u32,
+    replace_live: bool,
+) -> Result<(tokio::net::UnixListener, SocketGuard), SocketError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
     }
-    remove_stale(path)?;
+    match remove_stale(path) {
+        Err(SocketError::InUse { .. }) if replace_live => {
+            tracing::info!(path = %path.display(), "taking the socket over from a live process");
+        }
+        other => other?,
+    }
 
     let file_name = path
         .file_name()
@@ -213,6 +239,29 @@ mod tests {
         let err = bind(&path, 0o600).expect_err("second instance refused");
         assert!(matches!(err, SocketError::InUse { .. }), "{err}");
         assert!(path.exists(), "first instance's socket untouched");
+    }
+
+    #[tokio::test]
+    async fn a_successor_takes_a_live_socket_over_and_the_predecessor_leaves_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.sock");
+        let (old, old_guard) = bind(&path, 0o600).expect("first bind");
+        let (new, new_guard) = bind_replacing(&path, 0o600).expect("taken over");
+        let _client = std::os::unix::net::UnixStream::connect(&path).expect("connects");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), new.accept())
+                .await
+                .is_ok(),
+            "new connections reach the successor"
+        );
+        drop(old);
+        drop(old_guard);
+        assert!(
+            path.exists(),
+            "the predecessor leaves the successor's socket"
+        );
+        drop(new_guard);
+        assert!(!path.exists());
     }
 
     #[tokio::test]

@@ -29,8 +29,8 @@ pub struct DecryptRequest {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DecryptResponse {
     /// The decrypted data.
-    #[prost(bytes = "vec", tag = "1")]
-    pub plain: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub plain: ::prost::bytes::Bytes,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct EncryptRequest {

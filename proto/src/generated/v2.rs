@@ -35,8 +35,8 @@ pub struct DecryptRequest {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DecryptResponse {
     /// The decrypted data.
-    #[prost(bytes = "vec", tag = "1")]
-    pub plaintext: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub plaintext: ::prost::bytes::Bytes,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct EncryptRequest {
