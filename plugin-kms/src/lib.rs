@@ -18,6 +18,7 @@ pub mod envelope;
 pub mod error;
 pub mod etcd;
 pub mod flight;
+pub mod fuzzing;
 pub mod health;
 pub mod keys;
 pub mod kms;

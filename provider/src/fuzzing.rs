@@ -61,6 +61,18 @@ pub fn attribute_path(data: &[u8]) -> AttributeOutcome {
         .unwrap_or_default()
 }
 
+/// A sealed object from untrusted storage: parsed, and when it parses, opened under a key that
+/// cannot be its own. Returns whether it parsed; panics only if it opened.
+pub fn sealed_object(data: &[u8]) -> bool {
+    match crate::sealed::Sealed::parse(data) {
+        Ok(sealed) => {
+            assert!(sealed.open(&[0u8; 32]).is_err(), "opened under a zero key");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod authority;
 pub mod aws_errors;
 pub mod cli;
+pub mod fuzzing;
 pub mod outbox;
 pub mod process_metrics;
 pub mod shutdown;
