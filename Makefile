@@ -5,6 +5,7 @@
 #   make bench   the benchmark suite (release build): writes target/bench/report.md
 #   make soak    the load tests at full size (mk/soak.mk)
 #   make fuzz    every fuzz target for FUZZ_SECONDS, corpus kept (mk/fuzz.mk)
+#   make deps-check  unused dependencies (mk/deps.mk; part of make test)
 #
 # Python tools live outside the clone, in a venv keyed by the hash of
 # e2e/requirements.txt: repeated runs reuse it, a changed pin builds a new one.
