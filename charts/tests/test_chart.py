@@ -350,3 +350,21 @@ def test_image_matches_the_dockerfile():
     assert chart_app_version() == version, "Chart.yaml appVersion must follow the workspace version"
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["image"]["repository"] == "ghcr.io/keywarden/keywarden"
+
+
+def test_non_root_provider_leaves_the_kms_plugin_root(tmp_path):
+    """README "Running as non-root" changes the provider's pod security context; the KMS plugin
+    keeps its own (root, no capabilities), since its socket directory is root-owned."""
+    non_root = tmp_path / "non-root.yaml"
+    non_root.write_text(yaml.safe_dump({
+        "podSecurityContext": {"runAsUser": 10001, "runAsGroup": 10001, "runAsNonRoot": True,
+                               "seccompProfile": {"type": "RuntimeDefault"}},
+        "kmsPlugin": {"enabled": True, "key": "alias/etcd"},
+    }))
+    r = render(next(s for s in SCENARIOS if s.name == "default"), "-f", str(non_root))
+    provider = r.one("DaemonSet", "provider")["spec"]["template"]["spec"]
+    kms = r.one("DaemonSet", "kms-plugin")["spec"]["template"]["spec"]
+    assert provider["securityContext"]["runAsUser"] == 10001
+    assert kms["securityContext"]["runAsUser"] == 0, kms["securityContext"]
+    assert "runAsNonRoot" not in kms["securityContext"]
+    assert kms["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
