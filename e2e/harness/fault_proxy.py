@@ -19,7 +19,9 @@ proxy's behaviour at run time:
   the same port.
 
 Every request is recorded with what happened to it (`log`), so tests count
-the attempts a client really made, for example the SDK's retries.
+the attempts a client really made, for example the SDK's retries; `peak` is
+the most requests the proxy was handling at once (held or being forwarded),
+so a test sees how much work a process really had going in parallel.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class FaultProxy:
         self._server: _Server | None = None
         self._connections: set[socket.socket] = set()
         self._gone = threading.Event()
+        self._active = 0
+        self._peak = 0
         self.port = 0
 
     # Control -----------------------------------------------------------------
@@ -177,6 +181,16 @@ class FaultProxy:
             if service in (None, h.service) and operation in (None, h.operation) and outcome in (None, h.outcome)
         )
 
+    @property
+    def peak(self) -> int:
+        """The most requests handled at once since start (or the last `reset_peak`)."""
+        with self._lock:
+            return self._peak
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self._peak = self._active
+
     def summary(self, mark: int = 0) -> dict[str, int]:
         """Number of requests by "service operation outcome", for messages."""
         return dict(Counter(f"{h.service} {h.operation} {h.outcome}" for h in self.log.since(mark)))
@@ -194,6 +208,11 @@ class FaultProxy:
 
     def _record(self, service: str, operation: str, outcome: str) -> None:
         self.log.append(Handled(service, operation, outcome))
+
+    def _busy(self, delta: int) -> None:
+        with self._lock:
+            self._active += delta
+            self._peak = max(self._peak, self._active)
 
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -240,6 +259,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_request(self) -> None:
+        self.proxy._busy(+1)
+        try:
+            self._handle_request()
+        finally:
+            self.proxy._busy(-1)
+
+    def _handle_request(self) -> None:
         body = self._read_body()
         path, _, query = self.path.partition("?")
         environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
