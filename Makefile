@@ -1,6 +1,7 @@
 # Keywarden: build, check and demonstrate.
 #
 #   make demo    mount secrets from a local AWS endpoint, as the CSI driver would
+#                (`make e2e` runs it as a smoke test: e2e/test_demo.py)
 #   make test    everything CI checks (.ci/run calls exactly this)
 #   make bench   the benchmark suite (release build): writes target/bench/report.md
 #   make soak    the load tests at full size (mk/soak.mk)

@@ -8,6 +8,13 @@ tmpfs, and prints the resulting file tree and contents, including a field
 extracted from the sealed JSON with jmesPath. Everything it started
 or created is removed on exit, on failure and on Ctrl-C.
 
+What the pod sees is checked before it is shown: every file is read back from
+the target path as a pod would (through the `..data` symlinks) and must hold
+exactly the bytes that were seeded into S3 (for the jmesPath file, the field
+of the seeded JSON) with the requested mode, and nothing else may be there. A
+mismatch fails the demo (exit 1). `make test` runs `make demo` as a smoke test
+(e2e/test_demo.py), so this first command is proven on every change.
+
 Each step is a function taking the shared Demo state, so further steps (the
 KMS plugin's Encrypt/Decrypt round trip into a real etcd) slot into STEPS.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -39,6 +47,28 @@ from harness.spc import objects_yaml, parameters  # noqa: E402
 
 BUCKET = "keywarden-demo"
 NAMESPACE = "default"
+# S3 key -> (file the pod gets, contents seeded, mode); prod/api/token is stored with SSE-KMS.
+PLAIN_SECRETS: dict[str, tuple[str, bytes, int]] = {
+    "prod/db/password": ("db/password", b"correct-horse-battery-staple\n", 0o400),
+    "prod/db/username": ("db/username", b"app_rw\n", 0o644),
+    "prod/api/token": ("token", b"tok_live_5f3a9c0e\n", 0o644),
+}
+SEALED_KEY = "prod/payments/credentials.kws"
+SEALED_JSON = {"username": "payments", "password": "Tr0ub4dor&3-sealed", "port": 5432}
+# The sealed object whole, and its "password" field through jmesPath (both 0400).
+SEALED_FILES = {"payments/credentials.json": 0o400, "payments/password": 0o400}
+
+
+def expected_files() -> dict[str, tuple[bytes, int]]:
+    """What the pod must see: path -> (contents, mode), from what was seeded, not from a Mount."""
+    files = {alias: (contents, mode) for alias, contents, mode in PLAIN_SECRETS.values()}
+    files["payments/credentials.json"] = (sealed_plaintext(), SEALED_FILES["payments/credentials.json"])
+    files["payments/password"] = (SEALED_JSON["password"].encode(), SEALED_FILES["payments/password"])
+    return files
+
+
+def sealed_plaintext() -> bytes:
+    return json.dumps(SEALED_JSON).encode()
 
 
 @dataclass
@@ -74,9 +104,9 @@ def seed_secrets(demo: Demo) -> None:
     seed = demo.seed
     seed.bucket(BUCKET, versioned=True)
     demo.kms_key = seed.kms_key("keywarden demo key")
-    seed.put(BUCKET, "prod/db/password", b"correct-horse-battery-staple\n")
-    seed.put(BUCKET, "prod/db/username", b"app_rw\n")
-    seed.put_sse_kms(BUCKET, "prod/api/token", b"tok_live_5f3a9c0e\n", demo.kms_key["KeyId"])
+    seed.put(BUCKET, "prod/db/password", PLAIN_SECRETS["prod/db/password"][1])
+    seed.put(BUCKET, "prod/db/username", PLAIN_SECRETS["prod/db/username"][1])
+    seed.put_sse_kms(BUCKET, "prod/api/token", PLAIN_SECRETS["prod/api/token"][1], demo.kms_key["KeyId"])
     print(f"bucket s3://{BUCKET} (versioned), KMS key {demo.kms_key['Arn']}")
     print("objects: prod/db/password, prod/db/username, prod/api/token (SSE-KMS)")
     demo.objects = [
@@ -91,8 +121,8 @@ def seal_secret(demo: Demo) -> None:
     """A JSON secret sealed with `keywarden-provider seal`; the pod gets it whole and one field."""
     heading("Sealing a secret with keywarden-provider seal")
     assert demo.aws is not None and demo.seed is not None
-    out = f"s3://{BUCKET}/prod/payments/credentials.kws"
-    plaintext = json.dumps({"username": "payments", "password": "Tr0ub4dor&3-sealed", "port": 5432}).encode()
+    out = f"s3://{BUCKET}/{SEALED_KEY}"
+    plaintext = sealed_plaintext()
     run = commands.seal(
         demo.aws.env(), demo.kms_key["Arn"], out, plaintext=plaintext, namespace=NAMESPACE, context={"app": "web"}
     )
@@ -100,7 +130,7 @@ def seal_secret(demo: Demo) -> None:
         raise RuntimeError(run.describe())
     print(f"$ keywarden-provider seal --key <key ARN> --namespace {NAMESPACE} --context app=web --in - --out {out}")
     print(f"    {run.stdout.strip()}")
-    blob = demo.seed.s3.get_object(Bucket=BUCKET, Key="prod/payments/credentials.kws")["Body"].read()
+    blob = demo.seed.s3.get_object(Bucket=BUCKET, Key=SEALED_KEY)["Body"].read()
     assert plaintext not in blob and b"Tr0ub4dor" not in blob
     header = dict(sealer.parse(blob).header)
     header["edk"] = header["edk"][:24] + "..."
@@ -143,6 +173,7 @@ def mount_as_driver(demo: Demo) -> None:
         print(f"Version: {version.runtime_name} {version.runtime_version} ({version.version})")
         result = driver.mount(params, target, pod=pod, spc_name="web-secrets")
 
+    check_pod_view(target)
     heading("What the pod sees")
     for line in writer.tree(target):
         print(f"    {line}")
@@ -168,6 +199,23 @@ def mount_as_driver(demo: Demo) -> None:
             """
         ).rstrip()
     )
+
+
+def check_pod_view(target: Path) -> None:
+    """Fail unless the target holds exactly the seeded files with their modes, read as a pod would."""
+    expected = expected_files()
+    visible = []
+    for root, dirs, files in os.walk(target, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith("..")]
+        visible += [os.path.relpath(os.path.join(root, f), target) for f in files if not f.startswith("..")]
+    visible.sort()
+    if visible != sorted(expected):
+        raise RuntimeError(f"the pod would see {visible}, expected {sorted(expected)}")
+    for name, (contents, mode) in expected.items():
+        path = target / name
+        got, got_mode = path.read_bytes(), path.stat().st_mode & 0o7777
+        if (got, got_mode) != (contents, mode):
+            raise RuntimeError(f"{name}: {got!r} mode {got_mode:04o}, seeded {contents!r} mode {mode:04o}")
 
 
 def kms_v2_round_trip(demo: Demo) -> None:

@@ -9,6 +9,7 @@ that the same provider then serves a good Mount.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 
 import grpc
@@ -16,7 +17,7 @@ import pytest
 
 from harness.aws import MotoEndpoint, Seeder
 from harness.checks import assert_mount_fails
-from harness.driver import Driver, Pod, build_attributes, volume_context
+from harness.driver import Driver, Pod, apply_response, build_attributes, volume_context
 from harness.spc import objects_yaml, parameters
 
 BUCKET = "{bucket}"
@@ -120,15 +121,17 @@ def test_invalid_argument(
     say("held: INVALID_ARGUMENT naming the problem, no AWS call, no files; next good Mount served")
 
 
-def test_secrets_field_variants_are_accepted(driver: Driver, seed: Seeder, bucket: str, target, say) -> None:
-    """`secrets` is "null" without nodePublishSecretRef, a JSON map with one; both are fine."""
-    seed.put(bucket, "k", b"v")
-    params = parameters([{"objectName": f"s3://{bucket}/k"}])
-    with_ref = driver.mount(params, target, secrets={"username": "u", "password": "p"})
-    assert with_ref.files["k"].contents == b"v"
-    request = driver.mount_request(params, target)
-    assert request.secrets == "null" and request.permission == "420"
-    say("secrets=null and secrets={...} both mounted")
+@pytest.mark.parametrize("secrets", [None, {"username": "u", "password": "p"}, {}], ids=["null", "map", "empty-map"])
+def test_secrets_field_variants_are_accepted(driver: Driver, seed: Seeder, bucket: str, target, say,
+                                             secrets: dict[str, str] | None) -> None:
+    """`secrets` is "null" without nodePublishSecretRef, a JSON map with one: each is sent and
+    each Mount must return the seeded object."""
+    value = f"secrets-{uuid.uuid4().hex}".encode()
+    seed.put(bucket, "k", value)
+    request = driver.mount_request(parameters([{"objectName": f"s3://{bucket}/k"}]), target, secrets=secrets)
+    result = apply_response(driver.mount_raw(request), target)
+    say(f"secrets={request.secrets!r}: Mount returned {sorted(result.files)}")
+    assert {p: f.contents for p, f in result.files.items()} == {"k": value}
 
 
 def test_rotation_call_without_spc_name_or_ephemeral(driver: Driver, seed: Seeder, bucket: str, target, say) -> None:

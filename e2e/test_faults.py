@@ -4,7 +4,8 @@ Every provider here reaches AWS only through a fault proxy
 (harness/fault_proxy.py), which a test switches to throttling, 5xx, slow
 answers, dropped connections or no endpoint at all, and which counts each
 attempt that reached it. What must hold: transient faults are retried (the
-attempts are counted at the proxy) and then fail the Mount with UNAVAILABLE
+attempts are counted at the proxy, the Mount calls behind them on the wire
+between the driver and the provider: harness/grpc_tap.py) and then fail the Mount with UNAVAILABLE
 naming the object; a partial fault rate is absorbed by the retries; a Mount
 cut off by the endpoint going away fails with no files, and the next Mount
 after it comes back succeeds; a slow endpoint is cut by --mount-timeout with
@@ -28,6 +29,7 @@ from harness.checks import assert_empty, assert_mount_fails, wait_until
 from harness.driver import Driver, MountFailed
 from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401
 from harness.fault_proxy import FORWARDED, Fault, FaultProxy
+from harness.grpc_tap import GrpcTap
 from harness.iam import TenantWorld
 from harness.iam_fixtures import (  # noqa: F401  (fixtures)
     iam_aws,
@@ -43,6 +45,8 @@ from harness.spc import parameters
 
 # The SDK's standard retry mode: three attempts in all.
 SDK_ATTEMPTS = 3
+# The driver's service config retries UNAVAILABLE: three Mount calls in all (harness/driver.py).
+DRIVER_ATTEMPTS = 3
 
 
 def seed_objects(seed: Seeder, bucket: str, kms_key: dict) -> tuple[list[dict], dict[str, bytes]]:
@@ -57,9 +61,18 @@ def seed_objects(seed: Seeder, bucket: str, kms_key: dict) -> tuple[list[dict], 
     return objects, {"plain": plain, "from-kms": sealed}
 
 
-def mounts_failed(provider: ProviderProcess, code: str) -> float:
-    """Mount calls the provider answered with `code` (the driver's retries included)."""
-    return provider.metric("keywarden_provider_mounts_total", code=code)
+def tapped(provider: ProviderProcess) -> GrpcTap:
+    """A tap in front of the provider's socket: the driver dials `tap.path`."""
+    return GrpcTap(provider.socket_path, provider.workdir / "tap.sock")
+
+
+def mount_calls_failed(tap: GrpcTap, provider: ProviderProcess, code: str, before: float) -> int:
+    """Mount calls on the wire (the driver's retries included), after checking that the provider's
+    counter of Mounts answered with `code` grew by exactly as many since `before`."""
+    calls = tap.calls("Mount")
+    counted = provider.metric("keywarden_provider_mounts_total", code=code) - before
+    assert counted == calls, f"keywarden_provider_mounts_total{{code={code}}} grew by {counted:g}, the wire saw {calls}"
+    return calls
 
 
 def assert_mounts(driver: Driver, objects: list[dict], expected: dict[str, bytes], target) -> None:
@@ -83,15 +96,17 @@ def test_persistent_fault_is_retried_then_unavailable(
     objects, expected = seed_objects(seed, bucket, kms_key)
     faulty = objects[0] if service == "s3" else objects[1]
     provider = start_proxied()
-    with Driver(provider.socket_path) as driver:
+    before = provider.metric("keywarden_provider_mounts_total", code="Unavailable")
+    with tapped(provider) as tap, Driver(tap.path) as driver:
         proxy.inject(Fault(fault.kind, status=fault.status, service=service, operation=operation))
         say(f"every {service} {operation} answered with {fault.kind} {fault.status if fault.kind == 'error' else ''}")
         mark = proxy.mark()
         assert_mount_fails(driver, parameters([faulty]), target, grpc.StatusCode.UNAVAILABLE,
                            mentions=[faulty["objectName"]], say=say)
         attempts = proxy.count(service, operation, fault.kind, mark)
-        mount_calls = mounts_failed(provider, "Unavailable")
-        say(f"{mount_calls:g} Mount calls (the driver retries UNAVAILABLE); at the proxy: {proxy.summary(mark)}")
+        mount_calls = mount_calls_failed(tap, provider, "Unavailable", before)
+        say(f"{mount_calls} Mount calls on the wire (the driver retries UNAVAILABLE); at the proxy: {proxy.summary(mark)}")
+        assert mount_calls == DRIVER_ATTEMPTS, "UNAVAILABLE is what the driver retries"
         assert attempts == SDK_ATTEMPTS * mount_calls, f"each Mount retried the fault: {proxy.summary(mark)}"
         proxy.clear()
         assert_mounts(driver, objects, expected, target)
@@ -149,7 +164,7 @@ def test_endpoint_gone_mid_mount_then_back(
         # The driver retries UNAVAILABLE; the last attempt's message names the object it failed on.
         assert any(o["objectName"] in failed.value.details for o in objects), "the message names the object"
         assert_empty(target)
-        assert provider.metric("keywarden_provider_mounts_in_flight") == 0
+        assert provider.metric("keywarden_provider_mounts_in_flight") == 0, "the gauge forgot no failed Mount"
         proxy.up()
         proxy.clear()
         mark = proxy.mark()
@@ -186,15 +201,17 @@ def test_dropped_connections_are_retried_then_unavailable(
 ) -> None:
     objects, expected = seed_objects(seed, bucket, kms_key)
     provider = start_proxied()
-    with Driver(provider.socket_path) as driver:
+    before = provider.metric("keywarden_provider_mounts_total", code="Unavailable")
+    with tapped(provider) as tap, Driver(tap.path) as driver:
         proxy.inject(Fault("drop", service="s3", operation="GetObject", reset=reset))
         say(f"every S3 GetObject: connection accepted, request read, then {'RST' if reset else 'closed'} unanswered")
         mark = proxy.mark()
         assert_mount_fails(driver, parameters(objects[:1]), target, grpc.StatusCode.UNAVAILABLE,
                            mentions=[objects[0]["objectName"]], say=say)
         attempts = proxy.count("s3", "GetObject", "drop", mark)
-        mount_calls = mounts_failed(provider, "Unavailable")
-        say(f"{mount_calls:g} Mount calls; at the proxy: {proxy.summary(mark)}")
+        mount_calls = mount_calls_failed(tap, provider, "Unavailable", before)
+        say(f"{mount_calls} Mount calls on the wire; at the proxy: {proxy.summary(mark)}")
+        assert mount_calls == DRIVER_ATTEMPTS, "UNAVAILABLE is what the driver retries"
         assert attempts == SDK_ATTEMPTS * mount_calls, f"dropped requests were retried: {proxy.summary(mark)}"
         proxy.clear()
         assert_mounts(driver, objects, expected, target)
@@ -216,14 +233,16 @@ def test_sts_fault_is_retried_then_unavailable_without_fallback(
     attr, _ = tokens_for(pod)
     name = f"s3://{tenants['tenant-a'].bucket}/{key}"
     params = parameters([{"objectName": name}], identity="irsa", roleArn=tenants["tenant-a"].role_arn)
-    with Driver(provider.socket_path) as driver:
+    before = provider.metric("keywarden_provider_mounts_total", code="Unavailable")
+    with tapped(provider) as tap, Driver(tap.path) as driver:
         proxy.inject(Fault(kind, service="sts"))
         mark = proxy.mark()
         say(f"every STS request answered with {kind}; IRSA Mount of {name} (node identity allowed)")
         assert_mount_fails(driver, params, target, grpc.StatusCode.UNAVAILABLE, say=say, pod=pod, tokens=attr)
         attempts = proxy.count("sts", "AssumeRoleWithWebIdentity", kind, mark)
-        mount_calls = mounts_failed(provider, "Unavailable")
-        say(f"{mount_calls:g} Mount calls; at the proxy: {proxy.summary(mark)}")
+        mount_calls = mount_calls_failed(tap, provider, "Unavailable", before)
+        say(f"{mount_calls} Mount calls on the wire; at the proxy: {proxy.summary(mark)}")
+        assert mount_calls == DRIVER_ATTEMPTS, "UNAVAILABLE is what the driver retries"
         assert attempts == SDK_ATTEMPTS * mount_calls, proxy.summary(mark)
         assert proxy.count("s3", mark=mark) == 0 and proxy.count("kms", mark=mark) == 0, "no fallback read"
         proxy.clear()

@@ -67,7 +67,9 @@ def test_sigterm_lets_in_flight_mounts_finish(start_proxied, proxy: FaultProxy, 
                         parameters([{"objectName": f"s3://{bucket}/obj-{i}"}]), targets[i])
             for i in range(count)
         ]
-        wait_until(lambda: provider.metric(IN_FLIGHT) == count, 10, f"{count} Mounts in flight")
+        # In flight, seen from outside: every Mount's S3 request is being held at the proxy.
+        wait_until(lambda: proxy.count("s3", "GetObject", "delay") == count, 10, f"{count} Mounts' S3 requests held")
+        assert provider.metric(IN_FLIGHT) == count, f"{IN_FLIGHT} must count the {count} Mounts in flight"
         provider.signal(signal.SIGTERM)
         sent = time.monotonic()
         say(f"SIGTERM with {count} Mounts in flight ({IN_FLIGHT} = {count})")
@@ -99,7 +101,7 @@ def test_sigterm_past_the_grace_still_exits(start_proxied, proxy: FaultProxy, se
     with ThreadPoolExecutor(1) as pool:
         mounting = pool.submit(mount_in_own_connection, provider.socket_path,
                                parameters([{"objectName": f"s3://{bucket}/slow"}]), target, 4.0)
-        wait_until(lambda: provider.metric(IN_FLIGHT) == 1, 10, "the Mount in flight")
+        wait_until(lambda: proxy.count("s3", "GetObject", "delay") == 1, 10, "the Mount's S3 request held")
         provider.signal(signal.SIGTERM)
         sent = time.monotonic()
         say(f"SIGTERM with one Mount whose S3 answer is held 30s; --shutdown-grace {grace:g}s")

@@ -5,7 +5,11 @@ Every Mount's files are checked against what was seeded (harness/load.py), so a
 torn or mixed-up response fails at once. After each run the process is
 checked for leaks: a second identical run must not leave more descriptors,
 tasks or memory behind than the first did (the first one fills connection
-pools and caches; what a leak adds grows with every run).
+pools and caches; what a leak adds grows with every run). Descriptors and
+memory come from /proc, concurrency from the wire: the Mount calls open at
+once between the client and the provider (harness/grpc_tap.py) and the S3
+requests the fault proxy held at once. The provider's own gauges are checked
+against those figures, not used in their place.
 
 `make test` runs short versions; `make soak` runs the same tests longer
 (KEYWARDEN_LOAD_ROUNDS rounds of KEYWARDEN_LOAD_VOLUMES volumes).
@@ -25,7 +29,8 @@ from harness.checks import wait_until
 from harness.driver import Driver
 from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401  (fixtures)
 from harness.fault_proxy import Fault, FaultProxy
-from harness.load import GaugePeak, ProcessWatch, SecretWorld, Snapshot, mount_all, volumes
+from harness.grpc_tap import GrpcTap
+from harness.load import KINDS, GaugePeak, ProcessWatch, SecretWorld, Snapshot, mount_all, volumes
 from harness.provider import ProviderProcess
 
 ROUNDS = int(os.environ.get("KEYWARDEN_LOAD_ROUNDS", "3"))
@@ -44,10 +49,12 @@ def world(seed: Seeder, kms_key: dict, bucket: str) -> SecretWorld:
     return SecretWorld(seed, bucket, kms_key["KeyId"]).populate(20)
 
 
-def settled(provider: ProviderProcess, watch: ProcessWatch) -> Snapshot:
-    """A snapshot once no Mount is in flight."""
-    wait_until(lambda: provider.metric(IN_FLIGHT) == 0, 10.0, "no Mount in flight")
+def settled(provider: ProviderProcess, watch: ProcessWatch, say: Callable[[str], None]) -> Snapshot:
+    """A snapshot once no Mount is in flight (every call was answered: the client has returned),
+    after checking that the provider's gauges say so too and agree with /proc."""
+    wait_until(lambda: provider.metric(IN_FLIGHT) == 0, 10.0, f"{IN_FLIGHT} back to 0 after every Mount returned")
     time.sleep(0.2)
+    say(watch.check_metrics())
     return watch.snapshot()
 
 
@@ -67,32 +74,46 @@ def test_200_mounts_in_flight_all_complete(start_proxied: Callable[..., Provider
     say(f"idle: {watch.snapshot()}")
     # S3 answers after two seconds, so all 200 Mounts are in flight at once.
     proxy.inject(Fault(kind="delay", seconds=2.0, service="s3", operation="GetObject"))
+    # Distinct S3 objects a run fetches (every kind but the inline ciphertext lives in S3).
+    s3_objects = (len(KINDS) - 1) * len(world.classes)
     after: list[Snapshot] = []
-    with Driver(provider.socket_path) as driver:
+    with GrpcTap(provider.socket_path, provider.workdir / "tap.sock") as tap, Driver(tap.path) as driver:
         for run in range(2):
             for cls in world.classes:  # every run fetches new versions, not the cache
                 world.rotate(cls)
-            with GaugePeak(provider, IN_FLIGHT) as in_flight:
+            tap.reset()
+            proxy.reset_peak()
+            with GaugePeak(provider, IN_FLIGHT) as gauge:
                 started = time.monotonic()
                 outcomes = mount_all(driver, volumes(world, 200), workers=200)
                 elapsed = time.monotonic() - started
             say(f"run {run + 1}: 200 concurrent Mounts of {len(world.classes)} classes x 4 objects: "
-                f"{dict(outcomes)} in {elapsed:.1f}s, peak in flight {in_flight.peak:.0f}")
+                f"{dict(outcomes)} in {elapsed:.1f}s; on the wire {tap.calls('Mount')} Mount calls, at most "
+                f"{tap.peak('Mount')} open at once; S3 requests held at once {proxy.peak('s3')}; "
+                f"peak {IN_FLIGHT} {gauge.peak:.0f}")
             assert outcomes == {"OK": 200}
-            assert in_flight.peak >= 200, "the Mounts were not all in flight at once"
-            after.append(settled(provider, watch))
+            assert tap.calls("Mount") == 200, "one Mount call per volume reached the provider"
+            assert tap.peak("Mount") == 200, "the Mounts were not all open at once"
+            assert proxy.peak('s3') >= s3_objects, (
+                f"the provider fetched for at most {proxy.peak('s3')} objects at once, not for every class's {s3_objects}"
+            )
+            assert gauge.peak == tap.peak("Mount"), f"{IN_FLIGHT} peaked at {gauge.peak:g}, the wire at 200"
+            after.append(settled(provider, watch, say))
     assert_no_growth(after[0], after[1], 200, say)
 
 
 def test_load_past_the_limit_is_shed_cleanly(start_proxied: Callable[..., ProviderProcess], proxy: FaultProxy,
                                             world: SecretWorld, say) -> None:
-    provider = start_proxied(["--max-concurrent-mounts", "50"])
+    limit = 50
+    provider = start_proxied(["--max-concurrent-mounts", str(limit)])
     proxy.inject(Fault(kind="delay", seconds=1.0, service="s3", operation="GetObject"))
-    with Driver(provider.socket_path) as driver:
+    with GrpcTap(provider.socket_path, provider.workdir / "tap.sock") as tap, Driver(tap.path) as driver:
         outcomes = mount_all(driver, volumes(world, 200), workers=200)
-        say(f"200 concurrent Mounts against --max-concurrent-mounts 50: {dict(outcomes)}")
+        say(f"200 concurrent Mounts against --max-concurrent-mounts {limit}: {dict(outcomes)}; "
+            f"{tap.calls('Mount')} Mount calls on the wire")
+        assert tap.calls("Mount") == 200, "RESOURCE_EXHAUSTED is not retried by the driver"
         assert set(outcomes) <= {"OK", "RESOURCE_EXHAUSTED"}, "only shedding, no other error"
-        assert outcomes["OK"] >= 50 and outcomes["RESOURCE_EXHAUSTED"] > 0
+        assert outcomes["OK"] >= limit and outcomes["RESOURCE_EXHAUSTED"] > 0
         shed = provider.metric("keywarden_provider_mounts_total", code="ResourceExhausted")
         assert shed == outcomes["RESOURCE_EXHAUSTED"], f"metrics count {shed} shed Mounts"
         proxy.clear()
@@ -119,7 +140,7 @@ def test_sustained_rotation_load(start_provider: Callable[..., ProviderProcess],
             outcomes = mount_all(driver, vols, workers=16)
             elapsed = time.monotonic() - started
             calls = aws.requests.counts(mark)
-            snap = settled(provider, watch)
+            snap = settled(provider, watch, say)
             after.append(snap)
             say(f"round {round_no}: {len(vols)} Mounts {dict(outcomes)} in {elapsed:.1f}s "
                 f"({len(vols) / elapsed:.0f}/s); {len(rotated)} classes changed; "

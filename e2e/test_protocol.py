@@ -11,6 +11,7 @@ import os
 import re
 import stat
 
+import grpc
 import pytest
 
 from harness import mounts
@@ -71,10 +72,12 @@ def test_metrics_count_mounts_by_outcome_and_code(
     seed.put(bucket, "k", b"v")
     status, m0 = provider.http_get("/metrics")
     assert status == 200
-    driver.mount(parameters([{"objectName": f"s3://{bucket}/k"}]), target)
+    ok = driver.mount(parameters([{"objectName": f"s3://{bucket}/k"}]), target)
+    assert ok.files["k"].contents == b"v"
     _, m1 = provider.http_get("/metrics")
-    with pytest.raises(MountFailed):
+    with pytest.raises(MountFailed) as failed:
         driver.mount(parameters([{"objectName": f"s3://{bucket}/absent"}]), mounts.clear(target))
+    assert failed.value.code == grpc.StatusCode.NOT_FOUND, "the client saw NOT_FOUND"
     _, m2 = provider.http_get("/metrics")
     ok_moved = _moved(_mount_counters(m0), _mount_counters(m1))
     nf_moved = _moved(_mount_counters(m1), _mount_counters(m2))
@@ -85,5 +88,6 @@ def test_metrics_count_mounts_by_outcome_and_code(
     assert ok_name == nf_name, "both outcomes count in one family"
     for labels in (ok_labels, nf_labels):
         assert "outcome=" in labels and "code=" in labels, f"labels {labels} lack outcome/code"
-    assert "notfound" in nf_labels.lower().replace("_", ""), f"NOT_FOUND Mount counted as {nf_labels}"
-    assert "notfound" not in ok_labels.lower().replace("_", "")
+    # The code label is the code the client received, in the provider's spelling (NotFound, Ok).
+    assert 'code="NotFound"' in nf_labels, f"a Mount the client saw fail NOT_FOUND counted as {nf_labels}"
+    assert 'code="Ok"' in ok_labels, f"a Mount the client saw succeed counted as {ok_labels}"

@@ -307,23 +307,31 @@ def test_cache_metrics_move(start_iam_provider, tenants: TenantWorld, target, sa
     with Driver(provider.socket_path) as d:
         m0 = snapshot()
         mark = log.mark()
-        d.mount(params, target, pod=pod, tokens=attr)
+        cold_result = d.mount(params, target, pod=pod, tokens=attr)
         m1 = snapshot()
-        d.mount(params, target, pod=pod, tokens=attr)
+        cold_reqs = log.since(mark)
+        mark = log.mark()
+        warm_result = d.mount(params, target, pod=pod, tokens=attr)
         m2 = snapshot()
-        reqs = log.since(mark)
+        warm_reqs = log.since(mark)
+    assert cold_result.files["kms"].contents == value and warm_result.files["kms"].contents == value
     cold = {k: m1[k] - m0[k] for k in m0}
     warm = {k: m2[k] - m1[k] for k in m0}
-    say(f"metric deltas, cold Mount: {cold}")
-    say(f"metric deltas, re-Mount:   {warm}")
-    assert cold["plaintext/miss"] >= 1 and cold["credentials/miss"] >= 1, "a cold Mount misses both caches"
-    assert warm["plaintext/hit"] >= 1, "the re-Mount hits the plaintext cache"
-    assert warm["credentials/hit"] >= 1, "the re-Mount hits the credentials cache"
-    assert warm["plaintext/miss"] == 0 and warm["credentials/miss"] == 0
-    at_endpoint = Counter((r.service, r.operation) for r in reqs)
-    say(f"endpoint over both Mounts: {dict(at_endpoint)}")
-    assert cold["s3_get"] + warm["s3_get"] == at_endpoint[("s3", "GetObject")], "aws_calls_total agrees with the endpoint"
-    assert cold["kms_decrypt"] + warm["kms_decrypt"] == at_endpoint[("kms", "Decrypt")]
+    at_cold = Counter((r.service, r.operation) for r in cold_reqs)
+    at_warm = Counter((r.service, r.operation) for r in warm_reqs)
+    say(f"cold Mount: metric deltas {cold}; at the endpoint {dict(at_cold)}")
+    say(f"re-Mount:   metric deltas {warm}; at the endpoint {dict(at_warm)}")
+    # What the endpoint saw: the cold Mount exchanged the token and decrypted, the re-Mount neither.
+    assert at_cold[("sts", "AssumeRoleWithWebIdentity")] == 1 and at_cold[("kms", "Decrypt")] == 1
+    assert at_warm[("sts", "AssumeRoleWithWebIdentity")] == 0 and at_warm[("kms", "Decrypt")] == 0
+    # The cache counters tell the same story.
+    assert (cold["plaintext/miss"], cold["plaintext/hit"]) == (1, 0), "one object, decrypted: one plaintext miss"
+    assert (cold["credentials/miss"], cold["credentials/hit"]) == (1, 0), "one token exchange: one credentials miss"
+    assert (warm["plaintext/miss"], warm["plaintext/hit"]) == (0, 1), "no Decrypt: served by the plaintext cache"
+    assert (warm["credentials/miss"], warm["credentials/hit"]) == (0, 1), "no STS call: cached credentials"
+    for delta, seen in ((cold, at_cold), (warm, at_warm)):
+        assert delta["s3_get"] == seen[("s3", "GetObject")], "aws_calls_total agrees with the endpoint"
+        assert delta["kms_decrypt"] == seen[("kms", "Decrypt")], "aws_calls_total agrees with the endpoint"
 
 
 def test_cached_plaintext_is_not_served_to_another_identity(start_iam_provider, tenants: TenantWorld, target,

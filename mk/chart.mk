@@ -30,7 +30,7 @@ KMS_BIN := $(CURDIR)/target/debug/keywarden-kms
 
 TEST_TARGETS += chart-check
 
-.PHONY: chart-check chart-tools chart-readme chart-provider-bin clean-chart-tools
+.PHONY: chart-check chart-tools chart-readme chart-bins clean-chart-tools
 
 chart-tools: $(HELM) $(CHART_VENV_DONE)
 
@@ -55,13 +55,12 @@ $(CHART_VENV_DONE):
 	"$(CHART_VENV_PY)" -m pip install --quiet --disable-pip-version-check --no-input -r $(CHART_REQUIREMENTS)
 	touch "$@"
 
-# The rendered DaemonSet arguments are run through the real parser of keywarden-provider.
-# keywarden-kms is checked the same way when target/debug/keywarden-kms exists (`make build`
-# builds it, and `make test` runs `build` before this).
-chart-provider-bin:
-	$(CARGO) build --locked -p keywarden-provider
+# The rendered DaemonSet arguments are run through the real parsers of keywarden-provider and
+# keywarden-kms, so both are built first; the tests fail (never skip) without them.
+chart-bins:
+	$(CARGO) build --locked -p keywarden-provider -p keywarden-kms
 
-chart-check: chart-tools chart-provider-bin
+chart-check: chart-tools chart-bins
 	KEYWARDEN_HELM="$(HELM)" \
 	KEYWARDEN_PROVIDER_BIN="$(PROVIDER_BIN)" \
 	KEYWARDEN_KMS_BIN="$(KMS_BIN)" \

@@ -1,9 +1,10 @@
 """The rendered container arguments of both DaemonSets, through the binaries' real parsers.
 
-`keywarden-provider serve ... --check-config` parses and validates the whole configuration and
-exits without binding anything. Where a binary has no `--check-config`, `--help` is appended
-instead: clap still parses (and type-checks) every argument before it, so an unknown flag or a
-malformed value fails, but cross-flag rules are not checked.
+`keywarden-provider serve ... --check-config` and `keywarden-kms ... --check-config` parse and
+validate the whole configuration and exit without binding anything. Both binaries are required:
+`make chart-check` builds them, and a missing binary, or one whose --help no longer offers
+`--check-config`, fails these tests with the reason (a quiet skip would pass a chart nobody
+checked).
 """
 
 from __future__ import annotations
@@ -41,30 +42,34 @@ def help_text(binary: Path, *prefix: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def run_parser(binary: Path, args: list[str], env: dict[str, str], check_flag: str | None):
-    tail = [check_flag] if check_flag else ["--help"]
-    return subprocess.run([str(binary), *args, *tail], capture_output=True, text=True, env=env, timeout=30)
+CHECK_CONFIG = "--check-config"
+
+
+def run_parser(binary: Path, args: list[str], env: dict[str, str], check_flag: str):
+    return subprocess.run([str(binary), *args, check_flag], capture_output=True, text=True, env=env, timeout=30)
+
+
+def checking_parser(binary: Path, package: str, *prefix: str) -> str:
+    """The flag that makes `binary` validate its arguments and exit; fails (never skips) when the
+    binary is missing or has no such flag."""
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        pytest.fail(f"{binary} is missing or not executable: `make chart-check` builds it "
+                    f"(cargo build -p {package})")
+    if CHECK_CONFIG not in help_text(binary, *prefix):
+        pytest.fail(f"`{binary.name} {' '.join(prefix)} --help` offers no {CHECK_CONFIG}: the rendered "
+                    f"arguments cannot be validated")
+    print(f"{package} parser: {binary} {' '.join(prefix)} ... {CHECK_CONFIG}")
+    return CHECK_CONFIG
 
 
 @pytest.fixture(scope="module")
-def provider():
-    if not PROVIDER_BIN.exists():
-        pytest.fail(f"{PROVIDER_BIN} is missing: `make chart-check` builds it (cargo build -p keywarden-provider)")
-    mode = "--check-config" if "--check-config" in help_text(PROVIDER_BIN, "serve") else None
-    print(f"provider parser: {PROVIDER_BIN} with {mode or '--help (no --check-config)'}")
-    return mode
+def provider() -> str:
+    return checking_parser(PROVIDER_BIN, "keywarden-provider", "serve")
 
 
 @pytest.fixture(scope="module")
-def kms():
-    if not KMS_BIN.exists():
-        pytest.skip(f"{KMS_BIN} does not exist yet (keywarden-kms not built); run `make build` first")
-    text = help_text(KMS_BIN)
-    if "--key" not in text or "--socket" not in text:
-        pytest.skip(f"{KMS_BIN} has no command line yet: its --help lists neither --key nor --socket")
-    mode = "--check-config" if "--check-config" in text else None
-    print(f"kms parser: {KMS_BIN} with {mode or '--help (no --check-config)'}")
-    return mode
+def kms() -> str:
+    return checking_parser(KMS_BIN, "keywarden-kms")
 
 
 def provider_container(r):
@@ -120,7 +125,7 @@ def test_kms_parser_is_not_a_rubber_stamp(kms):
                                                 "kmsPlugin.extraArgs[0]=--bogus-flag")))
     c = container(r.one("DaemonSet", "kms-plugin"))
     proc = run_parser(KMS_BIN, c["args"], clean_env(c), kms)
-    assert proc.returncode != 0
+    assert proc.returncode == 2 and "--bogus-flag" in proc.stderr, f"not refused as a usage error: {proc}"
 
 
 def _quantity(text: str) -> int:

@@ -20,8 +20,9 @@ proxy's behaviour at run time:
 
 Every request is recorded with what happened to it (`log`), so tests count
 the attempts a client really made, for example the SDK's retries; and the
-most requests of one service held or forwarded at once is kept (`peak()`), so
-tests see how many calls a client had in flight.
+most requests held or forwarded at once is kept, per service and in all
+(`peak("s3")`, `peak()`), so tests see how much work a process really had
+going in parallel.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .aws import Log, MotoEndpoint, classify
 
 Kind = Literal["throttle", "error", "delay", "drop"]
 FORWARDED = "forwarded"
+ALL = "*"  # peak() of every service together
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
 
 
@@ -181,14 +183,15 @@ class FaultProxy:
             if service in (None, h.service) and operation in (None, h.operation) and outcome in (None, h.outcome)
         )
 
-    def peak(self, service: str) -> int:
-        """The most requests of `service` held or being forwarded at once since reset_peak()."""
+    def peak(self, service: str = ALL) -> int:
+        """The most requests of `service` (default: of every service) held or being forwarded at
+        once since start or reset_peak()."""
         with self._lock:
             return self._peak[service]
 
     def reset_peak(self) -> None:
         with self._lock:
-            self._peak.clear()
+            self._peak = Counter(self._in_flight)
 
     def summary(self, mark: int = 0) -> dict[str, int]:
         """Number of requests by "service operation outcome", for messages."""
@@ -258,6 +261,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_request(self) -> None:
+        self.proxy._busy(ALL, 1)
+        try:
+            self._handle_request()
+        finally:
+            self.proxy._busy(ALL, -1)
+
+    def _handle_request(self) -> None:
         body = self._read_body()
         path, _, query = self.path.partition("?")
         environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,

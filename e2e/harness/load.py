@@ -11,9 +11,12 @@ from a thread pool over one driver connection, checks every returned file
 against the world, and counts the outcomes by gRPC code (a wrong file fails
 at once: that is corruption, never load).
 
-`ProcessWatch` reads what a leak would move: open descriptors (from
-/proc/<pid>/fd, the suite runs as root), live tokio tasks and resident memory
-(the provider's own process gauges on /metrics).
+`ProcessWatch` reads what a leak would move from outside the process: open
+descriptors (/proc/<pid>/fd, the suite runs as root) and resident memory, now
+and at its peak (VmRSS and VmHWM of /proc/<pid>/status). Live tokio tasks are
+invisible from outside, so they come from the provider's `tokio_alive_tasks`.
+`check_metrics` holds the provider's own process gauges to the /proc figures
+read just before and just after the scrape.
 """
 
 from __future__ import annotations
@@ -169,6 +172,30 @@ class Snapshot:
         return f"fds={self.open_fds} tasks={self.tasks} rss={self.rss_mib:.1f}MiB peak={self.peak_rss_mib:.1f}MiB"
 
 
+MIB = 1024.0 * 1024.0
+# The scrape itself is one more connection (and maybe an accept in progress) in the process.
+FD_SLACK = 3
+# Resident memory moves a little while /metrics is rendered and sent.
+RSS_SLACK_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProcReading:
+    """/proc's view of a process: open descriptors and resident memory in bytes (VmRSS, VmHWM)."""
+
+    open_fds: int
+    rss: int
+    peak_rss: int
+
+    @staticmethod
+    def of(pid: int) -> ProcReading:
+        status = dict(
+            line.split(":", 1) for line in open(f"/proc/{pid}/status", encoding="ascii").read().splitlines()
+        )
+        kib = {k: int(status[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM")}
+        return ProcReading(len(os.listdir(f"/proc/{pid}/fd")), kib["VmRSS"], kib["VmHWM"])
+
+
 class ProcessWatch:
     """Snapshots of one provider process."""
 
@@ -178,13 +205,28 @@ class ProcessWatch:
         self.pid = provider.proc.pid
 
     def snapshot(self) -> Snapshot:
-        mib = 1024.0 * 1024.0
+        proc = ProcReading.of(self.pid)
         return Snapshot(
-            open_fds=len(os.listdir(f"/proc/{self.pid}/fd")),
+            open_fds=proc.open_fds,
             tasks=int(self.provider.metric("tokio_alive_tasks")),
-            rss_mib=self.provider.metric("process_resident_memory_bytes") / mib,
-            peak_rss_mib=self.provider.metric("process_peak_resident_memory_bytes") / mib,
+            rss_mib=proc.rss / MIB,
+            peak_rss_mib=proc.peak_rss / MIB,
         )
+
+    def check_metrics(self) -> str:
+        """The provider's process gauges agree with /proc read around the scrape; a description."""
+        before = ProcReading.of(self.pid)
+        fds = self.provider.metric("process_open_fds")
+        rss = self.provider.metric("process_resident_memory_bytes")
+        peak = self.provider.metric("process_peak_resident_memory_bytes")
+        after = ProcReading.of(self.pid)
+        low, high = min(before.open_fds, after.open_fds), max(before.open_fds, after.open_fds)
+        assert low - FD_SLACK <= fds <= high + FD_SLACK, f"process_open_fds {fds:g}, /proc {before} .. {after}"
+        assert min(before.rss, after.rss) - RSS_SLACK_BYTES <= rss <= max(before.rss, after.rss) + RSS_SLACK_BYTES, (
+            f"process_resident_memory_bytes {rss:g}, /proc {before} .. {after}"
+        )
+        assert before.peak_rss <= peak <= after.peak_rss, f"process_peak_resident_memory_bytes {peak:g}, /proc {before} .. {after}"
+        return f"metrics agree with /proc: fds {fds:g}, rss {rss / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB"
 
 
 class GaugePeak:

@@ -2,8 +2,9 @@
 //!
 //! The `.proto` files under `protos/` are vendored from their upstream projects (each file's
 //! header names its origin). The Rust code in `src/generated/` is generated from them without a system
-//! `protoc` and checked in, so that it shows up in review; `tests/bootstrap.rs` regenerates it
-//! and fails when the checked-in code has drifted from the protos.
+//! `protoc` and checked in, so that it shows up in review; `tests/bootstrap.rs` fails when the
+//! checked-in code has drifted from the protos, and regenerates it when
+//! `KEYWARDEN_REGENERATE_PROTOS=1` is set.
 
 mod generated {
     #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
