@@ -148,3 +148,22 @@ def test_rotation_call_without_spc_name_or_ephemeral(driver: Driver, seed: Seede
     result = driver.mount({}, target, attributes=attributes)
     assert result.files["k"].contents == b"v"
     say("a v1.5-style rotation Mount was served")
+
+
+@pytest.mark.parametrize("key,suggestion", [("roleARN", "roleArn"), ("Region", "region"), ("identty", "identity"),
+                                            ("failoverRegion", None)])
+def test_misspelt_or_unsupported_top_level_parameter_is_refused(
+    key: str, suggestion: str | None, driver: Driver, aws: MotoEndpoint, seed: Seeder, bucket: str, target, say
+) -> None:
+    """A misspelt class parameter must not let the Mount run with another role or region than
+    its author meant: it is an error naming the key (the AWS endpoint sees no request)."""
+    seed.put(bucket, "good", b"good-value")
+    params = parameters([{"objectName": f"s3://{bucket}/good"}], **{key: "eu-west-1"})
+    mark = aws.requests.mark()
+    failure = assert_mount_fails(driver, params, target, grpc.StatusCode.INVALID_ARGUMENT, mentions=[key], say=say)
+    if suggestion:
+        assert f'did you mean "{suggestion}"' in failure.details, failure.details
+    else:
+        assert "not supported by Keywarden yet" in failure.details, failure.details
+    assert aws.requests.since(mark) == [], "refused before any AWS call"
+    assert driver.mount(parameters([{"objectName": f"s3://{bucket}/good"}]), target).files["good"].contents == b"good-value"

@@ -14,6 +14,8 @@ use crate::error::MountError;
 use crate::limits::{self, MAX_ATTRIBUTES_BYTES};
 use crate::objects::{self, ObjectPlan};
 
+mod keys;
+
 const POD_NAME: &str = "csi.storage.k8s.io/pod.name";
 const POD_NAMESPACE: &str = "csi.storage.k8s.io/pod.namespace";
 const POD_UID: &str = "csi.storage.k8s.io/pod.uid";
@@ -139,6 +141,8 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
                 e.column()
             ))
         })?;
+    keys::check(map.keys())?;
+    keys::refuse_unsupported(map.keys())?;
     let default_mode = parse_permission(&request.permission)?;
     let pod = PodInfo::from_map(&map);
     let tokens = map
@@ -172,10 +176,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
             )));
         }
     }
-    let identity = match map.get("identity").map(String::as_str) {
-        None | Some("") => IdentityKind::Irsa,
-        Some(value) => IdentityKind::parse(value)?,
-    };
+    let identity = identity(&map)?;
     let role_arn = map.get("roleArn").filter(|r| !r.is_empty()).cloned();
     if let Some(arn) = &role_arn
         && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
@@ -194,6 +195,37 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         tokens,
         target_path: request.target_path.clone(),
     })
+}
+
+/// `identity`, or the AWS provider's `usePodIdentity: "true"` (which means `podIdentity`); the
+/// two may not disagree.
+fn identity(map: &HashMap<String, String>) -> Result<IdentityKind, MountError> {
+    let named = match map.get("identity").map(String::as_str) {
+        None | Some("") => None,
+        Some(value) => Some(IdentityKind::parse(value)?),
+    };
+    let pod_identity = match map.get("usePodIdentity").map(String::as_str) {
+        None | Some("") => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(other) => {
+            return Err(MountError::InvalidArgument(format!(
+                "parameter usePodIdentity {} is not \"true\" or \"false\"",
+                limits::quote(other)
+            )));
+        }
+    };
+    match (named, pod_identity) {
+        (Some(kind), Some(true)) if kind != IdentityKind::PodIdentity => {
+            Err(MountError::InvalidArgument(format!(
+                "parameters identity {:?} and usePodIdentity \"true\" disagree; keep one",
+                kind.as_str()
+            )))
+        }
+        (Some(kind), _) => Ok(kind),
+        (None, Some(true)) => Ok(IdentityKind::PodIdentity),
+        (None, _) => Ok(IdentityKind::Irsa),
+    }
 }
 
 /// The request's `permission`: the driver sends Go's JSON of `os.FileMode(0644)`, i.e. the

@@ -1,0 +1,153 @@
+//! Which top-level `attributes` keys a Mount accepts: a misspelt parameter (`roleARN`, `Region`)
+//! must not let the Mount run with another role or region than its author meant, so every key
+//! that is neither Keywarden's, nor the driver's and kubelet's, nor a known AWS-provider
+//! parameter is an error naming it, with a "did you mean" for near misses.
+
+use crate::error::MountError;
+use crate::limits;
+
+/// SecretProviderClass parameters Keywarden reads.
+pub(super) const KEYWARDEN: &[&str] = &["objects", "region", "identity", "roleArn"];
+
+/// Keys the CSI driver adds from the volume context (kubelet's pod information is under
+/// [`DRIVER_PREFIX`]).
+pub(super) const DRIVER: &[&str] = &["secretProviderClass"];
+
+/// The prefix of the pod information and tokens kubelet adds.
+pub(super) const DRIVER_PREFIX: &str = "csi.storage.k8s.io/";
+
+/// Class parameters of the AWS provider: `usePodIdentity` is honoured; the others concern
+/// Secrets Manager, Parameter Store and failover, which Keywarden does not serve yet, so they
+/// are refused rather than silently ignored.
+pub(super) const AWS_HONOURED: &[&str] = &["usePodIdentity"];
+/// AWS-provider parameters refused with a message saying so.
+pub(super) const AWS_UNSUPPORTED: &[&str] = &["failoverRegion", "pathTranslation", "preferredAddressType"];
+
+/// Checks every key of `attributes`.
+pub(super) fn check<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
+    let known = || {
+        KEYWARDEN
+            .iter()
+            .chain(DRIVER)
+            .chain(AWS_HONOURED)
+            .chain(AWS_UNSUPPORTED)
+    };
+    let mut unknown: Vec<&str> = keys
+        .map(String::as_str)
+        .filter(|k| !k.starts_with(DRIVER_PREFIX) && !known().any(|n| n == k))
+        .collect();
+    unknown.sort_unstable();
+    if let Some(key) = unknown.first() {
+        let hint = known()
+            .find(|n| near(n, key))
+            .map(|n| format!("; did you mean {n:?}?"))
+            .unwrap_or_default();
+        return Err(MountError::InvalidArgument(format!(
+            "parameter {} is not a Keywarden parameter (objects, region, identity, roleArn){hint}",
+            limits::quote(key)
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses the AWS-provider parameters Keywarden does not serve yet.
+pub(super) fn refuse_unsupported<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
+    let mut found: Vec<&str> = keys
+        .map(String::as_str)
+        .filter(|k| AWS_UNSUPPORTED.contains(k))
+        .collect();
+    found.sort_unstable();
+    match found.first() {
+        Some(key) => Err(MountError::InvalidArgument(format!(
+            "parameter {key} of the AWS provider is not supported by Keywarden yet; remove it"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A near miss: the same ignoring case, or at most two edits apart (on short keys, one).
+fn near(name: &str, key: &str) -> bool {
+    let (a, b) = (name.to_ascii_lowercase(), key.to_ascii_lowercase());
+    if a == b {
+        return true;
+    }
+    if key.len() > 64 {
+        return false;
+    }
+    let allowed = if a.len() <= 6 { 1 } else { 2 };
+    edit_distance(a.as_bytes(), b.as_bytes()) <= allowed
+}
+
+/// Levenshtein distance (both inputs are short: the key was bounded above).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    #[test]
+    fn accepts_keywarden_driver_and_kubelet_keys() {
+        let ok = keys(&[
+            "objects",
+            "region",
+            "identity",
+            "roleArn",
+            "usePodIdentity",
+            "secretProviderClass",
+            "csi.storage.k8s.io/pod.name",
+            "csi.storage.k8s.io/serviceAccount.tokens",
+        ]);
+        check(ok.iter()).expect("known keys");
+    }
+
+    #[test]
+    fn misspelt_keys_are_named_with_a_suggestion() {
+        for (key, suggestion) in [
+            ("roleARN", Some("roleArn")),
+            ("Region", Some("region")),
+            ("objets", Some("objects")),
+            ("identiy", Some("identity")),
+            ("colour", None),
+        ] {
+            let err = check(keys(&["objects", key]).iter())
+                .expect_err(key)
+                .to_string();
+            assert!(err.contains(&format!("parameter {key:?}")), "{err}");
+            match suggestion {
+                Some(s) => assert!(err.contains(&format!("did you mean {s:?}")), "{err}"),
+                None => assert!(!err.contains("did you mean"), "{err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_aws_parameters_are_refused_by_name() {
+        let err = refuse_unsupported(keys(&["objects", "failoverRegion"]).iter())
+            .expect_err("failover")
+            .to_string();
+        assert!(err.contains("failoverRegion of the AWS provider"), "{err}");
+        refuse_unsupported(keys(&["objects", "usePodIdentity"]).iter()).expect("honoured");
+    }
+
+    #[test]
+    fn distance_is_levenshtein() {
+        assert_eq!(edit_distance(b"kitten", b"sitting"), 3);
+        assert_eq!(edit_distance(b"", b"abc"), 3);
+        assert_eq!(edit_distance(b"same", b"same"), 0);
+    }
+}
