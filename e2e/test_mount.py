@@ -8,6 +8,8 @@ objects, version pins, and ObjectVersion ids/versions (SPEC §2.3, §2.6).
 
 from __future__ import annotations
 
+import hashlib
+
 import uuid
 
 import pytest
@@ -82,16 +84,32 @@ def test_unpinned_object_gets_latest_version(driver: Driver, seed: Seeder, bucke
     assert result.versions == {f"s3://{bucket}/rotating": v2}
 
 
-def test_unversioned_bucket_version_is_etag(driver: Driver, seed: Seeder, unversioned_bucket: str, target, say) -> None:
+def test_unversioned_bucket_version_never_exposes_a_plaintext_md5(
+    driver: Driver, seed: Seeder, kms_key: dict, unversioned_bucket: str, target, say
+) -> None:
+    """In an unversioned bucket the ETag of an unencrypted or SSE-S3 single-part object is the
+    MD5 of the plaintext, and the version lands in SecretProviderClassPodStatus: the provider
+    reports `modified-<LastModified>-<size>` instead (docs/reference.md §2.6). An SSE-KMS
+    object's ETag is not an MD5 of its content and is reported as is."""
     value = secret("plain")
-    etag = seed.put(unversioned_bucket, "cfg/plain", value)["ETag"]
+    etag = seed.put(unversioned_bucket, "cfg/plain", value)["ETag"].strip('"')
+    assert etag == hashlib.md5(value).hexdigest(), "the ETag is the plaintext's MD5 here"
+    head = seed.s3.head_object(Bucket=unversioned_bucket, Key="cfg/plain")
     name = f"s3://{unversioned_bucket}/cfg/plain"
     result = driver.mount(parameters([{"objectName": name}]), target)
     got = result.versions.get(name)
-    say(f"ETag {etag}, provider version {got!r}")
+    say(f"ETag {etag} (= MD5 of the value), provider version {got!r}")
     assert result.files["plain"].contents == value
-    # The SPEC does not say whether the ETag keeps its quotes; either form is the ETag.
-    assert got in (etag, etag.strip('"')), f"version must be the ETag {etag}, got {got!r}"
+    assert etag not in got, "the version exposes the plaintext's MD5"
+    assert got == f"modified-{int(head['LastModified'].timestamp())}-{head['ContentLength']}"
+    again = driver.mount(parameters([{"objectName": name}]), target).versions.get(name)
+    assert again == got, "stable across re-Mounts"
+
+    kms_etag = seed.put_sse_kms(unversioned_bucket, "cfg/kms", secret("kms"), kms_key["KeyId"])["ETag"].strip('"')
+    kms_name = f"s3://{unversioned_bucket}/cfg/kms"
+    kms_version = driver.mount(parameters([{"objectName": kms_name}]), target).versions.get(kms_name)
+    say(f"SSE-KMS object: ETag {kms_etag}, provider version {kms_version!r}")
+    assert kms_version == kms_etag
 
 
 def test_nested_alias_and_file_permission(driver: Driver, seed: Seeder, bucket: str, target, say) -> None:

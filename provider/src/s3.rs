@@ -4,6 +4,7 @@
 //! use the key, so such objects need nothing special here.
 
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::types::ServerSideEncryption;
 
 use crate::aws_error;
 use crate::budget::{Charge, MountBudget};
@@ -106,12 +107,7 @@ pub async fn get_object(
         return Err(too_large(len.to_string()));
     }
     let etag = output.e_tag().map(str::to_owned);
-    let version = output
-        .version_id()
-        .filter(|v| !v.is_empty() && *v != "null")
-        .or(output.e_tag())
-        .map(|v| v.trim_matches('"').to_owned())
-        .unwrap_or_default();
+    let version = object_version(&output);
 
     let mut body = output.body;
     let mut charge = budget.hold(declared.unwrap_or(0), object.label)?;
@@ -146,6 +142,41 @@ pub async fn get_object(
         etag,
         charge,
     }))
+}
+
+/// The version reported to the driver, which lands in `SecretProviderClassPodStatus` where
+/// anyone who may read that resource sees it, so it must not let the plaintext be tested:
+///
+/// - the S3 VersionId when the bucket is versioned (random);
+/// - else the ETag, when it cannot be the MD5 of the plaintext: a multipart ETag (`…-N`) or an
+///   SSE-KMS / DSSE-KMS object, whose ETag is not an MD5 of its content;
+/// - else (unencrypted or SSE-S3, single part: the ETag *is* the MD5 of the bytes, and a short
+///   password falls to a dictionary) `modified-<LastModified, Unix seconds>-<size>`, which
+///   changes on every write that S3 can tell apart and is the same on every node.
+///
+/// The ETag itself still drives `If-None-Match`; only the reported version changes.
+fn object_version(output: &aws_sdk_s3::operation::get_object::GetObjectOutput) -> String {
+    if let Some(id) = output
+        .version_id()
+        .filter(|v| !v.is_empty() && *v != "null")
+    {
+        return id.to_owned();
+    }
+    let etag = output.e_tag().map(|e| e.trim_matches('"'));
+    let kms_encrypted = output.server_side_encryption().is_some_and(|sse| {
+        matches!(
+            sse,
+            ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse
+        )
+    });
+    match etag {
+        Some(etag) if etag.contains('-') || kms_encrypted => etag.to_owned(),
+        _ => format!(
+            "modified-{}-{}",
+            output.last_modified().map_or(0, |t| t.secs()),
+            output.content_length().unwrap_or(0)
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -210,21 +241,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unversioned_objects_are_identified_by_etag() {
-        let rule = mock!(Client::get_object).then_output(|| {
-            GetObjectOutput::builder()
-                .body(ByteStream::from_static(b"x"))
-                .version_id("null")
-                .e_tag("\"9dd4e461268c8034f5c8564e155c67a6\"")
-                .build()
-        });
-        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
-        let fetched = fetched(
-            get_object(&client, OBJECT, 1024, &budget(), &metrics())
-                .await
-                .expect("fetched"),
-        );
-        assert_eq!(fetched.version, "9dd4e461268c8034f5c8564e155c67a6");
+    async fn unversioned_objects_never_report_a_plaintext_md5() {
+        use aws_sdk_s3::primitives::DateTime;
+        let md5 = "\"9dd4e461268c8034f5c8564e155c67a6\""; // MD5("x"): testable by anyone
+        let cases = [
+            (None, md5, "modified-1700000000-1"),
+            (
+                Some(ServerSideEncryption::Aes256),
+                md5,
+                "modified-1700000000-1",
+            ),
+            (
+                Some(ServerSideEncryption::AwsKms),
+                "\"0f343b0931126a20f133d67c2b018a3b\"",
+                "0f343b0931126a20f133d67c2b018a3b",
+            ),
+            (
+                None,
+                "\"d41d8cd98f00b204e9800998ecf8427e-2\"",
+                "d41d8cd98f00b204e9800998ecf8427e-2",
+            ),
+        ];
+        for (sse, etag, want) in cases {
+            let label = format!("{sse:?} {etag}");
+            let rule = mock!(Client::get_object).then_output(move || {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from_static(b"x"))
+                    .version_id("null")
+                    .e_tag(etag)
+                    .set_server_side_encryption(sse.clone())
+                    .last_modified(DateTime::from_secs(1_700_000_000))
+                    .content_length(1)
+                    .build()
+            });
+            let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+            let fetched = fetched(
+                get_object(&client, OBJECT, 1024, &budget(), &metrics())
+                    .await
+                    .expect("fetched"),
+            );
+            assert_eq!(fetched.version, want, "{label}");
+            assert_eq!(
+                fetched.etag.as_deref(),
+                Some(etag),
+                "If-None-Match keeps the ETag"
+            );
+        }
     }
 
     #[tokio::test]

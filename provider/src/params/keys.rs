@@ -21,7 +21,8 @@ pub(super) const DRIVER_PREFIX: &str = "csi.storage.k8s.io/";
 /// are refused rather than silently ignored.
 pub(super) const AWS_HONOURED: &[&str] = &["usePodIdentity"];
 /// AWS-provider parameters refused with a message saying so.
-pub(super) const AWS_UNSUPPORTED: &[&str] = &["failoverRegion", "pathTranslation", "preferredAddressType"];
+pub(super) const AWS_UNSUPPORTED: &[&str] =
+    &["failoverRegion", "pathTranslation", "preferredAddressType"];
 
 /// Checks every key of `attributes`.
 pub(super) fn check<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
@@ -51,7 +52,9 @@ pub(super) fn check<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), Mo
 }
 
 /// Refuses the AWS-provider parameters Keywarden does not serve yet.
-pub(super) fn refuse_unsupported<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
+pub(super) fn refuse_unsupported<'a>(
+    keys: impl Iterator<Item = &'a String>,
+) -> Result<(), MountError> {
     let mut found: Vec<&str> = keys
         .map(String::as_str)
         .filter(|k| AWS_UNSUPPORTED.contains(k))
