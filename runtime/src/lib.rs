@@ -4,7 +4,8 @@
 
 pub mod admin;
 pub mod authority;
-pub mod aws_errors;
+pub mod aws_error;
+pub mod aws_metrics;
 pub mod cli;
 pub mod outbox;
 pub mod process_metrics;
