@@ -8,13 +8,16 @@ pub mod aws_error;
 pub mod aws_metrics;
 pub mod cli;
 pub mod outbox;
+pub mod probes;
 pub mod process_metrics;
+pub mod server;
 pub mod shutdown;
 pub mod socket;
 pub mod telemetry;
 
 pub use authority::{AuthorityRepair, RepairedConnectInfo};
 pub use outbox::Outbox;
+pub use server::{Admin, ServeError, ServeOptions, serve};
 pub use socket::{Listeners, SocketError, SocketGuard};
 pub use telemetry::LogFormat;
 
