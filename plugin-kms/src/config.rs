@@ -108,22 +108,22 @@ impl TryFrom<&Args> for Config {
         if args.key_refresh_interval.is_zero() {
             return Err("--key-refresh-interval must be greater than 0".into());
         }
-        if args.socket.as_os_str().is_empty() {
+        if args.serve.socket.as_os_str().is_empty() {
             return Err("--socket must not be empty".into());
         }
         Ok(Self {
-            socket: args.socket.clone(),
+            socket: args.serve.socket.clone(),
             key,
-            region: args.region.clone().filter(|r| !r.is_empty()),
+            region: args.serve.region(),
             context,
             decrypt_keys,
             decrypt_contexts,
             kms_max_in_flight: usize::from(args.kms_max_in_flight),
-            http_addr: args.http_addr,
+            http_addr: args.serve.http_addr,
             health_interval: args.health_interval,
             key_refresh_interval: args.key_refresh_interval,
             decrypt_cache_size: args.decrypt_cache_size,
-            shutdown_grace: args.shutdown_grace,
+            shutdown_grace: args.serve.shutdown_grace,
             take_over_socket: args.take_over_socket,
             resolved_key: None,
         })

@@ -25,13 +25,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(msg) => return usage(&msg),
     };
-    cli::run_server(
-        PROGRAM,
-        args.log_format,
-        &args.log_level,
-        args.check_config,
-        || start(config),
-    )
+    cli::run_server(PROGRAM, &args.serve, || start(config))
 }
 
 /// `keywarden-kms scan …`: the read-only etcd scan (keywarden_kms::scan).

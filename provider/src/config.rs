@@ -98,10 +98,10 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             return Err("--node-identity-namespaces needs --allow-node-identity".into());
         }
         Ok(Self {
-            socket: args.socket.clone(),
+            socket: args.serve.socket.clone(),
             socket_mode: args.socket_mode,
-            http_addr: args.http_addr,
-            region: args.region.clone().filter(|r| !r.is_empty()),
+            http_addr: args.serve.http_addr,
+            region: args.serve.region(),
             s3_force_path_style: args.s3_force_path_style,
             token_audience: args.token_audience.clone(),
             kubernetes_api: args.kubernetes_api.clone().filter(|u| !u.is_empty()),
@@ -122,7 +122,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             allow_non_tmpfs: args.allow_non_tmpfs,
             max_concurrent_mounts: args.max_concurrent_mounts,
             max_inflight_bytes: args.max_inflight_bytes,
-            shutdown_grace: args.shutdown_grace,
+            shutdown_grace: args.serve.shutdown_grace,
         })
     }
 }

@@ -35,30 +35,29 @@ pub fn fail(program: &str, err: &dyn std::fmt::Display) -> ExitCode {
 
 /// The common tail of a server's `main`: check the log level, stop after `--check-config`,
 /// set up logging and process hardening, then run `start` on a multi-threaded runtime.
-pub fn run_server<F, Fut, E>(
+pub fn run_server<D, F, Fut, E>(
     program: &str,
-    log_format: crate::LogFormat,
-    log_level: &str,
-    check_config: bool,
+    flags: &crate::serve_flags::ServeFlags<D>,
     start: F,
 ) -> ExitCode
 where
+    D: crate::serve_flags::Defaults,
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let filter = match crate::telemetry::parse_level(log_level) {
+    let filter = match crate::telemetry::parse_level(&flags.log_level) {
         Ok(filter) => filter,
         Err(e) => return usage(program, &e.to_string()),
     };
-    if check_config {
+    if flags.check_config {
         #[allow(clippy::print_stdout)]
         {
             println!("{program}: configuration ok");
         }
         return ExitCode::SUCCESS;
     }
-    crate::telemetry::init(log_format, filter);
+    crate::telemetry::init(flags.log_format, filter);
     crate::harden_process();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,12 +74,15 @@ where
 
 /// Runs a one-shot command (not a server) on a current-thread runtime after process hardening:
 /// prints its report on stdout and returns exit code 0, or prints `program: error` on stderr
-/// and returns 1.
+/// and returns 1. Warnings are logged as text on stderr.
 pub fn run_report<Fut, E>(program: &str, command: Fut) -> ExitCode
 where
     Fut: std::future::Future<Output = Result<String, E>>,
     E: std::fmt::Display,
 {
+    if let Ok(filter) = crate::telemetry::parse_level("warn") {
+        crate::telemetry::init(crate::LogFormat::Text, filter);
+    }
     crate::harden_process();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

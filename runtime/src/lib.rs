@@ -10,6 +10,7 @@ pub mod cli;
 pub mod outbox;
 pub mod probes;
 pub mod process_metrics;
+pub mod serve_flags;
 pub mod server;
 pub mod shutdown;
 pub mod socket;
