@@ -2,6 +2,8 @@
 //! itself is checked here, before any socket is bound.
 
 use std::path::PathBuf;
+
+use keywarden_runtime::cli::ConfigError;
 use std::time::Duration;
 
 use crate::cli::{Args, HttpAddr};
@@ -68,7 +70,7 @@ pub struct Config {
 }
 
 impl TryFrom<&Args> for Config {
-    type Error = String;
+    type Error = ConfigError;
 
     fn try_from(args: &Args) -> Result<Self, Self::Error> {
         let key = parse_key(&args.key)?;
@@ -96,7 +98,8 @@ impl TryFrom<&Args> for Config {
             if !is_key_arn(arn) {
                 return Err(format!(
                     "--decrypt-keys {arn:?} is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
-                ));
+                )
+                .into());
             }
             if !decrypt_keys.iter().any(|k| k == arn) {
                 decrypt_keys.push(arn.to_owned());
@@ -208,6 +211,7 @@ mod tests {
         let mut argv = vec!["keywarden-kms"];
         argv.extend_from_slice(extra);
         Config::try_from(&Args::try_parse_from(argv).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

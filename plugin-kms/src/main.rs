@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     };
     let config = match Config::try_from(&args) {
         Ok(config) => config,
-        Err(msg) => return usage(&msg),
+        Err(e) => return usage(&e.to_string()),
     };
     cli::run_server(PROGRAM, &args.serve, || start(config))
 }

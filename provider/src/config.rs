@@ -2,6 +2,8 @@
 //! itself is checked here, before any socket is bound.
 
 use std::path::PathBuf;
+
+use keywarden_runtime::cli::ConfigError;
 use std::time::Duration;
 
 use crate::cli::{HttpAddr, ServeArgs, WriteMode};
@@ -52,7 +54,7 @@ pub struct ServeConfig {
 }
 
 impl TryFrom<&ServeArgs> for ServeConfig {
-    type Error = String;
+    type Error = ConfigError;
 
     fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
         if args.allow_non_tmpfs && args.write_mode != WriteMode::Provider {
@@ -71,7 +73,8 @@ impl TryFrom<&ServeArgs> for ServeConfig {
                 "--max-inflight-bytes ({}) must be at least --max-response-bytes ({}): a full \
                  response could never be served",
                 args.max_inflight_bytes, args.max_response_bytes
-            ));
+            )
+            .into());
         }
         if args.max_concurrent_mounts == 0 {
             return Err("--max-concurrent-mounts must be at least 1".into());
@@ -82,7 +85,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             .chain(&args.kubernetes_api)
         {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("{url:?} is not an http:// or https:// URL"));
+                return Err(format!("{url:?} is not an http:// or https:// URL").into());
             }
         }
         if args.token_audience.is_empty() {

@@ -33,7 +33,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     let usage = |msg: String| cli::usage(PROGRAM, &msg);
     let config = match ServeConfig::try_from(args) {
         Ok(config) => config,
-        Err(msg) => return usage(msg),
+        Err(e) => return usage(e.to_string()),
     };
     cli::run_server(PROGRAM, &args.serve, || start(config))
 }

@@ -37,8 +37,14 @@ pub enum ServeError {
     #[error(transparent)]
     Serve(#[from] keywarden_runtime::ServeError),
     /// Something the identities need could not be set up.
-    #[error("{0}")]
-    Setup(String),
+    #[error("cannot set up the {what}")]
+    Setup {
+        /// What could not be set up.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// The identity resolver of a provider: its policy, the Kubernetes API for role lookups, and
@@ -47,13 +53,18 @@ pub fn identity_resolver(
     config: &ServeConfig,
     metrics: Metrics,
 ) -> Result<IdentityResolver, ServeError> {
-    let kube = KubeApi::new(config.kubernetes_api.as_deref())
-        .map_err(|e| ServeError::Setup(format!("Kubernetes API client: {e}")))?;
+    let kube = KubeApi::new(config.kubernetes_api.as_deref()).map_err(|e| ServeError::Setup {
+        what: "Kubernetes API client",
+        source: e.into(),
+    })?;
     if kube.is_none() {
         tracing::info!("no Kubernetes API: IRSA needs roleArn in each SecretProviderClass");
     }
     let http = HttpClient::new(rustls::RootCertStore::empty(), config.pod_identity_timeout)
-        .map_err(|e| ServeError::Setup(format!("Pod Identity agent client: {e}")))?;
+        .map_err(|e| ServeError::Setup {
+            what: "Pod Identity agent client",
+            source: e.into(),
+        })?;
     let credentials = CredentialCache::new(http, config.pod_identity_endpoints.clone(), metrics);
     Ok(IdentityResolver::new(
         config.identity.clone(),

@@ -20,6 +20,24 @@ pub fn parse<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
     }
 }
 
+/// A configuration the command line accepted but that cannot run: the message names the flag
+/// and the rule. (Validation finds these itself; there is no underlying error to keep.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl From<String> for ConfigError {
+    fn from(msg: String) -> Self {
+        Self(msg)
+    }
+}
+
+impl From<&str> for ConfigError {
+    fn from(msg: &str) -> Self {
+        Self(msg.to_owned())
+    }
+}
+
 /// Prints `program: msg` and returns the usage exit code.
 pub fn usage(program: &str, msg: &str) -> ExitCode {
     eprintln!("{program}: {msg}");
