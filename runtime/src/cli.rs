@@ -1,5 +1,6 @@
 //! Command-line plumbing both binaries share: one-line usage errors with exit code 2, the
-//! `--http-addr` value, durations, and the admin listener.
+//! `--http-addr` value, durations, the admin listener, and the two ways a `main` runs (a server
+//! with [`run_server`], a one-shot command with [`run_report`]).
 
 use std::process::ExitCode;
 use std::time::Duration;

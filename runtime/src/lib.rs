@@ -1,6 +1,8 @@
-//! What the provider and the KMS plugin share about being a well-behaved node-local gRPC server:
-//! the unix socket's lifecycle, repair of the HTTP/2 `:authority` old clients send, the admin
-//! HTTP port, log setup and the shutdown signal.
+//! What the provider and the KMS plugin share about being a well-behaved node-local gRPC server
+//! that talks to AWS: serving tonic routes on the unix socket ([`serve`]) with its lifecycle and
+//! the repair of the HTTP/2 `:authority` old clients send, the admin HTTP port and its probes,
+//! the bounded drain, the shared serving flags, logs with spans, and the one reading of AWS
+//! errors and AWS call latency.
 
 pub mod admin;
 pub mod authority;
