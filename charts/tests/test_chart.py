@@ -73,7 +73,7 @@ def test_default_render_is_minimal():
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert "--socket=/var/run/secrets-store-csi-providers/keywarden.sock" in c["args"]
     assert "--http-addr=0.0.0.0:8989" in c["args"]
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["image"] == f"ghcr.io/keywarden/keywarden:{chart_app_version()}"
     # ClusterRole: get serviceaccounts, nothing else.

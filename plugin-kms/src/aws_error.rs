@@ -1,111 +1,42 @@
-//! Turns AWS KMS SDK errors into [`PluginError`]s with the right gRPC code (SPEC §3.2).
+//! Maps the runtime's reading of an AWS KMS SDK error ([`AwsFault`]) into a [`PluginError`]:
+//! the one place where an AWS failure gets its gRPC code in the plugin.
 //!
-//! Classification is by the error code KMS returns (never by matching message text), with the
-//! HTTP status as a fallback for codes we do not know. The full SDK error is described for the
-//! logs by [`describe`]; it never reaches the apiserver.
+//! A missing key (`NotFoundException`) is `FAILED_PRECONDITION` like a disabled one, as in the
+//! provider: the key the plugin is configured with is not usable, which only its owner can fix.
+//! The full SDK error is described for the logs by [`describe`]; it never reaches the apiserver.
 
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use keywarden_runtime::aws_error::{self, AwsFault, ProvideErrorKind};
 
 use crate::error::PluginError;
 
-/// KMS or the network is struggling; the apiserver should retry later.
-const TRANSIENT: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "LimitExceededException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "KMSInternalException",
-    "DependencyTimeoutException",
-    "KeyUnavailableException",
-    "CustomKeyStoreInvalidStateException",
-    "InternalError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
-
-/// The key exists in a state that forbids this use, or does not exist at all.
-const KEY_UNUSABLE: &[&str] = &[
-    "DisabledException",
-    "KMSInvalidStateException",
-    "NotFoundException",
-    "InvalidKeyUsageException",
-    "UnsupportedOperationException",
-    "InvalidArnException",
-];
-
-/// The plugin's identity may not do this.
-const ACCESS_DENIED: &[&str] = &[
-    "AccessDeniedException",
-    "AccessDenied",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidGrantTokenException",
-    "InvalidGrantIdException",
-    "MissingAuthenticationToken",
-];
-
-/// The ciphertext (or the key/context pair it is tried with) is wrong.
-const BAD_CIPHERTEXT: &[&str] = &["InvalidCiphertextException", "IncorrectKeyException"];
+pub use keywarden_runtime::aws_error::describe;
 
 /// Classifies an SDK error. `status` is the HTTP status, if a response arrived.
 pub fn classify<E, R>(err: &SdkError<E, R>, status: Option<u16>) -> PluginError
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + ProvideErrorKind,
 {
-    let unavailable = |reason: &str| PluginError::Unavailable {
-        reason: reason.to_owned(),
-    };
-    match err {
-        SdkError::TimeoutError(_) => unavailable("timeout"),
-        SdkError::DispatchFailure(_) => unavailable("connection failed"),
-        SdkError::ResponseError(_) => unavailable("unreadable response"),
-        SdkError::ConstructionFailure(_) => {
+    from_fault(aws_error::classify(err, status))
+}
+
+/// The plugin failure an AWS fault is.
+pub fn from_fault(fault: AwsFault) -> PluginError {
+    match fault {
+        AwsFault::Retryable { reason, .. } => PluginError::Unavailable { reason },
+        AwsFault::BadCiphertext { code } => PluginError::BadCiphertext { code },
+        AwsFault::KeyUnusable { code } | AwsFault::NotFound { code, .. } => {
+            PluginError::KeyUnusable { code }
+        }
+        AwsFault::AccessDenied { code } => PluginError::AccessDenied { code },
+        AwsFault::Construction => {
             PluginError::Internal("AWS KMS request could not be built".to_owned())
         }
-        SdkError::ServiceError(service) => {
-            classify_code(service.err().code().unwrap_or_default(), status)
+        AwsFault::BadRequest { code } | AwsFault::Rejected { code } => {
+            PluginError::Internal(format!("AWS KMS rejected the request ({code})"))
         }
-        _ => unavailable("unknown SDK failure"),
     }
 }
-
-/// Classifies a KMS error code, falling back on the HTTP status.
-pub fn classify_code(code: &str, status: Option<u16>) -> PluginError {
-    let owned = || code.to_owned();
-    if BAD_CIPHERTEXT.contains(&code) {
-        return PluginError::BadCiphertext { code: owned() };
-    }
-    if KEY_UNUSABLE.contains(&code) {
-        return PluginError::KeyUnusable { code: owned() };
-    }
-    if ACCESS_DENIED.contains(&code) {
-        return PluginError::AccessDenied { code: owned() };
-    }
-    if TRANSIENT.contains(&code) {
-        return PluginError::Unavailable { reason: owned() };
-    }
-    let shown = if code.is_empty() {
-        "no error code".to_owned()
-    } else {
-        owned()
-    };
-    match status {
-        Some(401 | 403) => PluginError::AccessDenied { code: shown },
-        Some(429 | 500..=599) => PluginError::Unavailable { reason: shown },
-        _ => PluginError::Internal(format!("AWS KMS rejected the request ({shown})")),
-    }
-}
-
-pub use keywarden_runtime::aws_errors::describe;
 
 #[cfg(test)]
 mod tests {
@@ -138,7 +69,7 @@ mod tests {
             ("Odd", Some(409), Code::Internal),
         ];
         for (code, status, want) in cases {
-            let got = classify_code(code, status);
+            let got = from_fault(aws_error::classify_code(code, status));
             assert_eq!(got.grpc_code(), want, "{code} {status:?}: {got}");
         }
     }

@@ -1,12 +1,11 @@
 //! The command line (SPEC §3.1): every option, each also readable from an environment variable
 //! so that a static pod or the Helm chart can use either.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use keywarden_runtime::LogFormat;
 pub use keywarden_runtime::cli::{HttpAddr, parse_duration};
+use keywarden_runtime::serve_flags::{Defaults, ServeFlags};
 
 /// Keywarden's Kubernetes KMS plugin: encrypts Secrets at rest in etcd under an AWS KMS key.
 #[derive(Debug, Parser)]
@@ -17,22 +16,13 @@ pub use keywarden_runtime::cli::{HttpAddr, parse_duration};
     after_help = "Also: `keywarden-kms scan --help` counts the objects etcd stores under each key."
 )]
 pub struct Args {
-    /// Socket kube-apiserver dials (the `endpoint` of the EncryptionConfiguration, without
-    /// `unix://`).
-    #[arg(
-        long,
-        env = "KEYWARDEN_KMS_SOCKET",
-        default_value = "/var/run/kmsplugin/keywarden.sock"
-    )]
-    pub socket: PathBuf,
+    /// The serving flags both binaries share (socket, admin address, region, logs, grace).
+    #[command(flatten)]
+    pub serve: ServeFlags<KmsDefaults>,
 
     /// The KMS key: key id, key ARN, alias name (`alias/…`) or alias ARN.
     #[arg(long, env = "KEYWARDEN_KMS_KEY")]
     pub key: String,
-
-    /// AWS region; default: the SDK chain (AWS_REGION, profile, instance metadata).
-    #[arg(long, env = "KEYWARDEN_KMS_REGION")]
-    pub region: Option<String>,
 
     /// Encryption context pair `k=v` sent with every KMS call (repeatable, or comma separated).
     #[arg(
@@ -65,14 +55,6 @@ pub struct Args {
     )]
     pub kms_max_in_flight: u16,
 
-    /// Address of the /healthz /livez /readyz /metrics HTTP server, or `off`.
-    #[arg(
-        long,
-        env = "KEYWARDEN_KMS_HTTP_ADDR",
-        default_value = "127.0.0.1:8083"
-    )]
-    pub http_addr: HttpAddr,
-
     /// Background KMS round trip when no real traffic proved health within this period.
     #[arg(long, env = "KEYWARDEN_KMS_HEALTH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub health_interval: Duration,
@@ -89,38 +71,30 @@ pub struct Args {
     )]
     pub decrypt_cache_size: usize,
 
-    /// How long in-flight calls may take to finish after SIGTERM.
-    #[arg(long, env = "KEYWARDEN_KMS_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
-    pub shutdown_grace: Duration,
-
     /// Replace a socket a live process serves on instead of refusing to start (a DaemonSet's
     /// surge update: the new pod serves before the old one stops); a busy --http-addr is then
     /// bound once the old process has freed it.
     #[arg(long, env = "KEYWARDEN_KMS_TAKE_OVER_SOCKET")]
     pub take_over_socket: bool,
+}
 
-    /// Log format.
-    #[arg(
-        long,
-        env = "KEYWARDEN_KMS_LOG_FORMAT",
-        value_enum,
-        default_value = "json"
-    )]
-    pub log_format: LogFormat,
+/// The plugin's defaults for the shared serving flags.
+#[derive(Debug, Clone)]
+pub struct KmsDefaults;
 
-    /// Log level or filter (`info`, `debug`, `info,keywarden_kms=debug`).
-    #[arg(long, env = "KEYWARDEN_KMS_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
-
-    /// Validate the configuration, print the outcome and exit without serving.
-    #[arg(long)]
-    pub check_config: bool,
+impl Defaults for KmsDefaults {
+    /// The `endpoint` of the EncryptionConfiguration, without `unix://`.
+    const SOCKET: &'static str = "/var/run/kmsplugin/keywarden.sock";
+    const HTTP_ADDR: &'static str = "127.0.0.1:8083";
+    const SHUTDOWN_GRACE: &'static str = "10s";
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use keywarden_runtime::LogFormat;
+    use std::path::PathBuf;
 
     #[test]
     fn cli_is_well_formed() {
@@ -131,11 +105,11 @@ mod tests {
     fn defaults_follow_the_spec() {
         let args = Args::try_parse_from(["keywarden-kms", "--key", "alias/k"]).expect("parses");
         assert_eq!(
-            args.socket,
+            args.serve.socket,
             PathBuf::from("/var/run/kmsplugin/keywarden.sock")
         );
         assert_eq!(
-            args.http_addr,
+            args.serve.http_addr,
             HttpAddr::On("127.0.0.1:8083".parse().expect("addr"))
         );
         assert_eq!(args.health_interval, Duration::from_secs(300));
@@ -143,7 +117,7 @@ mod tests {
         assert_eq!(args.decrypt_cache_size, 10_000);
         assert_eq!(args.kms_max_in_flight, 32);
         assert!(args.decrypt_encryption_contexts.is_empty());
-        assert_eq!(args.log_format, LogFormat::Json);
+        assert_eq!(args.serve.log_format, LogFormat::Json);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! itself is checked here, before any socket is bound.
 
 use std::path::PathBuf;
+
+use keywarden_runtime::cli::ConfigError;
 use std::time::Duration;
 
 use crate::cli::{Args, HttpAddr};
@@ -68,7 +70,7 @@ pub struct Config {
 }
 
 impl TryFrom<&Args> for Config {
-    type Error = String;
+    type Error = ConfigError;
 
     fn try_from(args: &Args) -> Result<Self, Self::Error> {
         let key = parse_key(&args.key)?;
@@ -96,7 +98,8 @@ impl TryFrom<&Args> for Config {
             if !is_key_arn(arn) {
                 return Err(format!(
                     "--decrypt-keys {arn:?} is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
-                ));
+                )
+                .into());
             }
             if !decrypt_keys.iter().any(|k| k == arn) {
                 decrypt_keys.push(arn.to_owned());
@@ -108,22 +111,22 @@ impl TryFrom<&Args> for Config {
         if args.key_refresh_interval.is_zero() {
             return Err("--key-refresh-interval must be greater than 0".into());
         }
-        if args.socket.as_os_str().is_empty() {
+        if args.serve.socket.as_os_str().is_empty() {
             return Err("--socket must not be empty".into());
         }
         Ok(Self {
-            socket: args.socket.clone(),
+            socket: args.serve.socket.clone(),
             key,
-            region: args.region.clone().filter(|r| !r.is_empty()),
+            region: args.serve.region(),
             context,
             decrypt_keys,
             decrypt_contexts,
             kms_max_in_flight: usize::from(args.kms_max_in_flight),
-            http_addr: args.http_addr,
+            http_addr: args.serve.http_addr,
             health_interval: args.health_interval,
             key_refresh_interval: args.key_refresh_interval,
             decrypt_cache_size: args.decrypt_cache_size,
-            shutdown_grace: args.shutdown_grace,
+            shutdown_grace: args.serve.shutdown_grace,
             take_over_socket: args.take_over_socket,
             resolved_key: None,
         })
@@ -208,6 +211,7 @@ mod tests {
         let mut argv = vec!["keywarden-kms"];
         argv.extend_from_slice(extra);
         Config::try_from(&Args::try_parse_from(argv).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
@@ -124,7 +124,10 @@ impl Kms {
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> Result<T, PluginError>
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata
+            + keywarden_runtime::aws_error::ProvideErrorKind
+            + std::error::Error
+            + 'static,
     {
         let _slot = self
             .slots
@@ -135,7 +138,7 @@ impl Kms {
             })?;
         self.metrics.kms_in_flight(1);
         let _done = InFlight(&self.metrics);
-        let started = Instant::now();
+        let timer = self.metrics.kms_call(operation);
         let result = match tokio::time::timeout(CALL_TIMEOUT, request).await {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(err)) => {
@@ -156,9 +159,7 @@ impl Kms {
                 })
             }
         };
-        let outcome = result.as_ref().map_or_else(PluginError::label, |_| "ok");
-        self.metrics
-            .kms_call(operation, outcome, started.elapsed().as_secs_f64());
+        timer.finish(result.as_ref().map_or_else(PluginError::label, |_| "ok"));
         result
     }
 }

@@ -23,15 +23,9 @@ fn main() -> ExitCode {
     };
     let config = match Config::try_from(&args) {
         Ok(config) => config,
-        Err(msg) => return usage(&msg),
+        Err(e) => return usage(&e.to_string()),
     };
-    cli::run_server(
-        PROGRAM,
-        args.log_format,
-        &args.log_level,
-        args.check_config,
-        || start(config),
-    )
+    cli::run_server(PROGRAM, &args.serve, || start(config))
 }
 
 /// `keywarden-kms scan …`: the read-only etcd scan (keywarden_kms::scan).

@@ -3,12 +3,12 @@
 //! Labels are fixed strings: API version, operation, outcome label. Key ids, request uids and
 //! anything derived from data never become labels.
 
+use keywarden_runtime::aws_metrics::{AwsCall, AwsCalls};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
 /// Labels of one gRPC operation.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -16,15 +16,6 @@ pub struct OperationLabels {
     /// `v2` or `v1beta1`.
     pub api: &'static str,
     /// `encrypt`, `decrypt`, `status`, `version`.
-    pub operation: &'static str,
-    /// `ok` or the error label.
-    pub outcome: &'static str,
-}
-
-/// Labels of one AWS KMS call.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KmsLabels {
-    /// `Encrypt`, `Decrypt`, `DescribeKey`.
     pub operation: &'static str,
     /// `ok` or the error label.
     pub outcome: &'static str,
@@ -41,7 +32,7 @@ pub struct CacheLabels {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     operations: Family<OperationLabels, Counter>,
-    kms_duration: Family<KmsLabels, Histogram>,
+    aws: AwsCalls,
     cache: Family<CacheLabels, Counter>,
     cache_entries: Gauge,
     healthy: Gauge,
@@ -54,13 +45,10 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the metrics and registers them under `keywarden_kms_`.
     pub fn register(registry: &mut Registry) -> Self {
+        let sub = registry.sub_registry_with_prefix("keywarden_kms");
         let metrics = Self {
             operations: Family::default(),
-            kms_duration: Family::new_with_constructor(|| {
-                Histogram::new([
-                    0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ])
-            }),
+            aws: AwsCalls::register(sub),
             cache: Family::default(),
             cache_entries: Gauge::default(),
             healthy: Gauge::default(),
@@ -69,17 +57,10 @@ impl Metrics {
             kms_in_flight: Gauge::default(),
             coalesced: Counter::default(),
         };
-        let sub = registry.sub_registry_with_prefix("keywarden_kms");
         sub.register(
             "operations",
             "Plugin gRPC operations by API version, operation and outcome",
             metrics.operations.clone(),
-        );
-        sub.register_with_unit(
-            "aws_request_duration",
-            "AWS KMS call latency by operation and outcome",
-            Unit::Seconds,
-            metrics.kms_duration.clone(),
         );
         sub.register(
             "decrypt_cache",
@@ -130,11 +111,9 @@ impl Metrics {
             .inc();
     }
 
-    /// Records one AWS KMS call.
-    pub fn kms_call(&self, operation: &'static str, outcome: &'static str, seconds: f64) {
-        self.kms_duration
-            .get_or_create(&KmsLabels { operation, outcome })
-            .observe(seconds);
+    /// Starts timing one AWS KMS call (`aws_request_duration_seconds{service="kms"}`).
+    pub fn kms_call(&self, operation: &'static str) -> AwsCall {
+        self.aws.start("kms", operation)
     }
 
     /// Records a decrypt cache lookup and the cache's size.

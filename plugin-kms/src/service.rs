@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use keywarden_proto::kms_v1beta1 as v1;
 use keywarden_proto::kms_v2 as v2;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::error::PluginError;
 use crate::metrics::Metrics;
@@ -68,6 +69,23 @@ impl KmsService {
     }
 }
 
+/// The span of one Encrypt or Decrypt: its API, operation, request id (the apiserver's `uid`
+/// when it sends one) and, once known, the key id. Never plaintext, ciphertext or annotations.
+fn request_span(api: Api, operation: &'static str, uid: &str) -> tracing::Span {
+    let request_id = if uid.is_empty() {
+        keywarden_runtime::telemetry::request_id()
+    } else {
+        uid.to_owned()
+    };
+    tracing::info_span!(
+        "kms",
+        api = api.name(),
+        operation,
+        request_id = %request_id,
+        key_id = tracing::field::Empty,
+    )
+}
+
 /// A response buffer that owns the plaintext without copying it: the gRPC encoder reads it, and
 /// the vector is zeroed when the response is dropped right after encoding.
 pub fn wiping(plaintext: Zeroizing<Vec<u8>>) -> Bytes {
@@ -94,14 +112,17 @@ impl v2::key_management_service_server::KeyManagementService for KmsService {
         request: Request<v2::DecryptRequest>,
     ) -> Result<Response<v2::DecryptResponse>, Status> {
         let request = request.into_inner();
+        let span = request_span(Api::V2, "decrypt", &request.uid);
+        span.record("key_id", request.key_id.as_str());
         let result = self
             .plugin
             .decrypt_v2(&request.ciphertext, &request.key_id, &request.annotations)
+            .instrument(span.clone())
             .await
             .map(|plaintext| v2::DecryptResponse {
                 plaintext: wiping(plaintext),
             });
-        self.finish(Api::V2, "decrypt", &request.uid, result)
+        span.in_scope(|| self.finish(Api::V2, "decrypt", &request.uid, result))
     }
 
     async fn encrypt(
@@ -109,9 +130,11 @@ impl v2::key_management_service_server::KeyManagementService for KmsService {
         request: Request<v2::EncryptRequest>,
     ) -> Result<Response<v2::EncryptResponse>, Status> {
         let mut request = request.into_inner();
+        let span = request_span(Api::V2, "encrypt", &request.uid);
         let result = self
             .plugin
             .encrypt(Api::V2, &request.plaintext)
+            .instrument(span.clone())
             .await
             .map(|e| v2::EncryptResponse {
                 ciphertext: e.ciphertext,
@@ -119,7 +142,9 @@ impl v2::key_management_service_server::KeyManagementService for KmsService {
                 annotations: e.annotations,
             });
         zeroize::Zeroize::zeroize(&mut request.plaintext);
+        let _entered = span.enter();
         if let Ok(response) = &result {
+            span.record("key_id", response.key_id.as_str());
             tracing::info!(uid = %request.uid, key_id = %response.key_id, "encrypted a seed");
         }
         self.finish(Api::V2, "encrypt", &request.uid, result)
@@ -145,14 +170,16 @@ impl v1::key_management_service_server::KeyManagementService for KmsService {
         request: Request<v1::DecryptRequest>,
     ) -> Result<Response<v1::DecryptResponse>, Status> {
         let request = request.into_inner();
-        let result =
-            self.plugin
-                .decrypt_v1(&request.cipher)
-                .await
-                .map(|plain| v1::DecryptResponse {
-                    plain: wiping(plain),
-                });
-        self.finish(Api::V1beta1, "decrypt", "", result)
+        let span = request_span(Api::V1beta1, "decrypt", "");
+        let result = self
+            .plugin
+            .decrypt_v1(&request.cipher)
+            .instrument(span.clone())
+            .await
+            .map(|plain| v1::DecryptResponse {
+                plain: wiping(plain),
+            });
+        span.in_scope(|| self.finish(Api::V1beta1, "decrypt", "", result))
     }
 
     async fn encrypt(
@@ -160,15 +187,17 @@ impl v1::key_management_service_server::KeyManagementService for KmsService {
         request: Request<v1::EncryptRequest>,
     ) -> Result<Response<v1::EncryptResponse>, Status> {
         let mut request = request.into_inner();
+        let span = request_span(Api::V1beta1, "encrypt", "");
         let result = self
             .plugin
             .encrypt(Api::V1beta1, &request.plain)
+            .instrument(span.clone())
             .await
             .map(|e| v1::EncryptResponse {
                 cipher: e.ciphertext,
             });
         zeroize::Zeroize::zeroize(&mut request.plain);
-        self.finish(Api::V1beta1, "encrypt", "", result)
+        span.in_scope(|| self.finish(Api::V1beta1, "encrypt", "", result))
     }
 }
 

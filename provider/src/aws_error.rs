@@ -1,140 +1,51 @@
-//! Turns AWS SDK errors into [`MountError`]s with the right gRPC code (SPEC §2.8).
+//! Maps the runtime's reading of an AWS SDK error ([`AwsFault`]) into a [`MountError`] for one
+//! object: the one place where an AWS failure gets its gRPC code in the provider.
 //!
 //! Transient faults (throttling, 5xx, timeouts, broken connections) become `UNAVAILABLE`, which
-//! the driver retries; everything else gets a code that tells the user what to fix. The full
-//! SDK error goes to the log at the call site, never into the message.
+//! the driver retries; everything else gets a code that tells the user what to fix. A KMS key
+//! that cannot be used (disabled, pending deletion, or missing: `NotFoundException`) is
+//! `FAILED_PRECONDITION`, as in the KMS plugin: the object was found, the key it needs is the
+//! key owner's to fix. The full SDK error goes to the log at the call site, never into the
+//! message.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use keywarden_runtime::aws_error::{self, AwsFault, ProvideErrorKind};
 
 use crate::error::MountError;
 
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "InternalError",
-    "ServiceUnavailable",
-    "KMSInternalException",
-    "DependencyTimeoutException",
-];
-
-const ACCESS_DENIED: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "AllAccessDisabled",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidToken",
-    "AuthorizationHeaderMalformed",
-];
-
-const NOT_FOUND: &[(&str, &str)] = &[
-    ("NoSuchKey", "object"),
-    ("NoSuchBucket", "bucket"),
-    ("NoSuchVersion", "version"),
-    ("NotFound", "object"),
-    ("NotFoundException", "key"),
-];
-
-const KEY_UNUSABLE: &[&str] = &[
-    "DisabledException",
-    "KMSInvalidStateException",
-    "KMS.DisabledException",
-    "KMS.KMSInvalidStateException",
-    "KMS.NotFoundException",
-];
+pub use keywarden_runtime::aws_error::describe;
 
 /// Classifies an SDK error for `object` (its label). `status` is the HTTP status, if any.
 pub fn classify<E, R>(object: &str, err: &SdkError<E, R>, status: Option<u16>) -> MountError
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + ProvideErrorKind,
 {
-    let transient = |reason: &str| MountError::Transient {
-        object: object.to_owned(),
-        reason: reason.to_owned(),
-    };
-    match err {
-        SdkError::TimeoutError(_) => transient("timeout"),
-        SdkError::DispatchFailure(_) => transient("connection failed"),
-        SdkError::ResponseError(_) => transient("unreadable response"),
-        SdkError::ConstructionFailure(_) => MountError::Rejected {
-            object: object.to_owned(),
+    from_fault(object, aws_error::classify(err, status))
+}
+
+/// The Mount failure an AWS fault on `object` is.
+pub fn from_fault(object: &str, fault: AwsFault) -> MountError {
+    let object = object.to_owned();
+    match fault {
+        AwsFault::Retryable { reason, .. } => MountError::Transient { object, reason },
+        AwsFault::NotFound { what, .. } => MountError::NotFound { object, what },
+        AwsFault::AccessDenied { code } => MountError::AccessDenied { object, code },
+        AwsFault::KeyUnusable { code } => {
+            MountError::Precondition(format!("{object}: the KMS key cannot be used ({code})"))
+        }
+        AwsFault::BadCiphertext { code } => {
+            MountError::InvalidArgument(format!("{object}: KMS refused the ciphertext ({code})"))
+        }
+        AwsFault::BadRequest { code } => {
+            MountError::InvalidArgument(format!("{object}: AWS rejected the request ({code})"))
+        }
+        AwsFault::Construction => MountError::Rejected {
+            object,
             code: "request construction failed".to_owned(),
         },
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or_default();
-            classify_code(object, code, status)
-        }
-        _ => transient("unknown SDK failure"),
+        AwsFault::Rejected { code } => MountError::Rejected { object, code },
     }
 }
-
-fn classify_code(object: &str, code: &str, status: Option<u16>) -> MountError {
-    let object = object.to_owned();
-    if let Some((_, what)) = NOT_FOUND.iter().find(|(c, _)| *c == code) {
-        return MountError::NotFound { object, what };
-    }
-    if ACCESS_DENIED.contains(&code) {
-        return MountError::AccessDenied {
-            object,
-            code: code.to_owned(),
-        };
-    }
-    if KEY_UNUSABLE.contains(&code) {
-        return MountError::Precondition(format!("{object}: the KMS key cannot be used ({code})"));
-    }
-    if THROTTLING.contains(&code) {
-        return MountError::Transient {
-            object,
-            reason: code.to_owned(),
-        };
-    }
-    let shown = if code.is_empty() {
-        "no error code"
-    } else {
-        code
-    };
-    match status {
-        Some(404) => MountError::NotFound {
-            object,
-            what: "object",
-        },
-        Some(401 | 403) => MountError::AccessDenied {
-            object,
-            code: shown.to_owned(),
-        },
-        Some(429 | 500..=599) => MountError::Transient {
-            object,
-            reason: shown.to_owned(),
-        },
-        Some(400) => {
-            MountError::InvalidArgument(format!("{object}: AWS rejected the request ({shown})"))
-        }
-        _ => MountError::Rejected {
-            object,
-            code: shown.to_owned(),
-        },
-    }
-}
-
-pub use keywarden_runtime::aws_errors::describe;
 
 #[cfg(test)]
 mod tests {
@@ -153,11 +64,15 @@ mod tests {
             ("ThrottlingException", Some(400), Code::Unavailable),
             ("Weird", Some(502), Code::Unavailable),
             ("DisabledException", Some(400), Code::FailedPrecondition),
+            ("NotFoundException", Some(400), Code::FailedPrecondition),
             ("InvalidArgument", Some(400), Code::InvalidArgument),
             ("Odd", Some(409), Code::Internal),
         ];
         for (code, status, want) in cases {
-            let got = classify_code("objects[0] (s3://b/k)", code, status);
+            let got = from_fault(
+                "objects[0] (s3://b/k)",
+                aws_error::classify_code(code, status),
+            );
             assert_eq!(got.grpc_code(), want, "{code} {status:?}: {got}");
             assert!(got.to_string().contains("objects[0]"), "{got}");
         }

@@ -1,13 +1,12 @@
 //! The command line (SPEC §2.1): every `serve` option, each also readable from an environment
 //! variable so the Helm chart can use either.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand};
-use keywarden_runtime::LogFormat;
 pub use keywarden_runtime::cli::{HttpAddr, parse_duration};
+use keywarden_runtime::serve_flags::{Defaults, ServeFlags};
 
 /// Keywarden's Secrets Store CSI provider: mounts S3 and KMS-protected secrets into pods.
 #[derive(Debug, Parser)]
@@ -43,25 +42,13 @@ pub enum WriteMode {
 /// `serve` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Socket the driver dials; the file name is the provider name (`keywarden`).
-    #[arg(
-        long,
-        env = "KEYWARDEN_SOCKET",
-        default_value = "/var/run/secrets-store-csi-providers/keywarden.sock"
-    )]
-    pub socket: PathBuf,
+    /// The serving flags both binaries share (socket, admin address, region, logs, grace).
+    #[command(flatten)]
+    pub serve: ServeFlags<ProviderDefaults>,
 
     /// Permission bits of the socket file (octal).
     #[arg(long, env = "KEYWARDEN_SOCKET_MODE", default_value = "0600", value_parser = parse_octal_mode)]
     pub socket_mode: u32,
-
-    /// Address of the /healthz /readyz /metrics HTTP server, or `off`.
-    #[arg(long, env = "KEYWARDEN_HTTP_ADDR", default_value = "0.0.0.0:8989")]
-    pub http_addr: HttpAddr,
-
-    /// Default AWS region when the SecretProviderClass gives none.
-    #[arg(long, env = "AWS_REGION")]
-    pub region: Option<String>,
 
     /// Path-style S3 addressing (needed for local endpoints).
     #[arg(long, env = "KEYWARDEN_S3_FORCE_PATH_STYLE", action = ArgAction::Set, num_args = 0..=1,
@@ -158,23 +145,17 @@ pub struct ServeArgs {
     /// Mounts served at once; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "KEYWARDEN_MAX_CONCURRENT_MOUNTS", default_value_t = 256)]
     pub max_concurrent_mounts: usize,
+}
 
-    /// How long in-flight Mounts may take to finish after SIGTERM.
-    #[arg(long, env = "KEYWARDEN_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
-    pub shutdown_grace: Duration,
+/// The provider's defaults for the shared serving flags.
+#[derive(Debug, Clone)]
+pub struct ProviderDefaults;
 
-    /// Log format.
-    #[arg(long, env = "KEYWARDEN_LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: LogFormat,
-
-    /// Log level or filter (`info`, `debug`, `info,keywarden_provider=debug`).
-    #[arg(long, env = "KEYWARDEN_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
-
-    /// Validate the configuration, print the outcome and exit without serving (used by the
-    /// chart's tests and by operators checking a changed DaemonSet).
-    #[arg(long)]
-    pub check_config: bool,
+impl Defaults for ProviderDefaults {
+    /// The file name is the provider name the driver knows (`keywarden`).
+    const SOCKET: &'static str = "/var/run/secrets-store-csi-providers/keywarden.sock";
+    const HTTP_ADDR: &'static str = "0.0.0.0:8989";
+    const SHUTDOWN_GRACE: &'static str = "25s";
 }
 
 fn parse_octal_mode(s: &str) -> Result<u32, String> {
@@ -210,7 +191,7 @@ mod tests {
         assert_eq!(args.node_identity_namespaces, ["a", "b"]);
         assert_eq!(args.mount_timeout, Duration::from_secs(100));
         assert_eq!(
-            args.http_addr,
+            args.serve.http_addr,
             HttpAddr::On("0.0.0.0:8989".parse().expect("addr"))
         );
     }

@@ -2,6 +2,8 @@
 //! itself is checked here, before any socket is bound.
 
 use std::path::PathBuf;
+
+use keywarden_runtime::cli::ConfigError;
 use std::time::Duration;
 
 use crate::cli::{HttpAddr, ServeArgs, WriteMode};
@@ -52,7 +54,7 @@ pub struct ServeConfig {
 }
 
 impl TryFrom<&ServeArgs> for ServeConfig {
-    type Error = String;
+    type Error = ConfigError;
 
     fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
         if args.allow_non_tmpfs && args.write_mode != WriteMode::Provider {
@@ -71,7 +73,8 @@ impl TryFrom<&ServeArgs> for ServeConfig {
                 "--max-inflight-bytes ({}) must be at least --max-response-bytes ({}): a full \
                  response could never be served",
                 args.max_inflight_bytes, args.max_response_bytes
-            ));
+            )
+            .into());
         }
         if args.max_concurrent_mounts == 0 {
             return Err("--max-concurrent-mounts must be at least 1".into());
@@ -82,7 +85,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             .chain(&args.kubernetes_api)
         {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("{url:?} is not an http:// or https:// URL"));
+                return Err(format!("{url:?} is not an http:// or https:// URL").into());
             }
         }
         if args.token_audience.is_empty() {
@@ -98,10 +101,10 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             return Err("--node-identity-namespaces needs --allow-node-identity".into());
         }
         Ok(Self {
-            socket: args.socket.clone(),
+            socket: args.serve.socket.clone(),
             socket_mode: args.socket_mode,
-            http_addr: args.http_addr,
-            region: args.region.clone().filter(|r| !r.is_empty()),
+            http_addr: args.serve.http_addr,
+            region: args.serve.region(),
             s3_force_path_style: args.s3_force_path_style,
             token_audience: args.token_audience.clone(),
             kubernetes_api: args.kubernetes_api.clone().filter(|u| !u.is_empty()),
@@ -122,7 +125,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             allow_non_tmpfs: args.allow_non_tmpfs,
             max_concurrent_mounts: args.max_concurrent_mounts,
             max_inflight_bytes: args.max_inflight_bytes,
-            shutdown_grace: args.shutdown_grace,
+            shutdown_grace: args.serve.shutdown_grace,
         })
     }
 }

@@ -64,6 +64,10 @@ pub enum MountError {
     /// The Mount did not finish within `--mount-timeout`.
     #[error("mount did not finish within {0:?}")]
     Deadline(std::time::Duration),
+    /// The provider could not write the Mount's files into the target path
+    /// (`--write-mode provider`); the previous files stay.
+    #[error("cannot write the mount: {0}")]
+    Write(#[from] crate::writer::WriteError),
     /// AWS rejected the request in a way that is not transient and has no better code.
     #[error("{object}: AWS rejected the request ({code})")]
     Rejected {
@@ -80,7 +84,7 @@ impl MountError {
         match self {
             Self::InvalidArgument(_) => Code::InvalidArgument,
             Self::IdentityForbidden(_) | Self::AccessDenied { .. } => Code::PermissionDenied,
-            Self::Precondition(_) => Code::FailedPrecondition,
+            Self::Precondition(_) | Self::Write(_) => Code::FailedPrecondition,
             Self::NotFound { .. } => Code::NotFound,
             Self::TooLarge(_) | Self::Busy(_) | Self::OverBudget { .. } => Code::ResourceExhausted,
             Self::Transient { .. } => Code::Unavailable,
@@ -94,7 +98,7 @@ impl MountError {
         match self {
             Self::InvalidArgument(_) => "invalid_argument",
             Self::IdentityForbidden(_) => "identity_forbidden",
-            Self::Precondition(_) => "failed_precondition",
+            Self::Precondition(_) | Self::Write(_) => "failed_precondition",
             Self::NotFound { .. } => "not_found",
             Self::AccessDenied { .. } => "access_denied",
             Self::TooLarge(_) => "too_large",

@@ -36,6 +36,7 @@ pub async fn decrypt(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let call_metric = metrics.aws_request("kms", "Decrypt");
     let result = client
         .decrypt()
         .ciphertext_blob(Blob::new(call.blob))
@@ -45,7 +46,7 @@ pub async fn decrypt(
         .await;
     match result {
         Ok(output) => {
-            metrics.aws_call("kms", "Decrypt", "ok");
+            call_metric.finish("ok");
             let plaintext = output.plaintext.map(Blob::into_inner).unwrap_or_default();
             Ok(SecretBytes::from(plaintext))
         }
@@ -84,7 +85,7 @@ pub async fn decrypt(
                 }
                 _ => aws_error::classify(call.label, &err, status),
             };
-            metrics.aws_call("kms", "Decrypt", mapped.label());
+            call_metric.finish(mapped.label());
             tracing::warn!(
                 object = call.label,
                 error = aws_error::describe(&err, status),

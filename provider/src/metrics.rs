@@ -3,6 +3,7 @@
 //! Labels are low-cardinality by construction: outcomes and codes are fixed label strings, AWS
 //! services and operations are constants. No pod, object or secret ever becomes a label.
 
+use keywarden_runtime::aws_metrics::{AwsCall, AwsCalls};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -52,6 +53,7 @@ pub struct Metrics {
     mounts: Family<MountLabels, Counter>,
     mount_duration: Family<OutcomeLabels, Histogram>,
     aws_calls: Family<AwsLabels, Counter>,
+    aws: AwsCalls,
     cache: Family<CacheLabels, Counter>,
     in_flight: Gauge,
 }
@@ -59,7 +61,9 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the metrics and registers them under `keywarden_provider_`.
     pub fn register(registry: &mut Registry) -> Self {
+        let sub = registry.sub_registry_with_prefix("keywarden_provider");
         let metrics = Self {
+            aws: AwsCalls::register(sub),
             mounts: Family::default(),
             mount_duration: Family::new_with_constructor(|| {
                 Histogram::new([
@@ -70,7 +74,6 @@ impl Metrics {
             cache: Family::default(),
             in_flight: Gauge::default(),
         };
-        let sub = registry.sub_registry_with_prefix("keywarden_provider");
         sub.register(
             "mounts",
             "Mount requests by outcome and gRPC code",
@@ -84,7 +87,8 @@ impl Metrics {
         );
         sub.register(
             "aws_calls",
-            "AWS API calls by service, operation and outcome",
+            "AWS API calls by service, operation and outcome (also the count of \
+             aws_request_duration_seconds, which has their latency)",
             metrics.aws_calls.clone(),
         );
         sub.register(
@@ -125,6 +129,17 @@ impl Metrics {
             .inc();
     }
 
+    /// Starts timing one AWS call; [`AwsRequest::finish`] records it in `aws_calls_total` and
+    /// in the latency histogram both binaries share.
+    pub fn aws_request(&self, service: &'static str, operation: &'static str) -> AwsRequest {
+        AwsRequest {
+            timer: self.aws.start(service, operation),
+            metrics: self.clone(),
+            service,
+            operation,
+        }
+    }
+
     /// Records one cache lookup.
     pub fn cache(&self, cache: &'static str, result: &'static str) {
         self.cache
@@ -136,6 +151,23 @@ impl Metrics {
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
         InFlight(self.in_flight.clone())
+    }
+}
+
+/// One AWS call being timed.
+#[derive(Debug)]
+pub struct AwsRequest {
+    timer: AwsCall,
+    metrics: Metrics,
+    service: &'static str,
+    operation: &'static str,
+}
+
+impl AwsRequest {
+    /// Records the call's outcome (`ok` or the failure's label) and its latency.
+    pub fn finish(self, outcome: &'static str) {
+        self.metrics.aws_call(self.service, self.operation, outcome);
+        self.timer.finish(outcome);
     }
 }
 
@@ -158,7 +190,7 @@ mod tests {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         metrics.mount_finished("ok", tonic::Code::Ok, 0.1);
-        metrics.aws_call("s3", "GetObject", "ok");
+        metrics.aws_request("s3", "GetObject").finish("ok");
         metrics.cache("plaintext", "hit");
         let _guard = metrics.in_flight();
         let mut text = String::new();
@@ -167,6 +199,7 @@ mod tests {
             "keywarden_provider_mounts_total",
             "keywarden_provider_mount_duration_seconds",
             "keywarden_provider_aws_calls_total",
+            "keywarden_provider_aws_request_duration_seconds_count{service=\"s3\",operation=\"GetObject\",outcome=\"ok\"} 1",
             "keywarden_provider_cache_total{cache=\"plaintext\",result=\"hit\"} 1",
             "keywarden_provider_mounts_in_flight 1",
         ] {

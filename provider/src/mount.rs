@@ -364,9 +364,6 @@ async fn write_files(
     })
     .await
     .map_err(|e| MountError::Precondition(format!("writing files did not complete: {e}")))?;
-    written.map_err(|e| {
-        tracing::warn!(error = %e, "writing the mount failed");
-        MountError::Precondition(format!("cannot write the mount: {e}"))
-    })?;
+    written?;
     Ok(response)
 }

@@ -59,6 +59,7 @@ pub async fn get_object(
     budget: &MountBudget,
     metrics: &Metrics,
 ) -> Result<GetOutcome, MountError> {
+    let call = metrics.aws_request("s3", "GetObject");
     let result = client
         .get_object()
         .bucket(object.bucket)
@@ -72,7 +73,7 @@ pub async fn get_object(
         Err(err) => {
             let status = err.raw_response().map(|r| r.status().as_u16());
             if status == Some(304) && object.if_none_match.is_some() {
-                metrics.aws_call("s3", "GetObject", "not_modified");
+                call.finish("not_modified");
                 return Ok(GetOutcome::NotModified);
             }
             let mapped = match err.as_service_error() {
@@ -82,7 +83,7 @@ pub async fn get_object(
                 },
                 _ => aws_error::classify(object.label, &err, status),
             };
-            metrics.aws_call("s3", "GetObject", mapped.label());
+            call.finish(mapped.label());
             tracing::warn!(
                 object = object.label,
                 error = aws_error::describe(&err, status),
@@ -103,7 +104,7 @@ pub async fn get_object(
     if let Some(len) = declared
         && len > max_bytes
     {
-        metrics.aws_call("s3", "GetObject", "too_large");
+        call.finish("too_large");
         return Err(too_large(len.to_string()));
     }
     let etag = output.e_tag().map(str::to_owned);
@@ -116,7 +117,7 @@ pub async fn get_object(
         match body.try_next().await {
             Ok(Some(chunk)) => {
                 if bytes.len() + chunk.len() > max_bytes {
-                    metrics.aws_call("s3", "GetObject", "too_large");
+                    call.finish("too_large");
                     return Err(too_large(format!("more than {max_bytes}")));
                 }
                 let beyond = (bytes.len() + chunk.len()).saturating_sub(declared.unwrap_or(0));
@@ -126,7 +127,7 @@ pub async fn get_object(
             }
             Ok(None) => break,
             Err(err) => {
-                metrics.aws_call("s3", "GetObject", "unavailable");
+                call.finish("unavailable");
                 tracing::warn!(object = object.label, error = %err, "reading object body failed");
                 return Err(MountError::Transient {
                     object: object.label.to_owned(),
@@ -135,7 +136,7 @@ pub async fn get_object(
             }
         }
     }
-    metrics.aws_call("s3", "GetObject", "ok");
+    call.finish("ok");
     Ok(GetOutcome::Modified(Fetched {
         bytes,
         version,

@@ -11,6 +11,8 @@ use keywarden_runtime::RepairedConnectInfo;
 use tokio::sync::Semaphore;
 use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::budget::NodeBudget;
 use crate::error::MountError;
@@ -67,8 +69,13 @@ impl ProviderService {
     ) -> (Result<(Mounted, usize), MountError>, PodInfo) {
         let params = match params::parse(request) {
             Ok(params) => params,
-            Err(e) => return (Err(e), PodInfo::lenient(&request.attributes)),
+            Err(e) => {
+                let pod = PodInfo::lenient(&request.attributes);
+                record_pod(&pod, None);
+                return (Err(e), pod);
+            }
         };
+        record_pod(&params.pod, Some(params.objects.len()));
         let result = async {
             let _permit = self
                 .slots
@@ -105,6 +112,43 @@ impl CsiDriverProvider for ProviderService {
     }
 
     async fn mount(
+        &self,
+        request: Request<MountRequest>,
+    ) -> Result<Response<MountResponse>, Status> {
+        let span = tracing::info_span!(
+            "mount",
+            request_id = %keywarden_runtime::telemetry::request_id(),
+            pod = Empty,
+            namespace = Empty,
+            spc = Empty,
+            objects = Empty,
+        );
+        self.serve_mount(request).instrument(span).await
+    }
+}
+
+/// Names the pod, namespace and SecretProviderClass of the Mount in its span (as soon as they
+/// are known), so that every line logged for the Mount carries them. Tokens and other
+/// attributes never go there.
+fn record_pod(pod: &PodInfo, objects: Option<usize>) {
+    let span = tracing::Span::current();
+    if let Some(name) = &pod.name {
+        span.record("pod", name.as_str());
+    }
+    if let Some(namespace) = &pod.namespace {
+        span.record("namespace", namespace.as_str());
+    }
+    if let Some(spc) = &pod.spc {
+        span.record("spc", spc.as_str());
+    }
+    if let Some(objects) = objects {
+        span.record("objects", objects);
+    }
+}
+
+impl ProviderService {
+    /// One Mount, inside its span: admission, the work, the log line and the metrics.
+    async fn serve_mount(
         &self,
         request: Request<MountRequest>,
     ) -> Result<Response<MountResponse>, Status> {

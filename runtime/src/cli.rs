@@ -1,5 +1,6 @@
 //! Command-line plumbing both binaries share: one-line usage errors with exit code 2, the
-//! `--http-addr` value, durations, and the admin listener.
+//! `--http-addr` value, durations, the admin listener, and the two ways a `main` runs (a server
+//! with [`run_server`], a one-shot command with [`run_report`]).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,6 +21,24 @@ pub fn parse<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
     }
 }
 
+/// A configuration the command line accepted but that cannot run: the message names the flag
+/// and the rule. (Validation finds these itself; there is no underlying error to keep.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl From<String> for ConfigError {
+    fn from(msg: String) -> Self {
+        Self(msg)
+    }
+}
+
+impl From<&str> for ConfigError {
+    fn from(msg: &str) -> Self {
+        Self(msg.to_owned())
+    }
+}
+
 /// Prints `program: msg` and returns the usage exit code.
 pub fn usage(program: &str, msg: &str) -> ExitCode {
     eprintln!("{program}: {msg}");
@@ -35,30 +54,29 @@ pub fn fail(program: &str, err: &dyn std::fmt::Display) -> ExitCode {
 
 /// The common tail of a server's `main`: check the log level, stop after `--check-config`,
 /// set up logging and process hardening, then run `start` on a multi-threaded runtime.
-pub fn run_server<F, Fut, E>(
+pub fn run_server<D, F, Fut, E>(
     program: &str,
-    log_format: crate::LogFormat,
-    log_level: &str,
-    check_config: bool,
+    flags: &crate::serve_flags::ServeFlags<D>,
     start: F,
 ) -> ExitCode
 where
+    D: crate::serve_flags::Defaults,
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let filter = match crate::telemetry::parse_level(log_level) {
+    let filter = match crate::telemetry::parse_level(&flags.log_level) {
         Ok(filter) => filter,
         Err(e) => return usage(program, &e.to_string()),
     };
-    if check_config {
+    if flags.check_config {
         #[allow(clippy::print_stdout)]
         {
             println!("{program}: configuration ok");
         }
         return ExitCode::SUCCESS;
     }
-    crate::telemetry::init(log_format, filter);
+    crate::telemetry::init(flags.log_format, filter);
     crate::harden_process();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,12 +93,15 @@ where
 
 /// Runs a one-shot command (not a server) on a current-thread runtime after process hardening:
 /// prints its report on stdout and returns exit code 0, or prints `program: error` on stderr
-/// and returns 1.
+/// and returns 1. Warnings are logged as text on stderr.
 pub fn run_report<Fut, E>(program: &str, command: Fut) -> ExitCode
 where
     Fut: std::future::Future<Output = Result<String, E>>,
     E: std::fmt::Display,
 {
+    if let Ok(filter) = crate::telemetry::parse_level("warn") {
+        crate::telemetry::init(crate::LogFormat::Text, filter);
+    }
     crate::harden_process();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

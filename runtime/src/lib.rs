@@ -1,20 +1,27 @@
-//! What the provider and the KMS plugin share about being a well-behaved node-local gRPC server:
-//! the unix socket's lifecycle, repair of the HTTP/2 `:authority` old clients send, the admin
-//! HTTP port, log setup and the shutdown signal.
+//! What the provider and the KMS plugin share about being a well-behaved node-local gRPC server
+//! that talks to AWS: serving tonic routes on the unix socket ([`serve`]) with its lifecycle and
+//! the repair of the HTTP/2 `:authority` old clients send, the admin HTTP port and its probes,
+//! the bounded drain, the shared serving flags, logs with spans, and the one reading of AWS
+//! errors and AWS call latency.
 
 pub mod admin;
 pub mod authority;
-pub mod aws_errors;
+pub mod aws_error;
+pub mod aws_metrics;
 pub mod cli;
 pub mod fuzzing;
 pub mod outbox;
+pub mod probes;
 pub mod process_metrics;
+pub mod serve_flags;
+pub mod server;
 pub mod shutdown;
 pub mod socket;
 pub mod telemetry;
 
 pub use authority::{AuthorityRepair, RepairedConnectInfo};
 pub use outbox::Outbox;
+pub use server::{Admin, ServeError, ServeOptions, serve};
 pub use socket::{Listeners, SocketError, SocketGuard};
 pub use telemetry::LogFormat;
 
