@@ -19,6 +19,7 @@ from harness.kms_fixtures import (  # noqa: F401
     kms_aws,
     kms_calls,
     kms_seed,
+    open_v2,
     start_plugin,
 )
 
@@ -29,8 +30,8 @@ def secret(name: str) -> bytes:
     ).encode()
 
 
-def test_secrets_in_etcd_are_ciphertext_and_survive_restarts(start_plugin, etcd, key, kms_aws, say):
-    plugin = start_plugin(key["Arn"])
+def test_secrets_in_etcd_are_ciphertext_and_survive_restarts(start_plugin, etcd, key, kms_aws, kms_seed, say):
+    plugin = start_plugin(key["Arn"], ["--health-interval", "1h"])
     plugin.wait_healthy()
     ns = f"/registry/secrets/ns-{uuid.uuid4().hex[:8]}/"
     written = {f"{ns}s{i}": secret(f"s{i}") for i in range(20)}
@@ -41,27 +42,46 @@ def test_secrets_in_etcd_are_ciphertext_and_survive_restarts(start_plugin, etcd,
         raw = etcd.items(ns)
         say(f"wrote {len(written)} secrets under key_id {key_id}; etcd holds {len(raw)} values")
         assert set(raw) == set(written)
+        material = api.key_material()
+        assert len(api.sent_seeds) == 1 and len(api.data_keys) == len(written)
         for path, value in raw.items():
             assert value.startswith(b"k8s:enc:kms:v2:keywarden:"), value[:40]
-            assert written[path] not in value and b"pw-" not in value and b"Secret" not in value
-        sample = next(iter(raw.values()))
-        say(f"a raw etcd value: {sample[:60]!r}… ({len(sample)} bytes), no plaintext in any of them")
+            secrets = [("the object", written[path]), ("a password", json.loads(written[path])["data"]["password"].encode())]
+            for label, needle in secrets + material:
+                assert needle not in value, f"{path}: etcd holds {label}"
+        say(f"searched every etcd value for its plaintext, the {len(api.sent_seeds)} seed sent to the plugin and "
+            f"the {len(api.data_keys)} data keys derived from it: none found")
+        stored = api.stored(next(iter(written)))
+        opened = open_v2(kms_seed.kms, stored.encryptedDEKSource, stored.keyID, dict(stored.annotations))
+        say("boto3 opens the stored encryptedDEKSource (format byte + KMS blob, recorded context): the seed")
+        assert opened == api.sent_seeds[0]
         assert all(api.read(p) == d for p, d in written.items())
 
+        first_run, first_pid = plugin.access_key, plugin.proc.pid
         plugin.restart()
         plugin.wait_healthy()
+        assert plugin.proc.pid != first_pid and plugin.access_key != first_run
         mark = kms_aws.requests.mark()
         assert all(api.read(p) == d for p, d in written.items())
         calls = kms_calls(kms_aws, mark)
         say(f"plugin restarted: the running apiserver reads all back from its seed cache, KMS calls {calls}")
-        assert calls.get("Decrypt", 0) == 0 and api.decrypt_calls == 0
+        assert calls == {} and api.decrypt_calls == 0
 
     with ApiServer(etcd, plugin.socket_path) as api2:
         mark = kms_aws.requests.mark()
         assert all(api2.read(p) == d for p, d in written.items())
+        mine, before = kms_calls(kms_aws, mark, plugin), kms_aws.requests.by(first_run, mark)
+        say(f"apiserver restarted too (both caches cold): {api2.decrypt_calls} plugin Decrypt; at the endpoint "
+            f"the restarted plugin (pid {plugin.proc.pid}, was {first_pid}) made {mine}, the first run {len(before)}")
+        assert api2.decrypt_calls == 1 and mine == {"Decrypt": 1} and before == [], "one seed, one KMS Decrypt"
+        assert kms_calls(kms_aws, mark) == mine, "no other client called KMS"
+
+    with ApiServer(etcd, plugin.socket_path) as api3:
+        mark = kms_aws.requests.mark()
+        assert all(api3.read(p) == d for p, d in written.items())
         calls = kms_calls(kms_aws, mark)
-        say(f"apiserver restarted too (both caches cold): reads OK, {api2.decrypt_calls} plugin Decrypt, KMS {calls}")
-        assert api2.decrypt_calls == 1 and calls.get("Decrypt") == 1, "one seed, one KMS Decrypt"
+        say(f"apiserver restarted again, plugin still up: {api3.decrypt_calls} plugin Decrypt, KMS calls {calls}")
+        assert api3.decrypt_calls == 1 and calls == {}
 
 
 def test_apiserver_restart_with_1000_seeds_costs_no_kms_calls(start_plugin, etcd, key, kms_aws, say):

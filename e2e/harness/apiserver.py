@@ -14,6 +14,11 @@ Like the apiserver (WaitForReady), calls wait for the socket up to the
 timeout, so a plugin restarting on the same socket delays calls, not fails
 them.
 A new ApiServer instance is an apiserver restart: empty caches, a new seed.
+
+What a test searches etcd for is kept as it was made: `sent_seeds` (every seed
+this instance sent to the plugin's Encrypt) and `data_keys` (etcd path -> the
+DEK derived for the last write to it), so a check that etcd holds no key
+material knows exactly which bytes it must not find.
 """
 
 from __future__ import annotations
@@ -108,6 +113,8 @@ class ApiServer:
         self.state: WriteState | None = None
         self.seeds: dict[bytes, bytes] = {}
         self.decrypt_calls = 0
+        self.sent_seeds: list[bytes] = []
+        self.data_keys: dict[str, bytes] = {}
 
     def close(self) -> None:
         self._channel.close()
@@ -139,6 +146,7 @@ class ApiServer:
             raise AssertionError(f"Status key_id {st.key_id!r}")
         if self.state is None or self.state.key_id != st.key_id:
             seed = os.urandom(32)
+            self.sent_seeds.append(seed)
             resp = self.kms.Encrypt(
                 self.pb.v2.EncryptRequest(plaintext=seed, uid=str(uuid.uuid4())),
                 timeout=self.timeout,
@@ -161,7 +169,9 @@ class ApiServer:
         assert self.state is not None
         info = os.urandom(32)
         nonce = os.urandom(12)
-        sealed = AESGCM(derive_dek(self.state.seed, info)).encrypt(nonce, data, path.encode())
+        dek = derive_dek(self.state.seed, info)
+        self.data_keys[path] = dek
+        sealed = AESGCM(dek).encrypt(nonce, data, path.encode())
         obj = self.pb.storage.EncryptedObject(
             encryptedData=info + nonce + sealed,
             keyID=self.state.key_id,
@@ -198,6 +208,17 @@ class ApiServer:
         data = obj.encryptedData
         info, nonce, sealed = data[:32], data[32:44], data[44:]
         return AESGCM(derive_dek(seed, info)).decrypt(nonce, sealed, path.encode())
+
+    def forget_seeds(self) -> None:
+        """Empty the seed cache (as a restart would) but keep the write state: the next read of
+        each stored seed is a plugin Decrypt."""
+        self.seeds.clear()
+
+    def key_material(self) -> list[tuple[str, bytes]]:
+        """(label, bytes) of every seed sent to the plugin and every data key derived."""
+        return [(f"seed #{i}", s) for i, s in enumerate(self.sent_seeds)] + [
+            (f"data key of {p}", k) for p, k in self.data_keys.items()
+        ]
 
     def stored(self, path: str):
         """The EncryptedObject stored at path."""

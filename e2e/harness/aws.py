@@ -5,7 +5,12 @@ free 127.0.0.1 port, region us-east-1, with dummy credentials. A small WSGI
 middleware in front of it records each request as (service, operation) with
 its status and conditional headers, so tests can state costs such as "a
 re-Mount makes one conditional S3 request and no KMS call" by counting what
-actually reached the endpoint.
+actually reached the endpoint. Each request also keeps the access key id it
+was signed with (a process started with its own key id is told apart from the
+suite's seeding clients and from other processes: `RequestLog.by`) and, for
+KMS, the request fields that are not secret (`KMS_FIELDS`: the key and the
+encryption context it named), so tests read what a client asked KMS for at the
+endpoint rather than from the client.
 
 `Seeder` wraps boto3 clients for setting the world up (buckets with or
 without versioning, objects, KMS keys, SSE-KMS objects). Seeding traffic is
@@ -15,6 +20,7 @@ logged too; take `mark()` before the step you want to count.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import threading
@@ -32,7 +38,11 @@ ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_ACCESS_KEY_RE = re.compile(r"Credential=([^/,\s]+)/")
 _JSON_TARGET_SERVICE = {"TrentService": "kms"}
+# KMS request fields recorded with each request; never Plaintext.
+KMS_FIELDS = ("KeyId", "SourceKeyId", "DestinationKeyId", "EncryptionContext", "SourceEncryptionContext",
+              "DestinationEncryptionContext", "KeySpec", "NumberOfBytes")
 
 T = TypeVar("T")
 
@@ -47,6 +57,8 @@ class Request:
     path: str
     status: int
     headers: dict[str, str] = field(hash=False, compare=False)
+    access_key: str = ""  # the access key id of its SigV4 signature ("" if unsigned)
+    fields: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # KMS_FIELDS it named
 
     @property
     def conditional(self) -> bool:
@@ -87,6 +99,30 @@ class RequestLog(Log[Request]):
             for r in self.since(mark)
             if r.service == service and (operation is None or r.operation == operation)
         )
+
+    def by(self, access_key: str, mark: int = 0) -> list[Request]:
+        """The requests since mark signed with access_key."""
+        return [r for r in self.since(mark) if r.access_key == access_key]
+
+
+def access_key_of(environ: dict[str, Any]) -> str:
+    """The access key id a request was signed with (header or presigned query), "" if unsigned."""
+    m = _ACCESS_KEY_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if m:
+        return m.group(1)
+    cred = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
+    return cred.split("/", 1)[0]
+
+
+def kms_fields(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """The KMS_FIELDS of a KMS (JSON protocol) request body."""
+    if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("TrentService."):
+        return {}
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return {k: request[k] for k in KMS_FIELDS if isinstance(request, dict) and k in request}
 
 
 def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> str:
@@ -202,6 +238,8 @@ class CountingMiddleware:
                     path=environ.get("PATH_INFO", ""),
                     status=status_box[0],
                     headers=headers,
+                    access_key=access_key_of(environ),
+                    fields=kms_fields(environ, body),
                 )
             )
 
