@@ -129,6 +129,10 @@ def test_alias_retarget_reseeds_and_old_objects_still_read(start_plugin, etcd, k
         assert old_id == first["Arn"] and new_id == second["Arn"]
         assert api.stored(f"{ns}old").keyID == old_id and api.stored(f"{ns}new").keyID == new_id
     with ApiServer(etcd, plugin.socket_path) as fresh:
+        mark = kms_aws.requests.mark()
         assert fresh.read(f"{ns}old") == b"written under the first key"
         assert fresh.read(f"{ns}new") == b"written under the second key"
-        say("a restarted apiserver reads objects of both keys (the old one via the plugin's allow-list)")
+        keys = [r.fields.get("KeyId") for r in plugin.requests(kms_aws.requests, mark) if r.operation == "Decrypt"]
+        say("a restarted apiserver reads objects of both keys (the old one via the plugin's allow-list): "
+            f"KMS Decrypts naming {[k[-12:] for k in keys]}")
+        assert keys == [old_id, new_id], "each seed opened by KMS under its own key (cache off)"

@@ -74,10 +74,13 @@ def test_stored_annotations_cannot_drop_or_replace_the_configured_context(
                                         "--decrypt-encryption-contexts", "cluster=prod"])
     allowed.wait_healthy()
     ca = client_for(allowed)
+    mark = kms_aws.requests.mark()
     assert ca.decrypt(good.ciphertext, good.key_id, dict(good.annotations)) == SEED
     plain = ca.v1.Decrypt(ca.pb.v1.DecryptRequest(version="v1beta1", cipher=v1_cipher), timeout=5).plain
     assert plain == SEED
-    say("with --decrypt-encryption-contexts cluster=prod both read again (KMS Decrypt under the recorded context)")
+    sent = [(r.operation, r.fields.get("EncryptionContext")) for r in allowed.requests(kms_aws.requests, mark)]
+    say(f"with --decrypt-encryption-contexts cluster=prod both read again; the fresh plugin asked KMS {sent}")
+    assert sent == [("Decrypt", {"cluster": "prod"})] * 2, "a cold Decrypt under the recorded context"
 
     fewer = start_plugin(key["Arn"])
     fewer.wait_healthy()
