@@ -8,6 +8,8 @@ conditional flag of a 304 answer.
 
 from __future__ import annotations
 
+import base64
+
 import boto3
 import pytest
 from botocore import UNSIGNED
@@ -79,3 +81,29 @@ def test_environment_points_at_loopback(aws: MotoEndpoint) -> None:
     assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert env["AWS_REGION"] == "us-east-1"
     assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+
+
+def test_records_the_signing_access_key_and_the_kms_fields_never_the_plaintext(
+    aws: MotoEndpoint, kms_key: dict, say
+) -> None:
+    """Per-process counts (harness/kms_plugin.py) rest on the access key id; the key and
+    context a client named, on the recorded fields; the every-operation count on the names."""
+    other = boto3.client(
+        "kms", endpoint_url=aws.url, region_name="us-east-1",
+        aws_access_key_id="KWSELFTEST0000000001", aws_secret_access_key="x",
+    )  # fmt: skip
+    mark = aws.requests.mark()
+    secret = b"plaintext-that-must-not-be-logged"
+    blob = other.encrypt(KeyId=kms_key["Arn"], Plaintext=secret, EncryptionContext={"a": "b"})["CiphertextBlob"]
+    other.generate_data_key(KeyId=kms_key["Arn"], KeySpec="AES_256")
+    other.describe_key(KeyId=kms_key["Arn"])
+    other.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"a": "b"}, DestinationKeyId=kms_key["Arn"])
+    mine = aws.requests.by("KWSELFTEST0000000001", mark)
+    say(f"recorded: {[(r.operation, r.access_key, r.fields) for r in mine]}")
+    assert [r.operation for r in mine] == ["Encrypt", "GenerateDataKey", "DescribeKey", "ReEncrypt"]
+    assert len(aws.requests.since(mark)) == 4, "nothing else reached the endpoint"
+    assert mine[0].fields == {"KeyId": kms_key["Arn"], "EncryptionContext": {"a": "b"}}
+    assert mine[1].fields == {"KeyId": kms_key["Arn"], "KeySpec": "AES_256"}
+    assert mine[3].fields["SourceEncryptionContext"] == {"a": "b"}
+    encoded = base64.b64encode(secret).decode()
+    assert all(encoded not in repr(r) and secret.decode() not in repr(r) for r in mine), "Plaintext recorded"
