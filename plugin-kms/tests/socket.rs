@@ -112,9 +112,27 @@ fn describe() -> Rule {
     })
 }
 
+/// The background health check's Encrypt (its own plaintext, not the apiserver's).
+fn health_encrypt() -> Rule {
+    mock!(Client::encrypt)
+        .match_requests(|r| {
+            r.plaintext().map(Blob::as_ref) == Some(&b"keywarden-kms health probe"[..])
+        })
+        .then_output(|| {
+            EncryptOutput::builder()
+                .ciphertext_blob(Blob::new(&b"health-probe-blob"[..]))
+                .key_id(ARN)
+                .build()
+        })
+}
+
 fn encrypt_ok() -> Rule {
     mock!(Client::encrypt)
-        .match_requests(|r| r.key_id() == Some(ARN))
+        .match_requests(|r| {
+            r.key_id() == Some(ARN)
+                && r.plaintext().map(Blob::as_ref) == Some(SEED)
+                && r.encryption_context().is_none()
+        })
         .then_output(|| {
             EncryptOutput::builder()
                 .ciphertext_blob(Blob::new(BLOB))
@@ -135,8 +153,9 @@ async fn both_services_answer_and_the_cache_saves_kms_calls() {
                 .key_id(ARN)
                 .build()
         });
+    let health = health_encrypt();
     let running = start(
-        &[&describe, &encrypt, &decrypt],
+        &[&describe, &health, &encrypt, &decrypt],
         &["--health-interval", "1h"],
     )
     .await;
@@ -183,6 +202,7 @@ async fn both_services_answer_and_the_cache_saves_kms_calls() {
         .into_inner();
     assert_eq!(plain.plaintext, SEED);
     assert_eq!(decrypt.num_calls(), 0, "Encrypt filled the cache");
+    assert_eq!(encrypt.num_calls(), 1, "the seed went to KMS Encrypt");
 
     let other = v2::DecryptRequest {
         key_id: "arn:aws:kms:us-east-1:111122223333:key/other".into(),
@@ -215,6 +235,124 @@ async fn both_services_answer_and_the_cache_saves_kms_calls() {
     running.stop.send(()).expect("stop");
     running.task.await.expect("join").expect("clean exit");
     assert!(!running.socket.exists(), "socket removed on shutdown");
+}
+
+/// The context of `--encryption-context cluster=prod`, as KMS must receive it.
+fn prod() -> HashMap<String, String> {
+    HashMap::from([("cluster".to_owned(), "prod".to_owned())])
+}
+
+#[tokio::test]
+async fn cold_decrypts_ask_kms_with_the_recorded_key_and_context_on_both_apis() {
+    let describe = describe();
+    let encrypt = mock!(Client::encrypt)
+        .match_requests(|r| {
+            r.key_id() == Some(ARN)
+                && r.plaintext().map(Blob::as_ref) == Some(SEED)
+                && r.encryption_context() == Some(&prod())
+        })
+        .then_output(|| {
+            EncryptOutput::builder()
+                .ciphertext_blob(Blob::new(BLOB))
+                .key_id(ARN)
+                .build()
+        });
+    let decrypt = mock!(Client::decrypt)
+        .match_requests(|r| {
+            r.key_id() == Some(ARN)
+                && r.ciphertext_blob().map(Blob::as_ref) == Some(BLOB)
+                && r.encryption_context() == Some(&prod())
+        })
+        .then_output(|| {
+            DecryptOutput::builder()
+                .plaintext(Blob::new(SEED))
+                .key_id(ARN)
+                .build()
+        });
+    let health = health_encrypt();
+    let running = start(
+        &[&describe, &health, &encrypt, &decrypt],
+        &[
+            "--health-interval",
+            "1h",
+            "--decrypt-cache-size",
+            "0",
+            "--encryption-context",
+            "cluster=prod",
+        ],
+    )
+    .await;
+    let mut kms =
+        v2::key_management_service_client::KeyManagementServiceClient::new(running.channel.clone());
+    wait_resolved(&mut kms).await;
+    let (encrypts, decrypts) = (encrypt.num_calls(), decrypt.num_calls());
+
+    let sealed = kms
+        .encrypt(v2::EncryptRequest {
+            plaintext: SEED.to_vec(),
+            uid: "u1".into(),
+        })
+        .await
+        .expect("encrypt")
+        .into_inner();
+    assert_eq!(sealed.ciphertext, [&[0x01][..], BLOB].concat());
+    assert_eq!(
+        sealed
+            .annotations
+            .get("encryption-context.kms.keywarden.io"),
+        Some(&br#"{"cluster":"prod"}"#.to_vec()),
+        "the context is recorded as documented"
+    );
+    let plain = kms
+        .decrypt(v2::DecryptRequest {
+            ciphertext: sealed.ciphertext.clone(),
+            uid: "u2".into(),
+            key_id: sealed.key_id.clone(),
+            annotations: sealed.annotations.clone(),
+        })
+        .await
+        .expect("decrypt")
+        .into_inner();
+    assert_eq!(plain.plaintext, SEED);
+
+    let mut legacy =
+        v1::key_management_service_client::KeyManagementServiceClient::new(running.channel.clone());
+    let cipher = legacy
+        .encrypt(v1::EncryptRequest {
+            version: "v1beta1".into(),
+            plain: SEED.to_vec(),
+        })
+        .await
+        .expect("v1beta1 encrypt")
+        .into_inner()
+        .cipher;
+    let mut expected = vec![0x02, 0, ARN.len() as u8];
+    expected.extend_from_slice(ARN.as_bytes());
+    expected.extend_from_slice(&[0, 18]);
+    expected.extend_from_slice(br#"{"cluster":"prod"}"#);
+    expected.extend_from_slice(BLOB);
+    assert_eq!(cipher, expected, "0x02, key ARN, context, blob");
+    let plain = legacy
+        .decrypt(v1::DecryptRequest {
+            version: "v1beta1".into(),
+            cipher,
+        })
+        .await
+        .expect("v1beta1 decrypt")
+        .into_inner()
+        .plain;
+    assert_eq!(plain, SEED);
+    assert_eq!(
+        (
+            encrypt.num_calls() - encrypts,
+            decrypt.num_calls() - decrypts
+        ),
+        (2, 2),
+        "with the cache off every Encrypt and Decrypt is a KMS call with the key and context"
+    );
+
+    running.stop.send(()).expect("stop");
+    running.task.await.expect("join").expect("clean exit");
 }
 
 /// A KMS error response as it arrives on the wire.
