@@ -126,12 +126,13 @@ fn health_encrypt() -> Rule {
         })
 }
 
-fn encrypt_ok() -> Rule {
+/// KMS Encrypt of the apiserver's seed under ARN with exactly `context` (None: no context sent).
+fn encrypt_ok(context: Option<HashMap<String, String>>) -> Rule {
     mock!(Client::encrypt)
-        .match_requests(|r| {
+        .match_requests(move |r| {
             r.key_id() == Some(ARN)
                 && r.plaintext().map(Blob::as_ref) == Some(SEED)
-                && r.encryption_context().is_none()
+                && r.encryption_context() == context.as_ref()
         })
         .then_output(|| {
             EncryptOutput::builder()
@@ -141,18 +142,27 @@ fn encrypt_ok() -> Rule {
         })
 }
 
-#[tokio::test]
-async fn both_services_answer_and_the_cache_saves_kms_calls() {
-    let describe = describe();
-    let encrypt = encrypt_ok();
-    let decrypt = mock!(Client::decrypt)
-        .match_requests(|r| r.key_id() == Some(ARN))
+/// KMS Decrypt of BLOB naming ARN with exactly `context`: the seed.
+fn decrypt_ok(context: Option<HashMap<String, String>>) -> Rule {
+    mock!(Client::decrypt)
+        .match_requests(move |r| {
+            r.key_id() == Some(ARN)
+                && r.ciphertext_blob().map(Blob::as_ref) == Some(BLOB)
+                && r.encryption_context() == context.as_ref()
+        })
         .then_output(|| {
             DecryptOutput::builder()
                 .plaintext(Blob::new(SEED))
                 .key_id(ARN)
                 .build()
-        });
+        })
+}
+
+#[tokio::test]
+async fn both_services_answer_and_the_cache_saves_kms_calls() {
+    let describe = describe();
+    let encrypt = encrypt_ok(None);
+    let decrypt = decrypt_ok(None);
     let health = health_encrypt();
     let running = start(
         &[&describe, &health, &encrypt, &decrypt],
@@ -245,30 +255,8 @@ fn prod() -> HashMap<String, String> {
 #[tokio::test]
 async fn cold_decrypts_ask_kms_with_the_recorded_key_and_context_on_both_apis() {
     let describe = describe();
-    let encrypt = mock!(Client::encrypt)
-        .match_requests(|r| {
-            r.key_id() == Some(ARN)
-                && r.plaintext().map(Blob::as_ref) == Some(SEED)
-                && r.encryption_context() == Some(&prod())
-        })
-        .then_output(|| {
-            EncryptOutput::builder()
-                .ciphertext_blob(Blob::new(BLOB))
-                .key_id(ARN)
-                .build()
-        });
-    let decrypt = mock!(Client::decrypt)
-        .match_requests(|r| {
-            r.key_id() == Some(ARN)
-                && r.ciphertext_blob().map(Blob::as_ref) == Some(BLOB)
-                && r.encryption_context() == Some(&prod())
-        })
-        .then_output(|| {
-            DecryptOutput::builder()
-                .plaintext(Blob::new(SEED))
-                .key_id(ARN)
-                .build()
-        });
+    let encrypt = encrypt_ok(Some(prod()));
+    let decrypt = decrypt_ok(Some(prod()));
     let health = health_encrypt();
     let running = start(
         &[&describe, &health, &encrypt, &decrypt],
