@@ -81,6 +81,7 @@ def manifests(path: Path) -> list[dict[str, Any]]:
 
 
 def shell_commands(text: str) -> list[str]:
+    """Commands of a shell block: `\\` continuations and lines inside an open single quote joined."""
     out: list[str] = []
     pending = ""
     for raw in text.splitlines():
@@ -90,10 +91,22 @@ def shell_commands(text: str) -> list[str]:
         if line.endswith("\\"):
             pending += line[:-1].rstrip() + " "
             continue
-        out.append((pending + line).strip())
+        pending += line
+        if pending.count("'") % 2:
+            pending += " "
+            continue
+        out.append(pending.strip())
         pending = ""
     assert not pending, f"dangling continuation: {pending}"
     return out
+
+
+_INLINE = re.compile(r"`((?:kubectl|helm|keywarden-provider|keywarden-kms|aws|make) [^`]+)`")
+
+
+def inline_commands(path: Path) -> list[str]:
+    """Commands quoted in prose (`kubectl describe pod POD`), line breaks folded."""
+    return [" ".join(m.group(1).split()) for m in _INLINE.finditer(path.read_text())]
 
 
 def setup_commands(path: Path) -> list[str]:
