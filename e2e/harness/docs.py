@@ -176,7 +176,7 @@ class AwsCli:
         command = re.sub(r"\$\{?(\w+)\}?", lambda v: self.variables[v.group(1)], command)
         stdin: bytes | None = None
         output: str | None = None
-        for stage in _split_pipe(command):
+        for stage in pipe_stages(command):
             argv = shlex.split(stage)
             if argv[:2] == ["printf", "%s"] and len(argv) == 3:
                 output = argv[2]
@@ -266,7 +266,7 @@ class NotAws(Exception):
     """A command line that is not an `aws` command (the caller handles it)."""
 
 
-def _split_pipe(command: str) -> list[str]:
+def pipe_stages(command: str) -> list[str]:
     """Split on `|` outside quotes."""
     parts, current, quote = [], "", ""
     for c in command:
@@ -280,7 +280,7 @@ def _split_pipe(command: str) -> list[str]:
             continue
         current += c
     parts.append(current.strip())
-    return parts
+    return [p for p in parts if p]
 
 
 def jmes_document(paths: list[str], value: Callable[[str], str]) -> tuple[dict[str, Any], dict[str, str]]:
