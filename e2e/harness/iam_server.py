@@ -15,6 +15,18 @@ ordinary one: this script is started as a child by harness/iam.py.
   exist, and when its trust policy pins `<issuer>:sub` / `<issuer>:aud` with
   `StringEquals`, the token's claims must match (else `AccessDenied`, 403, as
   AWS answers).
+- What moto does not model is decided here with harness/iam_policy.py, from the caller's
+  identity policies (as moto stores them) and the key's policy: every signed KMS call on a key
+  (Decrypt, Encrypt, GenerateDataKey*, ReEncrypt*, DescribeKey), with the key's ARN as resource
+  and the encryption context as condition keys (moto's own check, against resource `*` and
+  without condition values, is skipped for those); the KMS call S3 makes for the caller on a
+  GetObject of an SSE-KMS object (`kms:Decrypt`) and on a PutObject that SSE-KMS encrypts, by
+  header or by the bucket's default (`kms:GenerateDataKey`), with `kms:ViaService` =
+  `s3.<region>.amazonaws.com` and the `aws:s3:arn` context S3 uses (the bucket's ARN with an
+  S3 Bucket Key, else the object's); and an `sts:AssumeRole` signed by the stand-in of the
+  EKS Pod Identity service (the IAM user `eks-pod-identity-service`), checked against the
+  role's trust policy as the service principal `pods.eks.amazonaws.com`. A refusal is
+  answered as AWS answers it (KMS: 400 `AccessDeniedException`; S3: 403 `AccessDenied`).
 - A GetObject of a key with a path element `slow` is answered two seconds late
   (`SLOW_SECONDS`), so a test can have many Mounts in flight during one fetch.
 - Every request is appended as one JSON line to LOG before its response is sent:
@@ -36,6 +48,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 _UNSIGNED_ALLOWED = "AssumeRoleWithWebIdentity"
+ACCOUNT = "123456789012"
+POD_IDENTITY_SERVICE_USER = "eks-pod-identity-service"
+_KMS_KEY_OPERATIONS = {
+    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt", "DescribeKey",
+}
 SLOW_SECONDS = 2.0
 _KEPT_HEADERS = ("if-none-match", "if-match", "if-modified-since", "x-amz-security-token")
 
@@ -88,6 +105,160 @@ def _trust_refusal(form: dict[str, list[str]]) -> str | None:
         if ok:
             return None
     return "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+
+
+def _caller(access_key: str, token: str | None) -> Any:
+    """moto's view of the signer (user or role session), or None for an unknown key."""
+    from moto.iam.access_control import create_access_key
+
+    headers = {"X-Amz-Security-Token": token} if token else {}
+    try:
+        return create_access_key(ACCOUNT, "aws", access_key, headers)
+    except Exception:
+        return None
+
+
+def _principal_and_policies(caller: Any) -> tuple[Any, list[dict[str, Any]]]:
+    from moto.iam.access_control import IAMPolicy
+
+    from harness.iam_policy import Principal
+
+    arn = caller.arn
+    role_arn = ""
+    if ":assumed-role/" in arn:
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/{arn.split(':assumed-role/')[1].split('/')[0]}"
+    policies = [IAMPolicy(p)._policy_json for p in caller.collect_policies()]
+    return Principal(arn=arn, account=ACCOUNT, role_arn=role_arn), policies
+
+
+def _kms_key(region: str, key_spec: str) -> Any:
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[ACCOUNT][region]
+    try:
+        return backend.describe_key(key_spec)
+    except Exception:
+        return None
+
+
+def _kms_decision(caller: Any, region: str, key_spec: str, action: str, context: dict[str, Any]) -> str | None:
+    """Why AWS would refuse `action` on the key for this caller, or None."""
+    from harness.iam_policy import evaluate
+
+    key = _kms_key(region, key_spec)
+    if key is None:
+        return None  # moto answers NotFound itself
+    principal, policies = _principal_and_policies(caller)
+    full = {"kms:CallerAccount": ACCOUNT, **context}
+    decision = evaluate(action, key.arn, full, principal, policies, json.loads(key.policy))
+    if decision.allowed:
+        return None
+    return f"User: {principal.arn} is not authorized to perform: {action} on resource: {key.arn} because {decision.reason}"
+
+
+def _kms_call_refusal(caller: Any, region: str, operation: str, body: bytes) -> str | None:
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    key_spec = request.get("KeyId") or request.get("DestinationKeyId")
+    if not key_spec and request.get("CiphertextBlob"):
+        try:
+            key_spec = base64.b64decode(request["CiphertextBlob"])[:36].decode("ascii")
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if not key_spec:
+        return None
+    context = {f"kms:EncryptionContext:{k}": v for k, v in (request.get("EncryptionContext") or {}).items()}
+    if request.get("EncryptionContext"):
+        context["kms:EncryptionContextKeys"] = sorted(request["EncryptionContext"])
+    return _kms_decision(caller, region, key_spec, f"kms:{operation}", context)
+
+
+def _s3_kms_refusal(caller: Any, operation: str, path: str, query: dict[str, list[str]],
+                    headers: dict[str, str]) -> str | None:
+    """The KMS call S3 makes for the caller on an SSE-KMS GetObject or PutObject."""
+    from moto.s3.models import s3_backends
+
+    parts = path.lstrip("/").split("/", 1)
+    if len(parts) != 2 or not parts[1]:
+        return None
+    bucket_name, key_name = parts[0], parts[1]
+    backend = s3_backends[ACCOUNT]["aws"]
+    try:
+        bucket = backend.get_bucket(bucket_name)
+    except Exception:
+        return None
+    if operation == "GetObject":
+        version = (query.get("versionId") or [None])[0]
+        try:
+            obj = backend.get_object(bucket_name, key_name, version_id=version)
+        except Exception:
+            return None
+        if obj is None or obj.encryption != "aws:kms" or not obj.kms_key_id:
+            return None
+        key_spec, bucket_key, action = obj.kms_key_id, obj.bucket_key_enabled, "kms:Decrypt"
+    else:
+        rule = ((bucket.encryption or {}).get("Rule") or {})
+        default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+        sse = headers.get("x-amz-server-side-encryption") or default.get("SSEAlgorithm")
+        if sse not in ("aws:kms", "aws:kms:dsse"):
+            return None
+        key_spec = headers.get("x-amz-server-side-encryption-aws-kms-key-id") or default.get("KMSMasterKeyID")
+        if not key_spec:
+            return None
+        bucket_key = headers.get("x-amz-server-side-encryption-bucket-key-enabled") or rule.get("BucketKeyEnabled")
+        action = "kms:GenerateDataKey"
+        if _kms_key(bucket.region_name, key_spec) is None:
+            return f"KMS key {key_spec} does not exist in {bucket.region_name}"
+    arn = f"arn:aws:s3:::{bucket_name}" if str(bucket_key).lower() == "true" else f"arn:aws:s3:::{bucket_name}/{key_name}"
+    context = {
+        "kms:ViaService": f"s3.{bucket.region_name}.amazonaws.com",
+        "kms:EncryptionContext:aws:s3:arn": arn,
+        "kms:EncryptionContextKeys": ["aws:s3:arn"],
+    }
+    return _kms_decision(caller, bucket.region_name, key_spec, action, context)
+
+
+def _pod_identity_refusal(caller: Any, form: dict[str, list[str]]) -> str | None:
+    """An AssumeRole by the Pod Identity service stand-in, against the role's trust policy."""
+    from moto.iam.models import iam_backends
+
+    from harness.iam_policy import Principal, evaluate
+
+    role_arn = (form.get("RoleArn") or [""])[0]
+    try:
+        role = iam_backends[ACCOUNT]["aws"].get_role_by_arn(role_arn)
+    except Exception:
+        return f"no role {role_arn}"
+    trust = json.loads(role.assume_role_policy_document)
+    service = Principal(service="pods.eks.amazonaws.com")
+    for action in ("sts:AssumeRole", "sts:TagSession"):
+        if not evaluate(action, role_arn, {}, service, [], trust).allowed:
+            return f"pods.eks.amazonaws.com is not authorized to perform: {action} on resource: {role_arn}"
+    return None
+
+
+def _refuse(start_response: Any, service: str, message: str) -> list[bytes]:
+    if service == "kms":
+        body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
+        start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                                           ("Content-Length", str(len(body)))])
+        return [body]
+    if service == "sts":
+        return _access_denied(start_response, message)
+    body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>"
+            f"<Message>{message}</Message><RequestId>keywarden-e2e</RequestId></Error>").encode()
+    start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _region_of(auth: str) -> str:
+    """The region of a SigV4 credential scope (Credential=AK/DATE/REGION/SERVICE/...)."""
+    try:
+        return auth.split("Credential=", 1)[1].split("/")[2]
+    except IndexError:
+        return "us-east-1"
 
 
 class Recorder:
@@ -145,11 +316,27 @@ class Recorder:
                 if refusal:
                     return _access_denied(recording_start_response, refusal)
                 _UNSIGNED.active = True
+            refusal = None
+            caller = _caller(access_key, headers.get("x-amz-security-token")) if access_key else None
+            if caller is not None:
+                if service == "kms" and operation in _KMS_KEY_OPERATIONS:
+                    refusal = _kms_call_refusal(caller, _region_of(auth), operation, body)
+                    _DECIDED.active = refusal is None
+                elif service == "s3" and operation in ("GetObject", "PutObject"):
+                    refusal = _s3_kms_refusal(caller, operation, entry["path"],
+                                              parse_qs(environ.get("QUERY_STRING", "")), headers)
+                elif service == "sts" and operation == "AssumeRole" and caller.arn.endswith(
+                        f":user/{POD_IDENTITY_SERVICE_USER}"):
+                    refusal = _pod_identity_refusal(caller, form)
+                    _DECIDED.active = refusal is None
+            if refusal:
+                return _refuse(recording_start_response, service, refusal)
             if operation == "GetObject" and "/slow/" in entry["path"]:
                 time.sleep(SLOW_SECONDS)
             return self.app(environ, recording_start_response)
         finally:
             _UNSIGNED.active = False
+            _DECIDED.active = False
             entry["status"] = status_box[0]
             with self.lock:
                 self.log.write(json.dumps(entry) + "\n")
@@ -157,6 +344,7 @@ class Recorder:
 
 
 _UNSIGNED = threading.local()
+_DECIDED = threading.local()  # this layer authorized the request itself (KMS key calls, Pod Identity)
 
 
 def _let_unsigned_web_identity_through() -> None:
@@ -166,6 +354,8 @@ def _let_unsigned_web_identity_through() -> None:
 
     def patched(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         if getattr(_UNSIGNED, "active", False) and "Authorization" not in self.headers:
+            return
+        if getattr(_DECIDED, "active", False):
             return
         original(self, iam_request_cls, resource)
 
