@@ -56,7 +56,7 @@ pub enum Origin {
 
 /// One caller's turn in the flight of a key: while it is held, identical callers wait. Dropping
 /// it (also by cancelling the task that holds it) passes the turn on.
-pub struct Flight<'c, K: Hash + Eq + Clone, V: Clone, E: Clone> {
+pub struct Flight<'c, K: Hash + Eq + Clone, V: Clone, E: Clone = std::convert::Infallible> {
     // Declared first, so the turn is passed on before the caller is counted out.
     _turn: OwnedMutexGuard<()>,
     caller: Caller<'c, K, V, E>,
