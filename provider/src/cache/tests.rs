@@ -24,6 +24,19 @@ fn entry(bytes: &[u8]) -> Entry {
     )
 }
 
+/// A fetch of key `k` that waits for the flight in progress, and what it finds.
+async fn waiter(cache: &Arc<PlaintextCache>) -> tokio::task::JoinHandle<Lookup> {
+    let waiter = tokio::spawn({
+        let cache = cache.clone();
+        async move {
+            let guard = cache.enter(&key("k")).await;
+            cache.lookup(&guard)
+        }
+    });
+    tokio::task::yield_now().await;
+    waiter
+}
+
 #[tokio::test]
 async fn entries_live_for_the_ttl_and_are_keyed_by_identity() {
     let cache = cache(Duration::from_secs(60), 1024);
@@ -73,20 +86,13 @@ async fn byte_bound_evicts_oldest() {
 async fn waiters_take_the_flights_result() {
     let cache = Arc::new(cache(Duration::ZERO, 1024));
     let leader = cache.enter(&key("k")).await;
-    let waiter = tokio::spawn({
-        let cache = cache.clone();
-        async move {
-            let guard = cache.enter(&key("k")).await;
-            match cache.lookup(&guard) {
-                Lookup::Fresh(e) => e.plaintext.as_slice().to_vec(),
-                other => panic!("expected the flight's entry, got {other:?}"),
-            }
-        }
-    });
-    tokio::task::yield_now().await;
+    let waiter = waiter(&cache).await;
     cache.store(&leader, entry(b"fetched once"));
     drop(leader);
-    assert_eq!(waiter.await.expect("waiter"), b"fetched once");
+    match waiter.await.expect("waiter") {
+        Lookup::Fresh(e) => assert_eq!(e.plaintext.as_slice(), b"fetched once"),
+        other => panic!("expected the flight's entry, got {other:?}"),
+    }
     // TTL zero: once nobody waits, nothing is kept.
     assert_eq!(cache.bytes(), 0);
     let guard = cache.enter(&key("k")).await;
@@ -131,32 +137,19 @@ async fn a_refused_access_forgets_the_entry() {
 async fn a_failed_fetch_leaves_waiters_to_fetch_themselves() {
     let cache = Arc::new(cache(Duration::from_secs(60), 1024));
     let leader = cache.enter(&key("k")).await;
-    let waiter = tokio::spawn({
-        let cache = cache.clone();
-        async move {
-            let guard = cache.enter(&key("k")).await;
-            matches!(cache.lookup(&guard), Lookup::Miss)
-        }
-    });
-    tokio::task::yield_now().await;
+    let waiter = waiter(&cache).await;
     // The leader's fetch fails: it stores nothing.
     drop(leader);
-    assert!(waiter.await.expect("waiter"), "the waiter fetches itself");
+    let found = waiter.await.expect("waiter");
+    assert!(matches!(found, Lookup::Miss), "the waiter fetches itself");
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_entry_over_the_bound_is_not_handed_over() {
     let cache = Arc::new(cache(Duration::ZERO, 4));
     let leader = cache.enter(&key("k")).await;
-    let waiter = tokio::spawn({
-        let cache = cache.clone();
-        async move {
-            let guard = cache.enter(&key("k")).await;
-            matches!(cache.lookup(&guard), Lookup::Miss)
-        }
-    });
-    tokio::task::yield_now().await;
+    let waiter = waiter(&cache).await;
     cache.store(&leader, entry(b"12345"));
     drop(leader);
-    assert!(waiter.await.expect("waiter"));
+    assert!(matches!(waiter.await.expect("waiter"), Lookup::Miss));
 }
