@@ -127,10 +127,19 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Flight<'_, K, V, E> {
         }
     }
 
-    /// Keeps `value` (if the TTL and the bound allow) and hands it to the callers waiting.
+    /// Keeps `value` (if the TTL and the bound allow) and hands it to the callers waiting. A
+    /// value whose own expiry has come already is neither: each waiter loads its own.
     pub fn store(&self, value: V) {
         let cache = self.caller.cache;
         let mut inner = lock(&cache.inner);
+        if cache
+            .expiry
+            .and_then(|expiry| expiry(&value))
+            .is_some_and(|left| left.is_zero())
+        {
+            inner.remove(&self.caller.key);
+            return;
+        }
         cache.keep(&mut inner, self.caller.key.clone(), value.clone());
         hand(&mut inner.flights, &self.caller.key, Ok(value));
     }

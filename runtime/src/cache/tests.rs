@@ -44,6 +44,23 @@ async fn a_value_can_expire_before_the_ttl() {
     assert!(cache.get(&"long").is_some(), "the TTL is the longest");
     tokio::time::advance(Duration::from_secs(58)).await;
     assert!(cache.get(&"long").is_none());
+
+    // Stale when loaded: not kept, and waiters load their own.
+    let loads = AtomicUsize::new(0);
+    let stale = || async {
+        loads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok::<_, String>(value(b""))
+    };
+    let (a, b) = tokio::join!(
+        cache.get_or_try_load(&"stale", stale),
+        cache.get_or_try_load(&"stale", stale),
+    );
+    assert_eq!(
+        (a.map(|r| r.1), b.map(|r| r.1)),
+        (Ok(Origin::Loaded), Ok(Origin::Loaded))
+    );
+    assert_eq!((loads.load(Ordering::SeqCst), cache.len()), (2, 0));
 }
 
 #[tokio::test]
