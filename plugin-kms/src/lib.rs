@@ -2,8 +2,8 @@
 //! [`server::run`]; tests call the same entry point.
 //!
 //! A request flows through: [`service`] (both API versions, metrics, logs) → [`plugin`]
-//! (context and key checks, cache, coalescing in [`flight`], health evidence) → [`envelope`]
-//! (format and apiserver limits) → [`kms`] (the bounded AWS call, classified by
+//! (context and key checks, the [`cache`] that also coalesces cold reads, health evidence) →
+//! [`envelope`] (format and apiserver limits) → [`kms`] (the bounded AWS call, classified by
 //! [`aws_error`]). In the background, [`keys`] keeps the key ARN current (and on demand, when a
 //! Decrypt names a key not seen yet) and [`health`] keeps `Status` truthful at the cost of at
 //! most one KMS call per interval while healthy. [`scan`] is the read-only `keywarden-kms scan`
@@ -17,7 +17,6 @@ pub mod context;
 pub mod envelope;
 pub mod error;
 pub mod etcd;
-pub mod flight;
 pub mod fuzzing;
 pub mod health;
 pub mod keys;

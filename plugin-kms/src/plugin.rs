@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::cache::{CacheKey, DecryptCache};
+use crate::cache::{Answer, CacheKey, DecryptCache, Plaintext};
 use crate::context::check_context;
 use crate::envelope::{self, Context, MAX_PLAINTEXT};
 use crate::error::PluginError;
-use crate::flight::Flights;
 use crate::health::{Health, Op};
 use crate::keys::KeyRing;
 use crate::kms::Kms;
@@ -50,9 +49,6 @@ pub struct Encrypted {
     pub annotations: HashMap<String, Vec<u8>>,
 }
 
-/// A Decrypt's answer, shared by every request coalesced onto one KMS call.
-type Plaintext = Result<Zeroizing<Vec<u8>>, PluginError>;
-
 /// What the plugin encrypts with and accepts for Decrypt besides keys.
 #[derive(Debug, Clone, Default)]
 pub struct Contexts {
@@ -70,7 +66,6 @@ pub struct Plugin {
     keys: Arc<KeyRing>,
     health: Arc<Health>,
     cache: DecryptCache,
-    flights: Flights<Plaintext>,
     contexts: Contexts,
     metrics: Metrics,
 }
@@ -90,7 +85,6 @@ impl Plugin {
             keys,
             health,
             cache,
-            flights: Flights::default(),
             contexts,
             metrics,
         }
@@ -207,15 +201,9 @@ impl Plugin {
         blob: &[u8],
         context: &Context,
     ) -> Plaintext {
-        if let Some(plaintext) = self.cached(&cache_key) {
-            return Ok(plaintext);
-        }
-        let (result, made) = self
-            .flights
-            .run(cache_key, || async {
-                if let Some(plaintext) = self.cache.get(&cache_key) {
-                    return Ok(plaintext);
-                }
+        let (answer, source) = self
+            .cache
+            .get_or_decrypt(&cache_key, || async {
                 let result = self.kms.decrypt(Some(key_id), blob, context).await;
                 let result = result.and_then(|(plaintext, used)| {
                     if used.as_deref().is_some_and(|used| used != key_id) {
@@ -228,22 +216,18 @@ impl Plugin {
                 if self.keys.current().as_deref() == Some(key_id) {
                     self.health.observe_decrypt(&result);
                 }
-                if let Ok(plaintext) = &result {
-                    self.cache.put(cache_key, plaintext);
-                    self.metrics.cache_size(self.cache.len());
-                }
                 result
             })
             .await;
-        if !made {
-            self.metrics.coalesced();
+        let entries = self.cache.len();
+        match source {
+            Answer::Cached => self.metrics.cache_lookup(true, entries),
+            Answer::Shared => {
+                self.metrics.cache_lookup(false, entries);
+                self.metrics.coalesced();
+            }
+            Answer::CachedMeanwhile | Answer::Called => self.metrics.cache_lookup(false, entries),
         }
-        result
-    }
-
-    fn cached(&self, key: &CacheKey) -> Option<Zeroizing<Vec<u8>>> {
-        let hit = self.cache.get(key);
-        self.metrics.cache_lookup(hit.is_some(), self.cache.len());
-        hit
+        answer
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! The base `SdkConfig` (credentials chain, endpoint overrides such as `AWS_ENDPOINT_URL`, retry
 //! and timeout settings) is loaded once at start. Clients differ only by region, so one client
-//! per region is built on first use and reused.
+//! per region is built on first use and reused, as is one client set per pod session.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use keywarden_runtime::cache::{Bound, Cache, Evict};
 
 use crate::error::MountError;
 use aws_credential_types::Credentials;
@@ -18,12 +18,15 @@ pub struct AwsClients {
     base: SdkConfig,
     default_region: Option<String>,
     force_path_style: bool,
-    regional: Mutex<HashMap<ClientKey, RegionalClients>>,
-    sts: Mutex<HashMap<String, aws_sdk_sts::Client>>,
+    regional: Cache<ClientKey, RegionalClients>,
+    sts: Cache<String, aws_sdk_sts::Client>,
 }
 
-/// Client sets kept at most; pod sessions beyond this are rebuilt on their next Mount.
+/// Client sets kept at most; the oldest are rebuilt on their next Mount. Pod sessions rotate
+/// hourly, so old ones would otherwise pile up.
 const MAX_CLIENT_SETS: usize = 1024;
+/// STS clients (one per region) kept at most.
+const MAX_STS_CLIENTS: usize = 64;
 
 /// Region and access key of a client set (`None`: the provider's own credentials).
 type ClientKey = (String, Option<String>);
@@ -45,8 +48,8 @@ impl AwsClients {
             base,
             default_region,
             force_path_style,
-            regional: Mutex::new(HashMap::new()),
-            sts: Mutex::new(HashMap::new()),
+            regional: Cache::new(Bound::Entries(MAX_CLIENT_SETS), Evict::OldestStored),
+            sts: Cache::new(Bound::Entries(MAX_STS_CLIENTS), Evict::OldestStored),
         }
     }
 
@@ -73,35 +76,25 @@ impl AwsClients {
             region.to_owned(),
             credentials.map(|c| c.access_key_id().to_owned()),
         );
-        let mut clients = self
-            .regional
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !clients.contains_key(&key) && clients.len() >= MAX_CLIENT_SETS {
-            // Pod sessions rotate hourly; forget the old ones rather than grow without bound.
-            clients.retain(|(_, access_key), _| access_key.is_none());
+        if let Some(clients) = self.regional.get(&key) {
+            return clients;
         }
+        let clients = self.build(region, credentials.cloned());
+        self.regional.insert(key, clients.clone());
         clients
-            .entry(key)
-            .or_insert_with(|| self.build(region, credentials.cloned()))
-            .clone()
     }
 
     /// An STS client for `region` (web identity calls are unsigned).
     pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
-        let mut clients = self
-            .sts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config = aws_sdk_sts::config::Builder::from(&self.base)
-                    .region(Region::new(region.to_owned()))
-                    .build();
-                aws_sdk_sts::Client::from_conf(config)
-            })
-            .clone()
+        if let Some(client) = self.sts.get(&region.to_owned()) {
+            return client;
+        }
+        let config = aws_sdk_sts::config::Builder::from(&self.base)
+            .region(Region::new(region.to_owned()))
+            .build();
+        let client = aws_sdk_sts::Client::from_conf(config);
+        self.sts.insert(region.to_owned(), client.clone());
+        client
     }
 
     fn build(&self, region: &str, credentials: Option<Credentials>) -> RegionalClients {

@@ -1,14 +1,13 @@
 //! Per-pod AWS credentials: STS `AssumeRoleWithWebIdentity` for IRSA and the EKS Pod Identity
 //! agent, each cached by (role or agent, SHA-256 of the pod token) and refreshed before expiry,
 //! so a re-Mount costs no STS call. Concurrent requests for the same credentials wait for one
-//! exchange.
+//! exchange (a failed exchange is not shared: the next request makes its own).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_lc_rs::digest::{SHA256, digest};
+use keywarden_runtime::cache::{Bound, Cache, Evict, Origin};
 use secrecy::ExposeSecret;
 
 use crate::aws_error;
@@ -19,15 +18,13 @@ use crate::pod_tokens::PodToken;
 
 /// Credentials closer than this to expiry are renewed.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
-/// Cached credentials kept at most (the map is swept of expired entries on every miss).
+/// Cached credentials kept at most (the oldest go first).
 const MAX_ENTRIES: usize = 4096;
-
-type Slot = Arc<tokio::sync::Mutex<Option<Credentials>>>;
 
 /// Source and cache of pod credentials.
 #[derive(Debug)]
 pub struct CredentialCache {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Cache<String, Credentials>,
     http: HttpClient,
     pod_identity_endpoints: Vec<String>,
     metrics: Metrics,
@@ -37,7 +34,8 @@ impl CredentialCache {
     /// A cache using `http` to reach the Pod Identity agent at `pod_identity_endpoints`.
     pub fn new(http: HttpClient, pod_identity_endpoints: Vec<String>, metrics: Metrics) -> Self {
         Self {
-            slots: Mutex::new(HashMap::new()),
+            slots: Cache::new(Bound::Entries(MAX_ENTRIES), Evict::OldestStored)
+                .with_expiry(valid_for),
             http,
             pod_identity_endpoints,
             metrics,
@@ -49,24 +47,13 @@ impl CredentialCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Credentials, MountError>>,
     {
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            if !slots.contains_key(&key) && slots.len() >= MAX_ENTRIES {
-                slots.retain(|_, slot| {
-                    slot.try_lock()
-                        .map_or(true, |c| c.as_ref().is_some_and(fresh))
-                });
-            }
-            slots.entry(key).or_default().clone()
+        let (credentials, origin) = self.slots.get_or_try_load(&key, fetch).await?;
+        let result = if origin == Origin::Loaded {
+            "miss"
+        } else {
+            "hit"
         };
-        let mut held = slot.lock().await;
-        if let Some(credentials) = held.as_ref().filter(|c| fresh(c)) {
-            self.metrics.cache("credentials", "hit");
-            return Ok(credentials.clone());
-        }
-        self.metrics.cache("credentials", "miss");
-        let credentials = fetch().await?;
-        *held = Some(credentials.clone());
+        self.metrics.cache("credentials", result);
         Ok(credentials)
     }
 
@@ -158,10 +145,11 @@ impl CredentialCache {
     }
 }
 
-fn fresh(credentials: &Credentials) -> bool {
-    credentials
-        .expiry()
-        .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_BEFORE)
+/// How long credentials may be used before they are renewed (`None`: they do not expire).
+fn valid_for(credentials: &Credentials) -> Option<Duration> {
+    let expiry = credentials.expiry()?;
+    let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+    Some(left.saturating_sub(REFRESH_BEFORE))
 }
 
 fn token_hash(token: &PodToken) -> String {
@@ -208,19 +196,80 @@ mod tests {
         let body = br#"{"AccessKeyId":"AKIA","SecretAccessKey":"s","Token":"t","Expiration":"2099-01-01T00:00:00Z","AccountId":"1"}"#;
         let c = parse_agent_reply(body).expect("parsed");
         assert_eq!(c.access_key_id(), "AKIA");
-        assert!(fresh(&c));
+        assert!(valid_for(&c) > Some(Duration::from_secs(3600)));
         assert!(parse_agent_reply(b"{}").is_err());
     }
 
     #[test]
     fn near_expiry_is_not_fresh() {
-        let soon = Credentials::new(
-            "a",
-            "b",
-            None,
-            Some(SystemTime::now() + Duration::from_secs(60)),
-            "t",
+        assert_eq!(valid_for(&expiring_in(60)), Some(Duration::ZERO));
+        assert_eq!(valid_for(&expiring_in(-60)), Some(Duration::ZERO));
+    }
+
+    fn expiring_in(seconds: i64) -> Credentials {
+        let at = if seconds >= 0 {
+            SystemTime::now() + Duration::from_secs(seconds.unsigned_abs())
+        } else {
+            SystemTime::now() - Duration::from_secs(seconds.unsigned_abs())
+        };
+        Credentials::new("a", "b", None, Some(at), "t")
+    }
+
+    fn cache() -> CredentialCache {
+        let http = HttpClient::new(rustls::RootCertStore::empty(), Duration::from_secs(1))
+            .expect("client");
+        CredentialCache::new(http, vec![], Metrics::register(&mut Default::default()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn credentials_are_reused_until_shortly_before_they_expire() {
+        let cache = cache();
+        let exchanges = std::sync::atomic::AtomicUsize::new(0);
+        let exchange = || async {
+            exchanges.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(expiring_in(3600))
+        };
+        let count = || exchanges.load(std::sync::atomic::Ordering::SeqCst);
+        cache.cached("k".into(), exchange).await.expect("first");
+        tokio::time::advance(REFRESH_BEFORE * 10).await;
+        cache.cached("k".into(), exchange).await.expect("reused");
+        assert_eq!(count(), 1);
+        // Renewed REFRESH_BEFORE ahead of the expiry.
+        tokio::time::advance(Duration::from_secs(3600) - REFRESH_BEFORE * 11).await;
+        cache.cached("k".into(), exchange).await.expect("renewed");
+        assert_eq!(count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_requests_share_one_exchange_and_failures_are_not_kept() {
+        let cache = cache();
+        let exchanges = std::sync::atomic::AtomicUsize::new(0);
+        let exchange = |fail: bool| {
+            let exchanges = &exchanges;
+            move || async move {
+                exchanges.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if fail {
+                    Err(MountError::Precondition("refused".into()))
+                } else {
+                    Ok(expiring_in(3600))
+                }
+            }
+        };
+        let (a, b) = tokio::join!(
+            cache.cached("k".into(), exchange(false)),
+            cache.cached("k".into(), exchange(false)),
         );
-        assert!(!fresh(&soon));
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(exchanges.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let (a, b) = tokio::join!(
+            cache.cached("f".into(), exchange(true)),
+            cache.cached("f".into(), exchange(false)),
+        );
+        assert!(
+            a.is_err() && b.is_ok(),
+            "the second request makes its own exchange"
+        );
+        assert_eq!(exchanges.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

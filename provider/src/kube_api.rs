@@ -1,11 +1,12 @@
 //! Reads the IAM role of a pod's ServiceAccount (`eks.amazonaws.com/role-arn`) from the
 //! Kubernetes API, for IRSA without `roleArn`. Needs only `get serviceaccounts`. Answers are
 //! cached for a minute: the annotation rarely changes and every volume re-Mounts each minute.
+//! Concurrent lookups of one ServiceAccount make one request.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use keywarden_runtime::cache::{Bound, Cache, Evict};
 
 use crate::error::MountError;
 use crate::http_client::{HttpClient, roots_from_pem};
@@ -14,6 +15,8 @@ use crate::http_client::{HttpClient, roots_from_pem};
 pub const ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 const CACHE_FOR: Duration = Duration::from_secs(60);
+/// ServiceAccounts whose role is cached at most (the oldest go first).
+const CACHE_ENTRIES: usize = 4096;
 
 /// A Kubernetes API client for ServiceAccount lookups.
 #[derive(Debug)]
@@ -21,7 +24,7 @@ pub struct KubeApi {
     base: String,
     http: HttpClient,
     token_file: PathBuf,
-    cache: Mutex<HashMap<ServiceAccountRef, (Option<String>, Instant)>>,
+    cache: Cache<ServiceAccountRef, Option<String>>,
 }
 
 /// (namespace, name) of a ServiceAccount.
@@ -59,22 +62,22 @@ impl KubeApi {
             base,
             http,
             token_file,
-            cache: Mutex::new(HashMap::new()),
+            cache: Cache::new(Bound::Entries(CACHE_ENTRIES), Evict::OldestStored)
+                .with_ttl(CACHE_FOR),
         }))
     }
 
     /// The role annotation of ServiceAccount `namespace/name`, if any.
     pub async fn role_of(&self, namespace: &str, name: &str) -> Result<Option<String>, MountError> {
         let key = (namespace.to_owned(), name.to_owned());
-        if let Some((role, at)) = self
+        let (role, _) = self
             .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            && at.elapsed() < CACHE_FOR
-        {
-            return Ok(role.clone());
-        }
+            .get_or_try_load(&key, || self.fetch_role(namespace, name))
+            .await?;
+        Ok(role)
+    }
+
+    async fn fetch_role(&self, namespace: &str, name: &str) -> Result<Option<String>, MountError> {
         let url = format!(
             "{}/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
             self.base
@@ -121,10 +124,6 @@ impl KubeApi {
                 });
             }
         };
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, (role.clone(), Instant::now()));
         Ok(role)
     }
 }

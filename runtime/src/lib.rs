@@ -2,12 +2,13 @@
 //! that talks to AWS: serving tonic routes on the unix socket ([`serve`]) with its lifecycle and
 //! the repair of the HTTP/2 `:authority` old clients send, the admin HTTP port and its probes,
 //! the bounded drain, the shared serving flags, logs with spans, and the one reading of AWS
-//! errors and AWS call latency.
+//! errors and AWS call latency; and the one cache both binaries keep state in.
 
 pub mod admin;
 pub mod authority;
 pub mod aws_error;
 pub mod aws_metrics;
+pub mod cache;
 pub mod cli;
 pub mod fuzzing;
 pub mod outbox;
