@@ -68,6 +68,7 @@ impl CredentialCache {
         let key = format!("role:{role_arn}:{}", token_hash(token));
         self.cached(key, || async {
             let label = format!("role {role_arn}");
+            let call = self.metrics.aws_request("sts", "AssumeRoleWithWebIdentity");
             let output = sts
                 .assume_role_with_web_identity()
                 .role_arn(role_arn)
@@ -77,7 +78,7 @@ impl CredentialCache {
                 .await;
             let output = match output {
                 Ok(output) => {
-                    self.metrics.aws_call("sts", "AssumeRoleWithWebIdentity", "ok");
+                    call.finish("ok");
                     output
                 }
                 Err(err) => {
@@ -89,7 +90,7 @@ impl CredentialCache {
                         )),
                         _ => aws_error::classify(&label, &err, status),
                     };
-                    self.metrics.aws_call("sts", "AssumeRoleWithWebIdentity", mapped.label());
+                    call.finish(mapped.label());
                     tracing::warn!(role = role_arn, error = aws_error::describe(&err, status), "AssumeRoleWithWebIdentity failed");
                     return Err(mapped);
                 }
