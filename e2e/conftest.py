@@ -110,7 +110,7 @@ WRITE_MODES = ["driver", "provider"]
 
 @pytest.fixture(params=WRITE_MODES)
 def write_mode(request: pytest.FixtureRequest) -> str:
-    """Each test using it runs once per `--write-mode` (SPEC §2.6)."""
+    """Each test using it runs once per `--write-mode` (docs/reference.md §2.6)."""
     return request.param
 
 

@@ -1,4 +1,4 @@
-"""Bad input: every validation rule of SPEC §2.3 answered with INVALID_ARGUMENT.
+"""Bad input: every validation rule of docs/reference.md §2.3 answered with INVALID_ARGUMENT.
 
 Each case sends one malformed Mount and checks that the answer is
 INVALID_ARGUMENT with a message naming the problem, that no AWS call was made

@@ -1,4 +1,4 @@
-"""`objectType: kms` objects and `jmesPath` fields (SPEC §2.3), against moto's KMS.
+"""`objectType: kms` objects and `jmesPath` fields (docs/reference.md §2.3), against moto's KMS.
 
 KMS ciphertext blobs made with boto3 `kms.encrypt` are mounted from S3 as
 binary and as base64 text, and inline as `ciphertext`; `encryptionContext` is
@@ -39,7 +39,7 @@ def encrypt(seed: Seeder, key: dict, plaintext: bytes, context: dict[str, str] |
 
 
 def inline_version(ciphertext: bytes) -> str:
-    """SPEC §2.6: the first 16 hex digits of SHA-256 of the (decoded) ciphertext."""
+    """docs/reference.md §2.6: the first 16 hex digits of SHA-256 of the (decoded) ciphertext."""
     return hashlib.sha256(ciphertext).hexdigest()[:16]
 
 

@@ -1,4 +1,4 @@
-"""Failures past validation: missing objects and size limits (SPEC §2.8).
+"""Failures past validation: missing objects and size limits (docs/reference.md §2.8).
 
 NOT_FOUND for a missing key, version or bucket; RESOURCE_EXHAUSTED for an
 object over --max-object-bytes or a response over --max-response-bytes. Every

@@ -1,4 +1,4 @@
-"""The provider when AWS misbehaves (SPEC §6 faults, §2.8).
+"""The provider when AWS misbehaves (docs/reference.md §6 faults, §2.8).
 
 Every provider here reaches AWS only through a fault proxy
 (harness/fault_proxy.py), which a test switches to throttling, 5xx, slow

@@ -1,8 +1,8 @@
 """Self-test of the driver-like client: attributes, response handling, target mounts.
 
 Pins the parts of harness/driver.py and harness/mounts.py that do not need a
-provider: the attributes JSON the driver builds (reference §2.4), how it treats
-a response without object versions or with a bad path (reference §2.9), and
+provider: the attributes JSON the driver builds (docs/reference.md §8.1), how it treats
+a response without object versions or with a bad path (docs/reference.md §8.3), and
 that target paths are real tmpfs mounts that go away afterwards.
 """
 

@@ -1,4 +1,4 @@
-"""Who the AWS calls run as (SPEC §2.5), and what never reaches the logs (§2.9).
+"""Who the AWS calls run as (docs/reference.md §2.5), and what never reaches the logs (§2.9).
 
 `identity: node` is refused unless --allow-node-identity, and only for the
 namespaces of --node-identity-namespaces when that is set; the default
@@ -80,7 +80,7 @@ def test_logs_never_hold_secrets_or_tokens(driver: Driver, provider, seed: Seede
     assert not_json == [], f"--log-format json, but these lines are not JSON: {not_json[:3]}"
     mount_lines = [json.loads(line) for line in log.splitlines() if pod.name in line]
     say(f"log lines naming the pod: {mount_lines}")
-    assert len(mount_lines) == 1, "one log line per Mount (SPEC §2.9)"
+    assert len(mount_lines) == 1, "one log line per Mount (docs/reference.md §2.9)"
     assert pod.namespace in json.dumps(mount_lines[0]), "the Mount line names the namespace"
     say("held: no secret value, token or secret-ref data in the log; every line is JSON; one line per Mount")
 

@@ -1,4 +1,4 @@
-"""Identities against an endpoint that enforces IAM (SPEC §2.5, §6 identity row).
+"""Identities against an endpoint that enforces IAM (docs/reference.md §2.5, §6 identity row).
 
 Two tenants, each a role that may read only its own bucket (harness/iam.py).
 A pod proves who it is with the token the driver forwards; the provider turns

@@ -1,4 +1,4 @@
-"""Process lifecycle: shutdown, crash and restart, and two instances on one socket (SPEC §2.2, §6).
+"""Process lifecycle: shutdown, crash and restart, and two instances on one socket (docs/reference.md §2.2, §6).
 
 SIGTERM lets the Mounts in flight finish (their S3 answers are held by the
 fault proxy so they really are in flight), closes the listener at once (a new

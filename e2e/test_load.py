@@ -1,4 +1,4 @@
-"""The provider under load (SPEC §6 protocol row, issue of reliability): 200 Mounts in flight,
+"""The provider under load (docs/reference.md §6 protocol row, issue of reliability): 200 Mounts in flight,
 load shedding past `--max-concurrent-mounts`, and the rotation pattern of many volumes.
 
 Every Mount's files are checked against what was seeded (harness/load.py), so a

@@ -3,7 +3,7 @@
 Each test seeds S3 (moto), mounts as the CSI driver would into a tmpfs target
 path with `identity: node`, and checks the result through the driver's own
 file writer: contents, per-file modes, nested and default aliases, SSE-KMS
-objects, version pins, and ObjectVersion ids/versions (SPEC §2.3, §2.6).
+objects, version pins, and ObjectVersion ids/versions (docs/reference.md §2.3, §2.6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The socket protocol and the HTTP side (SPEC §2.2, §2.9).
+"""The socket protocol and the HTTP side (docs/reference.md §2.2, §2.9).
 
 Version over both `:authority` forms (drivers before and since v1.6.0), the
 socket's mode, /healthz and /readyz, and a mount counter in /metrics that
@@ -68,7 +68,7 @@ def _moved(before: dict, after: dict) -> dict[tuple[str, str], float]:
 def test_metrics_count_mounts_by_outcome_and_code(
     provider, driver: Driver, seed: Seeder, bucket: str, target, say
 ) -> None:
-    """SPEC §2.9: mount count by outcome and code; one Mount moves exactly one sample by 1."""
+    """docs/reference.md §2.9: mount count by outcome and code; one Mount moves exactly one sample by 1."""
     seed.put(bucket, "k", b"v")
     status, m0 = provider.http_get("/metrics")
     assert status == 200

@@ -1,4 +1,4 @@
-"""Rotation and caching (SPEC §2.7, §6 rotation row, §7 rows 2–3), counted at the endpoint.
+"""Rotation and caching (docs/reference.md §2.7, §6 rotation row, §7 rows 2–3), counted at the endpoint.
 
 Driver v1.6.0+ re-calls Mount about once a minute per volume. For an unchanged
 world a re-Mount must cost, per S3 object, one conditional GetObject

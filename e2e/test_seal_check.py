@@ -1,4 +1,4 @@
-"""`keywarden-provider seal` and `keywarden-provider check` (SPEC §2.1, §2.4), run as a user would.
+"""`keywarden-provider seal` and `keywarden-provider check` (docs/reference.md §2.1, §2.4), run as a user would.
 
 `seal` output is opened by the independent implementation (harness/sealer.py)
 and mounted by the provider: to S3 (also with SSE-KMS), and to a file used as
@@ -65,7 +65,7 @@ def test_seal_to_s3_then_mount(driver: Driver, aws: MotoEndpoint, seed: Seeder, 
                           target)
     assert result.files["db/password"].contents == value
     assert result.versions[out] in run.stdout, "the VersionId seal printed is the one mounted"
-    say("held: one GenerateDataKey + one PutObject; KWS1 per the SPEC; no data key anywhere; Mount opens it")
+    say("held: one GenerateDataKey + one PutObject; KWS1 per docs/reference.md §2.4; no data key anywhere; Mount opens it")
 
 
 def test_seal_with_sse_kms_key(driver: Driver, aws: MotoEndpoint, seed: Seeder, kms_key: dict, bucket: str,

@@ -1,6 +1,6 @@
-"""`objectType: sealed` (SPEC §2.3, §2.4): objects made by an independent sealer.
+"""`objectType: sealed` (docs/reference.md §2.3, §2.4): objects made by an independent sealer.
 
-harness/sealer.py implements the KWS1 format from the SPEC text with
+harness/sealer.py implements the KWS1 format from the text of docs/reference.md §2.4 with
 `cryptography`'s AES-GCM and boto3's GenerateDataKey, so these tests check the
 provider against the format, not against its own `seal`. Sealed objects from
 S3 (binary and base64 text) and inline open in both write modes. Altered

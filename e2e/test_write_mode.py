@@ -1,4 +1,4 @@
-"""Every object type in one Mount, in both write modes, and `--write-mode provider` itself (SPEC §2.6).
+"""Every object type in one Mount, in both write modes, and `--write-mode provider` itself (docs/reference.md §2.6).
 
 `--write-mode driver` returns the files and the driver-like client writes them
 with the Kubernetes atomic writer; `--write-mode provider` writes them into the

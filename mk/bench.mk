@@ -1,4 +1,4 @@
-# Benchmarks (SPEC §7): `make bench` builds the release binaries and measures every figure of
+# Benchmarks (docs/reference.md §7): `make bench` builds the release binaries and measures every figure of
 # the performance table once, each beside its baseline, into target/bench/report.md and
 # report.json, with the machine described.
 #

@@ -1,4 +1,4 @@
-"""The orchestration of `make bench` (SPEC §7).
+"""The orchestration of `make bench` (docs/reference.md §7).
 
 Each module owns one part: the local AWS world the figures run against and the
 workloads sent to the provider (world); the project's release binaries and the

@@ -1,4 +1,4 @@
-"""`python -m figures`: run every SPEC §7 figure once and write the report.
+"""`python -m figures`: run every docs/reference.md §7 figure once and write the report.
 
 Run by `make bench`, which builds the release binaries, the pinned venv and etcd first and
 puts bench/ and e2e/ on PYTHONPATH. A figure that cannot be measured (a process that fails, a

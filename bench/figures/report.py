@@ -1,4 +1,4 @@
-"""The report: one row per SPEC §7 figure, as Markdown and as JSON, with the machine described.
+"""The report: one row per docs/reference.md §7 figure, as Markdown and as JSON, with the machine described.
 
 A row holds what was measured, its baseline (what the same work costs without
 Keywarden, or without its caches), their ratio where one makes sense, the

@@ -2,7 +2,7 @@
 
 One moto endpoint (e2e/harness/aws.py) with its request log, one versioned
 bucket and one KMS key. Objects are `objectType: kms` secrets stored in S3:
-each costs a Mount one GetObject and one kms:Decrypt, the calls SPEC §7 names.
+each costs a Mount one GetObject and one kms:Decrypt, the calls docs/reference.md §7 names.
 They alternate between a binary CiphertextBlob and its base64 text and cycle
 through plaintext sizes of 64 B to 2 KiB, all with an encryption context.
 

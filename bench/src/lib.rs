@@ -1,4 +1,4 @@
-//! The measuring side of `make bench` (SPEC §7): load generators and baselines that run where
+//! The measuring side of `make bench` (docs/reference.md §7): load generators and baselines that run where
 //! timing matters, so that the client never dominates what is measured.
 //!
 //! - [`mount`]: Mounts over the provider's socket through the generated client, interleaved with

@@ -1,5 +1,5 @@
 """The example manifests under charts/keywarden/examples/: valid Kubernetes objects, and
-SecretProviderClass parameters exactly as SPEC §2.3 defines them."""
+SecretProviderClass parameters exactly as docs/reference.md §2.3 defines them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from crd_schemas import CRD_SCHEMAS
 
 MANIFESTS = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "csi-driver-values.yaml")
 
-# SPEC §2.3: the parameters Keywarden reads, and the keys of one object spec.
+# docs/reference.md §2.3: the parameters Keywarden reads, and the keys of one object spec.
 PARAMETERS = {"objects", "region", "identity", "roleArn"}
 IDENTITIES = {"irsa", "podIdentity", "node"}
 OBJECT_KEYS = {
@@ -36,7 +36,7 @@ def load(path):
 
 
 def check_path(alias: str, where: str) -> None:
-    """SPEC §2.3 path rules: relative, clean, no `..` element or element starting with `..`."""
+    """docs/reference.md §2.3 path rules: relative, clean, no `..` element or element starting with `..`."""
     assert alias and not alias.startswith("/"), f"{where}: {alias!r} must be relative"
     elements = alias.split("/")
     assert all(elements), f"{where}: {alias!r} is not clean"
@@ -171,7 +171,7 @@ def test_examples_cover_every_identity_and_object_type():
     ],
 )
 def test_parameter_checker_rejects(params):
-    """The checker above refuses what SPEC §2.3 refuses (so a passing example means something)."""
+    """The checker above refuses what docs/reference.md §2.3 refuses (so a passing example means something)."""
     with pytest.raises(AssertionError):
         check_spc_parameters(params, "bad")
 

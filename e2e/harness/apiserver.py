@@ -1,6 +1,6 @@
 """kube-apiserver's side of KMS v2, in Python, storing into a real etcd.
 
-Follows the apiserver's flow (reference/kms-plugin.md §2): a probe calls
+Follows the apiserver's flow (docs/reference.md §9): a probe calls
 Status; when the reported key_id differs from the current one (or at start) a
 new 32-byte seed is generated and sent to the plugin's Encrypt, and the
 response is accepted only if its key_id equals Status's and it passes the

@@ -53,7 +53,7 @@ def assert_empty(target: Path) -> None:
 
 
 def assert_atomic_layout(target: Path) -> str:
-    """The Kubernetes atomic-writer layout (SPEC §2.6); returns the `..data` link target.
+    """The Kubernetes atomic-writer layout (docs/reference.md §2.6); returns the `..data` link target.
 
     `..data` is a symlink to the one timestamped `..<ts>` directory inside the target, every
     visible top-level entry is a symlink `<name> -> ..data/<name>`, and nothing else is there.
@@ -78,7 +78,7 @@ def assert_written_by(write_mode: str, result: Any) -> None:
     """Who wrote the files: the driver from MountResponse.files, or the provider itself.
 
     In provider mode the response carries no files but still one version per object (the
-    driver refuses a response without object versions, reference §2.9), and the target
+    driver refuses a response without object versions, docs/reference.md §8.3), and the target
     holds the atomic-writer layout.
     """
     versions = list(result.response.object_version)

@@ -1,4 +1,4 @@
-"""The one-shot `keywarden-provider` commands: `seal` and `check` (SPEC §2.1).
+"""The one-shot `keywarden-provider` commands: `seal` and `check` (docs/reference.md §2.1).
 
 Each runs the real binary against the local AWS endpoint with the same
 environment a user would set for one (AWS_* and

@@ -6,11 +6,11 @@
   the raw socket path (drivers before v1.6.0, grpc.Dial(socketPath) with a unix
   dialer). test_harness_authority.py checks on the wire that the second really
   sends the path.
-- Builds `attributes` as the driver does (reference §2.4): SPC parameters,
+- Builds `attributes` as the driver does (docs/reference.md §8.1): SPC parameters,
   then the volume context copied over them (it wins on collision), then the
   token JSON when tokens are given; a flat string->string JSON object.
   `secrets` is the JSON of a nil map ("null"), `permission` is "420".
-- Applies the response as the driver does (reference §2.6, §2.9): at least one
+- Applies the response as the driver does (docs/reference.md §8.2, §8.3): at least one
   object_version is required, every path is validated, files are written with
   the Kubernetes atomic writer (harness/writer.py).
 """
@@ -184,7 +184,7 @@ class Driver:
 
 
 def apply_response(response: Any, target: Path) -> MountResult:
-    """The driver's handling of a successful MountResponse (reference §2.9, §2.6)."""
+    """The driver's handling of a successful MountResponse (docs/reference.md §8.3, §8.2)."""
     if response.error.code:
         raise MountFailed(None, response.error.code, response.error.code)
     if len(response.object_version) == 0:

@@ -1,6 +1,6 @@
 """An HTTP proxy in front of the local AWS endpoint that misbehaves on request.
 
-The SPEC's fault rows (§6) need AWS to throttle, fail with 5xx, answer slowly,
+The fault rows of the test matrix (docs/reference.md §6) need AWS to throttle, fail with 5xx, answer slowly,
 drop connections or vanish, and come back, while a provider or KMS plugin is
 running. moto does none of that, so processes under test get this proxy's URL
 as `AWS_ENDPOINT_URL` (`env()`) instead of moto's, and a test switches the

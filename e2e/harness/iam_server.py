@@ -9,7 +9,7 @@ ordinary one: this script is started as a child by harness/iam.py.
   calls, then switches enforcement on at once with `/moto-api/reset-auth`.
 - Real clients send STS `AssumeRoleWithWebIdentity` unsigned (the token is the
   credential). moto 5.2.5 then fails with `KeyError: 'HTTP_AUTHORIZATION'`
-  (SPEC §5). Exactly that action, unsigned, is let past moto's signature and
+  (docs/reference.md §5). Exactly that action, unsigned, is let past moto's signature and
   policy check. moto verifies neither the web identity token nor the role's
   trust policy, so this layer does the part the suite relies on: the role must
   exist, and when its trust policy pins `<issuer>:sub` / `<issuer>:aud` with

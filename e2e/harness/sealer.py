@@ -1,6 +1,6 @@
-"""Keywarden sealed objects (format version 1), written from the SPEC alone.
+"""Keywarden sealed objects (format version 1), written from docs/reference.md §2.4 alone.
 
-An independent implementation of SPEC §2.4, used to produce sealed objects
+An independent implementation of docs/reference.md §2.4, used to produce sealed objects
 outside the provider (so the provider is tested against the format, not
 against itself) and to open what `keywarden-provider seal` writes:
 

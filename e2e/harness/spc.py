@@ -1,6 +1,6 @@
 """SecretProviderClass parameters as a user would write them.
 
-`objects` is YAML text inside the flat string map (SPEC §2.3); these helpers
+`objects` is YAML text inside the flat string map (docs/reference.md §2.3); these helpers
 produce it from Python lists so tests and the demo read like manifests.
 """
 

@@ -1,4 +1,4 @@
-"""Pod service-account tokens as the driver forwards them (reference §3).
+"""Pod service-account tokens as the driver forwards them (docs/reference.md §8.4).
 
 kubelet mints one token per audience listed in the CSIDriver's `tokenRequests`
 and the driver passes them in the attribute

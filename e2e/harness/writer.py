@@ -1,7 +1,7 @@
 """What the Secrets Store CSI driver does with MountResponse.files.
 
 A faithful Python rendering of the driver's file writer (reference
-csi-driver-protocol.md §2.6: pkg/util/fileutil/writer.go and the Kubernetes
+docs/reference.md §8.2: pkg/util/fileutil/writer.go and the Kubernetes
 AtomicWriter it vendors), so that a provider passing this suite produces files
 the real driver accepts and lays out the same way:
 

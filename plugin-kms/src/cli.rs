@@ -1,4 +1,4 @@
-//! The command line (SPEC §3.1): every option, each also readable from an environment variable
+//! The command line (docs/reference.md §3.1): every option, each also readable from an environment variable
 //! so that a static pod or the Helm chart can use either.
 
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! encryption context, each length-prefixed, before the blob ([`V1Ciphertext`]). Decrypt can then
 //! check the key before KMS sees the request, as for v2. kube-apiserver refuses
 //! ciphertexts and key ids over 1024 bytes, annotation keys that are not fully qualified domain
-//! names, and annotations over 32 KiB in total (`reference/kms-plugin.md` §2.1); this module
+//! names, and annotations over 32 KiB in total (`docs/reference.md` §9.1); this module
 //! checks the same rules on what we return and on what we are given back.
 //!
 //! Annotations (stored in plain text beside the object in etcd) record what Decrypt needs if

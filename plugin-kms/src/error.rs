@@ -65,7 +65,7 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    /// The gRPC status code for this failure (SPEC §3.2).
+    /// The gRPC status code for this failure (docs/reference.md §3.2).
     pub fn grpc_code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) | Self::BadCiphertext { .. } => Code::InvalidArgument,

@@ -1,4 +1,4 @@
-//! The plugin's Prometheus metrics (SPEC §3.2), registered in a registry `main` owns.
+//! The plugin's Prometheus metrics (docs/reference.md §3.2), registered in a registry `main` owns.
 //!
 //! Labels are fixed strings: API version, operation, outcome label. Key ids, request uids and
 //! anything derived from data never become labels.

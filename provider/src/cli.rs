@@ -1,4 +1,4 @@
-//! The command line (SPEC §2.1): every `serve` option, each also readable from an environment
+//! The command line (docs/reference.md §2.1): every `serve` option, each also readable from an environment
 //! variable so the Helm chart can use either.
 
 use std::time::Duration;

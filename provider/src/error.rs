@@ -79,7 +79,7 @@ pub enum MountError {
 }
 
 impl MountError {
-    /// The gRPC status code for this failure (SPEC §2.8).
+    /// The gRPC status code for this failure (docs/reference.md §2.8).
     pub fn grpc_code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) => Code::InvalidArgument,

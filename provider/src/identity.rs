@@ -1,4 +1,4 @@
-//! Who the AWS calls of a Mount run as, and who may ask for what (SPEC §2.5).
+//! Who the AWS calls of a Mount run as, and who may ask for what (docs/reference.md §2.5).
 //!
 //! Node identity (the provider's own credentials) lets any pod read whatever the node can, so
 //! it is off unless the operator turns it on, optionally only for listed namespaces. There is

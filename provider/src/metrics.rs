@@ -1,4 +1,4 @@
-//! The provider's Prometheus metrics (SPEC §2.9), registered in a registry `main` owns.
+//! The provider's Prometheus metrics (docs/reference.md §2.9), registered in a registry `main` owns.
 //!
 //! Labels are low-cardinality by construction: outcomes and codes are fixed label strings, AWS
 //! services and operations are constants. No pod, object or secret ever becomes a label.

@@ -1,4 +1,4 @@
-//! The rules a file path inside the mount must follow (SPEC §2.3), shared by object aliases and
+//! The rules a file path inside the mount must follow (docs/reference.md §2.3), shared by object aliases and
 //! jmesPath aliases.
 //!
 //! They match what the Secrets Store CSI driver's writer enforces (relative, clean, no `..`

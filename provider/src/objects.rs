@@ -1,5 +1,5 @@
 //! Object specs: the YAML list in the `objects` parameter, parsed strictly and validated into
-//! [`ObjectPlan`]s before any AWS call (SPEC §2.3).
+//! [`ObjectPlan`]s before any AWS call (docs/reference.md §2.3).
 
 use std::collections::BTreeMap;
 

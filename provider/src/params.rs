@@ -22,7 +22,7 @@ const POD_UID: &str = "csi.storage.k8s.io/pod.uid";
 const SERVICE_ACCOUNT: &str = "csi.storage.k8s.io/serviceAccount.name";
 const TOKENS: &str = "csi.storage.k8s.io/serviceAccount.tokens";
 
-/// Whose AWS identity the calls of a Mount run as (SPEC §2.5).
+/// Whose AWS identity the calls of a Mount run as (docs/reference.md §2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdentityKind {
     /// IAM Roles for Service Accounts: the pod token exchanged with STS.

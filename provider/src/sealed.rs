@@ -1,4 +1,4 @@
-//! The Keywarden sealed object format, version 1 (SPEC §2.4), specified so other tools can
+//! The Keywarden sealed object format, version 1 (docs/reference.md §2.4), specified so other tools can
 //! produce it:
 //!
 //! | field | size | content |

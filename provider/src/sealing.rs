@@ -1,4 +1,4 @@
-//! `keywarden-provider seal`: encrypt a secret into a sealed object (SPEC §2.4) with a fresh
+//! `keywarden-provider seal`: encrypt a secret into a sealed object (docs/reference.md §2.4) with a fresh
 //! KMS data key, and write it to a file or to S3. The plaintext data key exists only in
 //! zeroizing memory and is never written anywhere.
 
