@@ -21,7 +21,9 @@
 //! `Status` and the HTTP probes only read this state; they never call AWS.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;

@@ -14,7 +14,9 @@
 //! KMS call per second. A key the alias does not name is refused before any Decrypt reaches KMS.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
@@ -135,7 +137,7 @@ impl KeyRing {
         }
         if latest.is_none_or(|started| started < asked) {
             if let Some(started) = *latest {
-                tokio::time::sleep_until((started + ON_DEMAND_GAP).into()).await;
+                tokio::time::sleep_until(started + ON_DEMAND_GAP).await;
             }
             *latest = Some(Instant::now());
             metrics.on_demand_resolution();
