@@ -72,7 +72,9 @@ def test_default_render_is_minimal():
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert "--socket=/var/run/secrets-store-csi-providers/keywarden.sock" in c["args"]
-    assert "--http-addr=0.0.0.0:8989" in c["args"]
+    # One dual-stack socket by default: probes reach the pod IP on IPv4-only, IPv6-only and
+    # dual-stack clusters.
+    assert "--http-addr=[::]:8989" in c["args"]
     assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["image"] == f"ghcr.io/keywarden/keywarden:{chart_app_version()}"

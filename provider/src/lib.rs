@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod credentials;
+pub mod encoding;
 pub mod error;
 pub mod fuzzing;
 pub mod http_client;

@@ -16,6 +16,7 @@ use crate::aws::{RegionalClients, SharedAws};
 use crate::budget::{Charge, MountBudget};
 use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::content::{self, OpenContext};
+use crate::encoding::ObjectEncoding;
 use crate::error::MountError;
 use crate::identity::IdentityResolver;
 use crate::jmes;
@@ -244,23 +245,33 @@ impl Mounter {
         };
         drop(flight);
 
-        // The whole object is a file that shares the cached buffer.
-        budget.file(&object.label, entry.plaintext.len())?;
+        // The whole object is a file that shares the cached buffer, or its decoding.
         let mut charges: Vec<Charge> = produced_here.into_iter().collect();
+        let whole = decoded(
+            object.encoding,
+            &object.label,
+            &entry.plaintext,
+            budget,
+            &mut charges,
+        )?;
+        budget.file(&object.label, whole.as_ref().len())?;
         let mut files = Vec::with_capacity(1 + object.jmes_paths.len());
-        files.push((
-            object.alias.clone(),
-            object.mode,
-            SharedSecret(entry.plaintext.clone()),
-        ));
+        files.push((object.alias.clone(), object.mode, whole));
         if !object.jmes_paths.is_empty() {
             let plaintext = entry.plaintext.as_slice();
             let _parse_charge = budget.hold(jmes::parse_cost(plaintext), &object.label)?;
             let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths)?;
-            for (plan, field) in object.jmes_paths.iter().zip(fields) {
-                budget.file(&object.label, field.len())?;
-                charges.push(budget.hold(field.len(), &object.label)?);
-                files.push((plan.alias.clone(), plan.mode, SharedSecret(Arc::new(field))));
+            for (j, (plan, field)) in object.jmes_paths.iter().zip(fields).enumerate() {
+                let field_charge = budget.hold(field.len(), &object.label)?;
+                let field = Arc::new(field);
+                let owner = format!("{} jmesPath[{j}]", object.label);
+                let field = decoded(plan.encoding, &owner, &field, budget, &mut charges)?;
+                if plan.encoding == ObjectEncoding::Utf8 {
+                    // The file is the extracted buffer itself; a decoded file replaces it.
+                    charges.push(field_charge);
+                }
+                budget.file(&object.label, field.as_ref().len())?;
+                files.push((plan.alias.clone(), plan.mode, field));
             }
         }
         Ok(Produced {
@@ -268,6 +279,24 @@ impl Mounter {
             files,
             charges,
         })
+    }
+}
+
+/// The file of `plaintext` under `encoding`: the buffer itself for `utf-8`, else a new decoded
+/// buffer whose charge joins `charges`.
+fn decoded(
+    encoding: ObjectEncoding,
+    label: &str,
+    plaintext: &Arc<SecretBytes>,
+    budget: &MountBudget,
+    charges: &mut Vec<Charge>,
+) -> Result<SharedSecret, MountError> {
+    match encoding.apply(label, plaintext.as_slice(), budget)? {
+        None => Ok(SharedSecret(plaintext.clone())),
+        Some((bytes, charge)) => {
+            charges.push(charge);
+            Ok(SharedSecret(Arc::new(bytes)))
+        }
     }
 }
 

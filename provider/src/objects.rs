@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::encoding::ObjectEncoding;
 use crate::error::MountError;
 use crate::limits::{self, MAX_JMESPATH_ENTRIES, MAX_OBJECTS, MAX_OBJECTS_BYTES};
 use crate::mount_path::{self, PathSet};
@@ -46,6 +47,7 @@ struct RawObject {
     file_permission: Option<String>,
     encryption_context: Option<BTreeMap<String, String>>,
     jmes_path: Option<Vec<RawJmesPath>>,
+    object_encoding: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +56,7 @@ struct RawJmesPath {
     path: String,
     object_alias: String,
     file_permission: Option<String>,
+    object_encoding: Option<String>,
 }
 
 /// Where an object's bytes come from.
@@ -84,6 +87,8 @@ pub struct JmesPathPlan {
     pub alias: String,
     /// File mode.
     pub mode: u32,
+    /// How the extracted string is decoded into the file.
+    pub encoding: ObjectEncoding,
 }
 
 /// A validated object: everything needed to fetch it and place it in the mount.
@@ -103,6 +108,9 @@ pub struct ObjectPlan {
     pub encryption_context: BTreeMap<String, String>,
     /// Fields to extract.
     pub jmes_paths: Vec<JmesPathPlan>,
+    /// How the decrypted bytes are decoded into the object's own file (jmesPath fields read
+    /// the decrypted bytes, not the decoded ones).
+    pub encoding: ObjectEncoding,
 }
 
 impl ObjectPlan {
@@ -227,6 +235,8 @@ fn validate_object(
         Some(p) => parse_mode(&p).map_err(|e| format!("{label}: filePermission: {e}"))?,
         None => default_mode,
     };
+    let encoding =
+        parse_encoding(raw.object_encoding.as_deref()).map_err(|e| format!("{label}: {e}"))?;
     let encryption_context = raw.encryption_context.unwrap_or_default();
     if !encryption_context.is_empty() && object_type != ObjectType::Kms {
         return Err(format!(
@@ -252,11 +262,14 @@ fn validate_object(
                     }
                     None => mode,
                 };
+                let encoding = parse_encoding(jp.object_encoding.as_deref())
+                    .map_err(|e| format!("{owner}: {e}"))?;
                 paths.claim(&jp.object_alias, &owner)?;
                 jmes_paths.push(JmesPathPlan {
                     path: jp.path,
                     alias: jp.object_alias,
                     mode,
+                    encoding,
                 });
             }
         }
@@ -272,7 +285,13 @@ fn validate_object(
         mode,
         encryption_context,
         jmes_paths,
+        encoding,
     })
+}
+
+/// `objectEncoding`, `utf-8` when absent.
+fn parse_encoding(text: Option<&str>) -> Result<ObjectEncoding, String> {
+    text.map_or(Ok(ObjectEncoding::Utf8), ObjectEncoding::parse)
 }
 
 /// Parses `s3://bucket/key` into its parts.

@@ -2,8 +2,12 @@
 //! `--http-addr` value, durations, the admin listener, and the two ways a `main` runs (a server
 //! with [`run_server`], a one-shot command with [`run_report`]).
 
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use nix::errno::Errno;
 
 /// Exit code for a bad command line or configuration (what clap uses for usage errors).
 pub const EXIT_USAGE: u8 = 2;
@@ -166,21 +170,54 @@ impl std::str::FromStr for HttpAddr {
 }
 
 impl HttpAddr {
-    /// Binds the admin listener, unless `off`.
+    /// Binds the admin listener, unless `off`. The IPv6 wildcard `[::]` is one dual-stack socket
+    /// (see [`bind_dual_stack`]), so it answers on IPv4 and IPv6.
     pub async fn bind(self) -> std::io::Result<Option<tokio::net::TcpListener>> {
-        match self {
-            Self::On(addr) => tokio::net::TcpListener::bind(addr)
-                .await
-                .map(Some)
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("cannot listen on --http-addr {addr}: {e}"),
-                    )
-                }),
-            Self::Off => Ok(None),
-        }
+        let Self::On(addr) = self else {
+            return Ok(None);
+        };
+        let bound = match addr {
+            SocketAddr::V6(v6) if v6.ip().is_unspecified() => match bind_dual_stack(v6) {
+                Err(e) if e.raw_os_error() == Some(Errno::EAFNOSUPPORT as i32) => {
+                    let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, v6.port()));
+                    tracing::warn!(
+                        "--http-addr {addr}: the kernel has IPv6 disabled; listening on {v4}"
+                    );
+                    tokio::net::TcpListener::bind(v4).await
+                }
+                bound => bound,
+            },
+            _ => tokio::net::TcpListener::bind(addr).await,
+        };
+        bound.map(Some).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on --http-addr {addr}: {e}"),
+            )
+        })
     }
+}
+
+/// Binds `addr` (`[::]:port`) as one socket for IPv6 and IPv4 (IPv4 clients appear as
+/// `::ffff:a.b.c.d`): IPV6_V6ONLY is turned off explicitly, whatever the node's
+/// `net.ipv6.bindv6only` default, and SO_REUSEADDR is set as for any other address.
+/// `EAFNOSUPPORT` when the kernel has IPv6 disabled.
+pub fn bind_dual_stack(addr: SocketAddrV6) -> std::io::Result<tokio::net::TcpListener> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn6, bind, listen, setsockopt, socket,
+        sockopt,
+    };
+    let fd = socket(
+        AddressFamily::Inet6,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::Ipv6V6Only, &false)?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    bind(fd.as_raw_fd(), &SockaddrIn6::from(addr))?;
+    listen(&fd, Backlog::new(1024)?)?;
+    tokio::net::TcpListener::from_std(std::net::TcpListener::from(fd))
 }
 
 /// Parses `2s`, `5m`, `100s`, `1h30m`, or `0`.
@@ -217,5 +254,40 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(
+            "[::]:8989".parse::<HttpAddr>(),
+            Ok(HttpAddr::On("[::]:8989".parse().expect("address")))
+        );
+    }
+
+    /// The chart's default host: one socket that IPv4 and IPv6 clients both reach, with
+    /// IPV6_V6ONLY read back as off. Needs an IPv6 loopback, and says so when there is none.
+    #[tokio::test]
+    async fn the_ipv6_wildcard_is_one_dual_stack_socket() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = HttpAddr::On("[::]:0".parse().expect("address"))
+            .bind()
+            .await
+            .expect("binds (this test needs IPv6 enabled in the kernel)")
+            .expect("on");
+        let local = listener.local_addr().expect("bound");
+        assert!(local.is_ipv6(), "{local}");
+        let v6only = nix::sys::socket::getsockopt(&listener, nix::sys::socket::sockopt::Ipv6V6Only)
+            .expect("getsockopt");
+        assert!(!v6only, "IPV6_V6ONLY must be off");
+        for client in [
+            Ipv4Addr::LOCALHOST.into(),
+            std::net::Ipv6Addr::LOCALHOST.into(),
+        ] {
+            let target = SocketAddr::new(client, local.port());
+            let mut stream = tokio::net::TcpStream::connect(target)
+                .await
+                .unwrap_or_else(|e| panic!("connect {target} (is there an IPv6 loopback?): {e}"));
+            let (mut accepted, peer) = listener.accept().await.expect("accept");
+            stream.write_all(b"x").await.expect("write");
+            let mut byte = [0u8; 1];
+            accepted.read_exact(&mut byte).await.expect("read");
+            assert_eq!(&byte, b"x", "{target} reached the listener as {peer}");
+        }
     }
 }

@@ -145,11 +145,12 @@ async fn port_when_free(
             _ = &mut *stopped => return Ok(None),
             () = tokio::time::sleep(ADMIN_RETRY) => {}
         }
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => {
+        match crate::cli::HttpAddr::On(addr).bind().await {
+            Ok(Some(listener)) => {
                 tracing::info!(%addr, "admin port free: serving /livez /readyz /healthz /metrics");
                 return Ok(Some(listener));
             }
+            Ok(None) => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
             Err(e) => return Err(e),
         }

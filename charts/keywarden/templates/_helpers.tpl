@@ -91,14 +91,24 @@ checkov.io/skip4: "CKV_K8S_15=Release tags are immutable; IfNotPresent keeps nod
 {{- if or (hasPrefix "127." $h) (eq $h "::1") (eq $h "localhost") }}true{{ end }}
 {{- end }}
 
-{{/* The KMS plugin's --http-addr: host:port, IPv6 hosts in brackets. */}}
-{{- define "keywarden.kmsHttpAddr" -}}
-{{- $h := .Values.kmsPlugin.http.host }}
+{{/* An --http-addr value from (list host port): host:port, IPv6 hosts in brackets. */}}
+{{- define "keywarden.hostPort" -}}
+{{- $h := index . 0 }}
 {{- if contains ":" $h }}
-{{- printf "[%s]:%d" $h (int .Values.kmsPlugin.http.port) }}
+{{- printf "[%s]:%d" $h (int (index . 1)) }}
 {{- else }}
-{{- printf "%s:%d" $h (int .Values.kmsPlugin.http.port) }}
+{{- printf "%s:%d" $h (int (index . 1)) }}
 {{- end }}
+{{- end }}
+
+{{/* The KMS plugin's --http-addr. */}}
+{{- define "keywarden.kmsHttpAddr" -}}
+{{- include "keywarden.hostPort" (list .Values.kmsPlugin.http.host .Values.kmsPlugin.http.port) }}
+{{- end }}
+
+{{/* The provider's --http-addr. */}}
+{{- define "keywarden.httpAddr" -}}
+{{- include "keywarden.hostPort" (list .Values.http.host .Values.http.port) }}
 {{- end }}
 
 {{/* Where kubelet sends the KMS plugin's probes: the listen address, loopback for wildcards. */}}

@@ -7,6 +7,7 @@ fn plan(path: &str) -> JmesPathPlan {
         path: path.into(),
         alias: "x".into(),
         mode: 0o400,
+        encoding: crate::encoding::ObjectEncoding::Utf8,
     }
 }
 

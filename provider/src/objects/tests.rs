@@ -143,3 +143,46 @@ fn modes_parse_as_octal() {
     assert!(parse_mode("08").is_err());
     assert!(parse_mode("-1").is_err());
 }
+
+#[test]
+fn object_encoding_on_objects_and_jmespath_entries() {
+    use crate::encoding::ObjectEncoding;
+    let plan = one("- objectName: s3://b-1/k\n").expect("valid");
+    assert_eq!(plan.encoding, ObjectEncoding::Utf8, "the default");
+    let plan = one(
+        "- objectName: s3://b-1/k\n  objectEncoding: base64\n  jmesPath:\n    - path: a\n      objectAlias: a\n      objectEncoding: hex\n    - path: b\n      objectAlias: b\n    - path: c\n      objectAlias: c\n      objectEncoding: base64url\n",
+    )
+    .expect("valid");
+    assert_eq!(plan.encoding, ObjectEncoding::Base64);
+    let encodings: Vec<_> = plan.jmes_paths.iter().map(|p| p.encoding).collect();
+    assert_eq!(
+        encodings,
+        [
+            ObjectEncoding::Hex,
+            ObjectEncoding::Utf8,
+            ObjectEncoding::Base64Url
+        ],
+        "a field does not inherit the object's encoding"
+    );
+    let plan =
+        one("- ciphertext: AQID\n  objectType: kms\n  objectAlias: x\n  objectEncoding: utf-8\n")
+            .expect("valid");
+    assert_eq!(plan.encoding, ObjectEncoding::Utf8);
+}
+
+#[test]
+fn an_unknown_object_encoding_is_named_with_its_object() {
+    let err = one("- objectName: s3://b-1/k\n  objectEncoding: base32\n").expect_err("unknown");
+    assert!(
+        err.contains("objects[0] (s3://b-1/k): objectEncoding \"base32\" is not one of utf-8, base64, base64url, hex"),
+        "{err}"
+    );
+    let err = one(
+        "- objectName: s3://b-1/k\n  jmesPath:\n    - path: a\n      objectAlias: a\n      objectEncoding: Base64\n",
+    )
+    .expect_err("unknown");
+    assert!(
+        err.contains("objects[0] (s3://b-1/k) jmesPath[0]: objectEncoding \"Base64\""),
+        "{err}"
+    );
+}
