@@ -32,23 +32,38 @@ type ServiceAccountRef = (String, String);
 
 impl KubeApi {
     /// The API at `url`, or the in-cluster API when `url` is `None`; `Ok(None)` when neither is
-    /// available (outside a cluster, no `--kubernetes-api`).
+    /// available: outside a cluster, or inside one without the provider's API token (the chart's
+    /// `identity.serviceAccountLookup: false` does not mount it), where a request could only fail
+    /// the TLS handshake for want of the cluster's CA.
     pub fn new(url: Option<&str>) -> Result<Option<Self>, String> {
-        let token_file = PathBuf::from(SA_DIR).join("token");
-        let ca = std::fs::read(PathBuf::from(SA_DIR).join("ca.crt")).ok();
-        let roots = match &ca {
-            Some(pem) => roots_from_pem(pem)?,
-            None => rustls::RootCertStore::empty(),
+        let service = match (
+            std::env::var("KUBERNETES_SERVICE_HOST"),
+            std::env::var("KUBERNETES_SERVICE_PORT"),
+        ) {
+            (Ok(host), Ok(port)) => Some((host, port)),
+            _ => None,
         };
+        Self::with(url, std::path::Path::new(SA_DIR), service)
+    }
+
+    /// [`KubeApi::new`] with the ServiceAccount directory and the in-cluster service address
+    /// given.
+    fn with(
+        url: Option<&str>,
+        sa_dir: &std::path::Path,
+        service: Option<(String, String)>,
+    ) -> Result<Option<Self>, String> {
+        let token_file = sa_dir.join("token");
+        let ca = std::fs::read(sa_dir.join("ca.crt")).ok();
         let base = match url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => {
-                let (Ok(host), Ok(port)) = (
-                    std::env::var("KUBERNETES_SERVICE_HOST"),
-                    std::env::var("KUBERNETES_SERVICE_PORT"),
-                ) else {
+                let Some((host, port)) = service else {
                     return Ok(None);
                 };
+                if ca.is_none() || !token_file.is_file() {
+                    return Ok(None);
+                }
                 let host = if host.contains(':') {
                     format!("[{host}]")
                 } else {
@@ -56,6 +71,10 @@ impl KubeApi {
                 };
                 format!("https://{host}:{port}")
             }
+        };
+        let roots = match &ca {
+            Some(pem) => roots_from_pem(pem)?,
+            None => rustls::RootCertStore::empty(),
         };
         let http = HttpClient::new(roots, Duration::from_secs(5)).map_err(|e| e.to_string())?;
         Ok(Some(Self {
@@ -125,5 +144,43 @@ impl KubeApi {
             }
         };
         Ok(role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> Option<(String, String)> {
+        Some(("10.0.0.1".to_owned(), "443".to_owned()))
+    }
+
+    #[test]
+    fn in_cluster_without_the_api_token_is_no_api() {
+        // `identity.serviceAccountLookup: false`: the service address is set, the token and CA
+        // are not mounted. Without this, lookups failed the TLS handshake as UNAVAILABLE.
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert!(
+            KubeApi::with(None, empty.path(), service())
+                .expect("no error")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn outside_a_cluster_is_no_api() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert!(
+            KubeApi::with(None, empty.path(), None)
+                .expect("no error")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn an_explicit_url_needs_no_token() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        let api = KubeApi::with(Some("http://127.0.0.1:1/"), empty.path(), None).expect("no error");
+        assert_eq!(api.expect("an API").base, "http://127.0.0.1:1");
     }
 }
