@@ -78,7 +78,9 @@ def test_200_mounts_in_flight_all_complete(start_proxied: Callable[..., Provider
     s3_objects = (len(KINDS) - 1) * len(world.classes)
     after: list[Snapshot] = []
     with GrpcTap(provider.socket_path, provider.workdir / "tap.sock") as tap, Driver(tap.path) as driver:
-        for run in range(2):
+        # Three runs: the SDK keeps a bounded pool of idle connections that may still grow from
+        # the first run to the second; a leak keeps growing, so the third is held to the second.
+        for run in range(3):
             for cls in world.classes:  # every run fetches new versions, not the cache
                 world.rotate(cls)
             tap.reset()
@@ -101,7 +103,7 @@ def test_200_mounts_in_flight_all_complete(start_proxied: Callable[..., Provider
             )
             assert gauge.peak == tap.peak("Mount"), f"{IN_FLIGHT} peaked at {gauge.peak:g}, the wire at 200"
             after.append(settled(provider, watch, say))
-    assert_no_growth(after[0], after[1], 200, say)
+    assert_no_growth(after[1], after[2], 200, say)
 
 
 def test_load_past_the_limit_is_shed_cleanly(start_proxied: Callable[..., ProviderProcess], proxy: FaultProxy,
