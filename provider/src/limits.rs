@@ -44,29 +44,33 @@ pub const MAX_YAML_NODES: usize = 16 * 1024;
 /// The prefix of the input quoted in an error message, at most.
 pub const QUOTE_BYTES: usize = 64;
 
-/// `text` cut to at most [`QUOTE_BYTES`] bytes (on a character boundary), for error messages:
-/// a message never echoes an unbounded amount of tenant input.
-pub fn quote(text: &str) -> String {
-    if text.len() <= QUOTE_BYTES {
-        return format!("{text:?}");
+/// `text` cut to at most `max` bytes on a character boundary, and whether it was cut.
+fn cut(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
     }
-    let mut end = QUOTE_BYTES;
+    let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{:?}… ({} bytes)", &text[..end], text.len())
+    (&text[..end], true)
+}
+
+/// `text` cut to at most [`QUOTE_BYTES`] bytes, quoted, for error messages: a message never
+/// echoes an unbounded amount of tenant input.
+pub fn quote(text: &str) -> String {
+    match cut(text, QUOTE_BYTES) {
+        (whole, false) => format!("{whole:?}"),
+        (head, true) => format!("{head:?}… ({} bytes)", text.len()),
+    }
 }
 
 /// `text` cut to at most [`QUOTE_BYTES`] bytes, unquoted, with `…` when cut: for labels.
 pub fn prefix(text: &str) -> String {
-    if text.len() <= QUOTE_BYTES {
-        return text.to_owned();
+    match cut(text, QUOTE_BYTES) {
+        (whole, false) => whole.to_owned(),
+        (head, true) => format!("{head}…"),
     }
-    let mut end = QUOTE_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// The error message of a size bound: `what` is `n` bytes, over the named limit.
@@ -77,15 +81,10 @@ pub fn over(what: &str, n: usize, limit: usize, name: &str) -> String {
 /// A message from a library (a parser's complaint, which may quote the input) cut to a bounded
 /// length.
 pub fn clip(message: &str) -> String {
-    const MAX: usize = 4 * QUOTE_BYTES;
-    if message.len() <= MAX {
-        return message.to_owned();
+    match cut(message, 4 * QUOTE_BYTES) {
+        (whole, false) => whole.to_owned(),
+        (head, true) => format!("{head}…"),
     }
-    let mut end = MAX;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &message[..end])
 }
 
 #[cfg(test)]
