@@ -142,7 +142,6 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
             ))
         })?;
     keys::check(map.keys())?;
-    keys::refuse_unsupported(map.keys())?;
     let default_mode = parse_permission(&request.permission)?;
     let pod = PodInfo::from_map(&map);
     let tokens = map

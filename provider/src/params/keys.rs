@@ -20,52 +20,36 @@ pub(super) const DRIVER_PREFIX: &str = "csi.storage.k8s.io/";
 /// Secrets Manager, Parameter Store and failover, which Keywarden does not serve yet, so they
 /// are refused rather than silently ignored.
 pub(super) const AWS_HONOURED: &[&str] = &["usePodIdentity"];
-/// AWS-provider parameters refused with a message saying so.
+/// AWS-provider parameters refused with a message saying so (see [`check`]).
 pub(super) const AWS_UNSUPPORTED: &[&str] =
     &["failoverRegion", "pathTranslation", "preferredAddressType"];
 
-/// Checks every key of `attributes`.
+/// Checks every key of `attributes`, in one pass: an AWS-provider parameter Keywarden does not
+/// serve yet is refused by name, any other unknown key with a suggestion for a near miss.
 pub(super) fn check<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
-    let known = || {
-        KEYWARDEN
-            .iter()
-            .chain(DRIVER)
-            .chain(AWS_HONOURED)
-            .chain(AWS_UNSUPPORTED)
-    };
-    let mut unknown: Vec<&str> = keys
+    let known = || KEYWARDEN.iter().chain(DRIVER).chain(AWS_HONOURED);
+    let mut refused: Vec<&str> = keys
         .map(String::as_str)
         .filter(|k| !k.starts_with(DRIVER_PREFIX) && !known().any(|n| n == k))
         .collect();
-    unknown.sort_unstable();
-    if let Some(key) = unknown.first() {
-        let hint = known()
-            .find(|n| near(n, key))
-            .map(|n| format!("; did you mean {n:?}?"))
-            .unwrap_or_default();
+    refused.sort_unstable();
+    let Some(key) = refused.first() else {
+        return Ok(());
+    };
+    if AWS_UNSUPPORTED.contains(key) {
         return Err(MountError::InvalidArgument(format!(
-            "parameter {} is not a Keywarden parameter (objects, region, identity, roleArn){hint}",
-            limits::quote(key)
+            "parameter {key} of the AWS provider is not supported by Keywarden yet; remove it"
         )));
     }
-    Ok(())
-}
-
-/// Refuses the AWS-provider parameters Keywarden does not serve yet.
-pub(super) fn refuse_unsupported<'a>(
-    keys: impl Iterator<Item = &'a String>,
-) -> Result<(), MountError> {
-    let mut found: Vec<&str> = keys
-        .map(String::as_str)
-        .filter(|k| AWS_UNSUPPORTED.contains(k))
-        .collect();
-    found.sort_unstable();
-    match found.first() {
-        Some(key) => Err(MountError::InvalidArgument(format!(
-            "parameter {key} of the AWS provider is not supported by Keywarden yet; remove it"
-        ))),
-        None => Ok(()),
-    }
+    let hint = known()
+        .chain(AWS_UNSUPPORTED)
+        .find(|n| near(n, key))
+        .map(|n| format!("; did you mean {n:?}?"))
+        .unwrap_or_default();
+    Err(MountError::InvalidArgument(format!(
+        "parameter {} is not a Keywarden parameter (objects, region, identity, roleArn){hint}",
+        limits::quote(key)
+    )))
 }
 
 /// A near miss: the same ignoring case, or at most two edits apart (on short keys, one).
@@ -140,11 +124,11 @@ mod tests {
 
     #[test]
     fn unsupported_aws_parameters_are_refused_by_name() {
-        let err = refuse_unsupported(keys(&["objects", "failoverRegion"]).iter())
+        let err = check(keys(&["objects", "failoverRegion"]).iter())
             .expect_err("failover")
             .to_string();
         assert!(err.contains("failoverRegion of the AWS provider"), "{err}");
-        refuse_unsupported(keys(&["objects", "usePodIdentity"]).iter()).expect("honoured");
+        check(keys(&["objects", "usePodIdentity"]).iter()).expect("honoured");
     }
 
     #[test]
