@@ -94,7 +94,8 @@ impl MountBudget {
             // Could never fit, however idle the node: not worth a retry.
             return Err(MountError::TooLarge(format!(
                 "{}: needs {bytes} bytes, more than the node's whole budget of {} \
-                 (--max-inflight-bytes)",
+                 (--max-inflight-bytes); make the object smaller, or raise the budget with the \
+                 memory limit",
                 crate::limits::prefix(what),
                 self.node.max_bytes
             )));

@@ -143,15 +143,18 @@ impl Mounter {
         for (file, secret) in response.files.iter_mut().zip(secrets) {
             file.contents = secret.bytes_holding(held.clone());
         }
-        let response = match self.output {
+        let (response, encoded_len) = match self.output {
             Output::Provider { allow_non_tmpfs } => {
-                write_files(&params.target_path, allow_non_tmpfs, response).await?
+                let versions_only =
+                    write_files(&params.target_path, allow_non_tmpfs, response).await?;
+                let len = versions_only.encoded_len();
+                (versions_only, len)
             }
-            Output::Driver => response,
+            Output::Driver => (response, size),
         };
         Ok(Mounted {
-            encoded_len: response.encoded_len(),
             response,
+            encoded_len,
             held,
         })
     }
