@@ -7,7 +7,7 @@ checks four things after each variant, all against oracles outside the provider:
 
 1. the Mount is refused with the expected gRPC code and a message naming the rule;
 2. the same provider process (same pid, never restarted) serves the next good Mount;
-3. its peak resident memory, read from `/proc/<pid>/status` (`VmHWM`), stays under the memory
+3. its peak resident memory, read from `/proc/<pid>/status` (`VmHWM`, harness/load.py), stays under the memory
    limit the chart gives the container (read from charts/keywarden/values.yaml);
 4. no other tenant's secret or key material appears in any file, response or log line.
 """
@@ -33,7 +33,9 @@ from harness import sealer
 from harness.aws import MotoEndpoint, Seeder
 from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401  (fixtures)
 from harness.fault_proxy import Fault, FaultProxy
+from harness.checks import assert_mount_fails
 from harness.driver import Driver, MountFailed, Pod, build_attributes, volume_context
+from harness.load import ProcReading
 from harness.iam import TenantWorld
 from harness.iam_fixtures import (  # noqa: F401  (fixtures)
     iam_aws,
@@ -58,14 +60,6 @@ def chart_memory_limit() -> int:
     match = re.fullmatch(r"(\d+)(Mi|Gi)", text)
     assert match, f"unexpected memory limit {text!r}"
     return int(match[1]) * (MIB if match[2] == "Mi" else 1024 * MIB)
-
-
-def peak_rss(pid: int) -> int:
-    """VmHWM of a process, from the kernel."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
 
 
 @dataclass
@@ -94,19 +88,7 @@ class Arena:
     def refused(self, code: grpc.StatusCode, mentions: list[str], attributes: str) -> MountFailed:
         """Sends the attack; asserts the refusal and everything an attack must leave intact."""
         pid = self.provider.proc.pid
-        started = time.monotonic()
-        try:
-            result = self.driver.mount({}, self.target, attributes=attributes)
-        except MountFailed as e:
-            failure = e
-        else:
-            raise AssertionError(f"attack Mount succeeded: files {sorted(result.files)}")
-        elapsed = time.monotonic() - started
-        self.say(f"-> {failure.code.name if failure.code else failure.reason} in {elapsed:.2f}s: "
-                 f"{failure.details[:160]!r}")
-        assert failure.code == code, f"expected {code.name}, got {failure}"
-        low = failure.details.lower()
-        assert any(m.lower() in low for m in mentions), f"{failure.details!r} names none of {mentions}"
+        failure = assert_mount_fails(self.driver, {}, self.target, code, mentions, self.say, attributes=attributes)
         assert len(failure.details) < 600, f"the message quotes a bounded prefix: {len(failure.details)} chars"
         self.intact(pid, failure.details)
         return failure
@@ -114,9 +96,11 @@ class Arena:
     def intact(self, pid: int, *seen: str | bytes) -> None:
         assert self.provider.proc.poll() is None, "the provider died"
         assert self.provider.proc.pid == pid, "the provider was restarted"
-        good = self.driver.mount(parameters([{"objectName": f"s3://{self.bucket}/good"}]), self.target)
+        # Into a target of its own: the attack's target must stay empty for the next variant.
+        with tempfile.TemporaryDirectory(prefix="kw-good-") as scratch:
+            good = self.driver.mount(parameters([{"objectName": f"s3://{self.bucket}/good"}]), Path(scratch))
         assert good.files["good"].contents == b"good-value", "the next good Mount is served"
-        peak, limit = peak_rss(pid), chart_memory_limit()
+        peak, limit = ProcReading.of(pid).peak_rss, chart_memory_limit()
         self.say(f"   provider alive (pid {pid}), next Mount served, VmHWM {peak / MIB:.1f} MiB "
                  f"(limit {limit / MIB:.0f} MiB)")
         assert peak < limit, f"peak RSS {peak} over the chart's memory limit {limit}"
@@ -367,6 +351,28 @@ def test_sealed_data_key_of_another_namespace_is_refused_before_kms(arena: Arena
 REVOCATION_TTL = 3.0
 
 
+def remount_after_revocation(mount: Callable[[], object], code: grpc.StatusCode, what: str, say) -> None:
+    """Re-Mounts every 0.25 s for the TTL and 5 s more, right after a revocation: delivery must
+    stop within the TTL (measured from the start of the last served Mount, so a loaded machine
+    only delays answers), with `code`, and never resume."""
+    revoked_at = time.monotonic()
+    last_served, refused = revoked_at, None
+    while time.monotonic() - revoked_at < REVOCATION_TTL + 5:
+        started = time.monotonic()
+        try:
+            mount()
+            last_served = started
+            assert refused is None, "delivery resumed after it had stopped"
+        except MountFailed as e:
+            assert e.code == code, str(e)
+            refused = refused or e
+        time.sleep(0.25)
+    lag = last_served - revoked_at
+    say(f"served for {lag:.2f}s after {what} (TTL {REVOCATION_TTL}s); then {refused}")
+    assert refused is not None, "delivery never stopped"
+    assert lag <= REVOCATION_TTL + 0.5, f"served {lag:.2f}s after {what}, TTL is {REVOCATION_TTL}s"
+
+
 @pytest.mark.parametrize("object_type", ["kms", "sealed"])
 def test_disabled_key_stops_delivery_within_the_ttl(start_provider, seed: Seeder, aws: MotoEndpoint,
                                                     bucket: str, target: Path, say, object_type: str) -> None:
@@ -386,24 +392,11 @@ def test_disabled_key_stops_delivery_within_the_ttl(start_provider, seed: Seeder
             assert d.mount(params, target).files["secret"].contents == value
         assert aws.requests.count("kms", mark=mark) == 0
         seed.kms.disable_key(KeyId=key)
-        disabled_at = time.monotonic()
-        last_served = disabled_at
-        refused_at = None
-        while time.monotonic() - disabled_at < REVOCATION_TTL + 5:
-            started = time.monotonic()  # served means decided after this; a loaded machine only delays the answer
-            try:
-                d.mount(params, target)
-                last_served = started
-                assert refused_at is None, "delivery resumed after it had stopped"
-            except MountFailed as e:
-                assert e.code == grpc.StatusCode.FAILED_PRECONDITION, str(e)
-                refused_at = refused_at or time.monotonic()
-            time.sleep(0.25)
-        seed.kms.enable_key(KeyId=key)
-    lag = last_served - disabled_at
-    say(f"{object_type}: served for {lag:.2f}s after DisableKey (TTL {REVOCATION_TTL}s), refused from then on")
-    assert refused_at is not None, "delivery never stopped"
-    assert lag <= REVOCATION_TTL + 0.5, f"served {lag:.2f}s after the key was disabled, TTL is {REVOCATION_TTL}s"
+        try:
+            remount_after_revocation(lambda: d.mount(params, target), grpc.StatusCode.FAILED_PRECONDITION,
+                                     f"DisableKey ({object_type})", say)
+        finally:
+            seed.kms.enable_key(KeyId=key)
 
 
 def test_removed_kms_decrypt_stops_delivery_within_the_ttl(
@@ -428,22 +421,8 @@ def test_removed_kms_decrypt_stops_delivery_within_the_ttl(
         try:
             iam.put_role_policy(RoleName="tenant-a", PolicyName=policy_name,
                                 PolicyDocument=json.dumps(without_decrypt))
-            removed_at = time.monotonic()
-            last_served, refused = removed_at, None
-            while time.monotonic() - removed_at < REVOCATION_TTL + 5:
-                started = time.monotonic()
-                try:
-                    d.mount(params, target, pod=pod, tokens=attr)
-                    last_served = started
-                    assert refused is None, "delivery resumed after it had stopped"
-                except MountFailed as e:
-                    assert e.code == grpc.StatusCode.PERMISSION_DENIED, str(e)
-                    refused = refused or e
-                time.sleep(0.25)
+            remount_after_revocation(lambda: d.mount(params, target, pod=pod, tokens=attr),
+                                     grpc.StatusCode.PERMISSION_DENIED, "kms:Decrypt was removed", say)
         finally:
             iam.put_role_policy(RoleName="tenant-a", PolicyName=policy_name,
                                 PolicyDocument=json.dumps(original) if isinstance(original, dict) else original)
-    lag = last_served - removed_at
-    say(f"served for {lag:.2f}s after kms:Decrypt was removed (TTL {REVOCATION_TTL}s); then {refused}")
-    assert refused is not None, "delivery never stopped"
-    assert lag <= REVOCATION_TTL + 0.5, f"served {lag:.2f}s after kms:Decrypt was removed"
