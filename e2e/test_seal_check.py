@@ -267,7 +267,7 @@ def test_check_out_refuses_a_directory_it_did_not_write(aws: MotoEndpoint, seed:
     say(f"check --out {out.name} (3 foreign entries) -> exit {run.returncode}, stderr {run.stderr.strip()!r}")
     assert run.returncode == 1 and run.stdout == "", run.describe()
     assert len(run.stderr.strip().splitlines()) == 1, f"a one-line error: {run.stderr!r}"
-    assert f"--out: target path {out}: is not empty and has no ..data" in run.stderr, run.stderr
+    assert f"--out: target path \"{out}\": is not empty and has no ..data" in run.stderr, run.stderr
     assert aws_calls(aws, mark) == [], "refused before any AWS call"
     assert writer.tree_paths(out) == before, "no entry added or removed"
     assert (out / "notes.txt").read_bytes() == b"my notes"

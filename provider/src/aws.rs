@@ -9,6 +9,7 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use keywarden_runtime::cache::{Bound, Cache, Evict};
 
+use crate::catalogue;
 use crate::error::MountError;
 use aws_credential_types::Credentials;
 
@@ -61,11 +62,9 @@ impl AwsClients {
 
     /// The region a Mount uses: the SPC's, else `--region`, else the SDK chain's.
     pub fn region<'a>(&'a self, requested: Option<&'a str>) -> Result<&'a str, MountError> {
-        requested.or(self.default_region.as_deref()).ok_or_else(|| {
-            MountError::Precondition(
-                "no AWS region: set region in the SecretProviderClass or start the provider with --region".into(),
-            )
-        })
+        requested
+            .or(self.default_region.as_deref())
+            .ok_or_else(catalogue::no_region)
     }
 
     /// The S3 and KMS clients for `region`, signing with `credentials`, or with the provider's

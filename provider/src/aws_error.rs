@@ -11,6 +11,7 @@
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use keywarden_runtime::aws_error::{self, AwsFault, ProvideErrorKind};
 
+use crate::catalogue;
 use crate::error::MountError;
 
 pub use keywarden_runtime::aws_error::describe;
@@ -30,18 +31,12 @@ pub fn from_fault(object: &str, fault: AwsFault) -> MountError {
         AwsFault::Retryable { reason, .. } => MountError::Transient { object, reason },
         AwsFault::NotFound { what, .. } => MountError::NotFound { object, what },
         AwsFault::AccessDenied { code } => MountError::AccessDenied { object, code },
-        AwsFault::KeyUnusable { code } => {
-            MountError::Precondition(format!("{object}: the KMS key cannot be used ({code})"))
-        }
-        AwsFault::BadCiphertext { code } => {
-            MountError::InvalidArgument(format!("{object}: KMS refused the ciphertext ({code})"))
-        }
-        AwsFault::BadRequest { code } => {
-            MountError::InvalidArgument(format!("{object}: AWS rejected the request ({code})"))
-        }
+        AwsFault::KeyUnusable { code } => catalogue::key_cannot_be_used(&object, &code),
+        AwsFault::BadCiphertext { code } => catalogue::kms_refused(&object, &code),
+        AwsFault::BadRequest { code } => catalogue::bad_request(&object, &code),
         AwsFault::Construction => MountError::Rejected {
             object,
-            code: "request construction failed".to_owned(),
+            code: catalogue::construction_failed(),
         },
         AwsFault::Rejected { code } => MountError::Rejected { object, code },
     }

@@ -92,13 +92,11 @@ impl MountBudget {
         let units32 = u32::try_from(units).map_err(|_| over())?;
         if units * UNIT > self.node.max_bytes.max(UNIT) {
             // Could never fit, however idle the node: not worth a retry.
-            return Err(MountError::TooLarge(format!(
-                "{}: needs {bytes} bytes, more than the node's whole budget of {} \
-                 (--max-inflight-bytes); make the object smaller, or raise the budget with the \
-                 memory limit",
-                crate::limits::prefix(what),
-                self.node.max_bytes
-            )));
+            return Err(crate::catalogue::over_whole_budget(
+                &crate::limits::prefix(what),
+                bytes,
+                self.node.max_bytes,
+            ));
         }
         let permit = self
             .node
@@ -122,12 +120,11 @@ impl MountBudget {
             .fetch_add(bytes, Ordering::Relaxed)
             .saturating_add(bytes);
         if total > self.response_limit {
-            return Err(MountError::TooLarge(format!(
-                "{}: the mount's files reach {total} bytes, over the limit of {} \
-                 (--max-response-bytes)",
-                crate::limits::prefix(label),
-                self.response_limit
-            )));
+            return Err(crate::catalogue::files_too_large(
+                &crate::limits::prefix(label),
+                total,
+                self.response_limit,
+            ));
         }
         Ok(())
     }

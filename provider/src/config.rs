@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use keywarden_runtime::cli::ConfigError;
+
+use crate::catalogue;
 use std::time::Duration;
 
 use crate::cli::{HttpAddr, ServeArgs, WriteMode};
@@ -58,26 +60,23 @@ impl TryFrom<&ServeArgs> for ServeConfig {
 
     fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
         if args.allow_non_tmpfs && args.write_mode != WriteMode::Provider {
-            return Err("--allow-non-tmpfs applies only with --write-mode provider".into());
+            return Err(catalogue::non_tmpfs_needs_provider_mode().into());
         }
         if args.mount_timeout.is_zero() {
-            return Err("--mount-timeout must be greater than 0".into());
+            return Err(catalogue::zero_mount_timeout().into());
         }
         if args.max_object_bytes == 0 || args.max_response_bytes == 0 {
-            return Err(
-                "--max-object-bytes and --max-response-bytes must be greater than 0".into(),
-            );
+            return Err(catalogue::zero_size_limit().into());
         }
         if args.max_inflight_bytes < args.max_response_bytes {
-            return Err(format!(
-                "--max-inflight-bytes ({}) must be at least --max-response-bytes ({}): a full \
-                 response could never be served",
-                args.max_inflight_bytes, args.max_response_bytes
+            return Err(catalogue::budget_below_response(
+                args.max_inflight_bytes,
+                args.max_response_bytes,
             )
             .into());
         }
         if args.max_concurrent_mounts == 0 {
-            return Err("--max-concurrent-mounts must be at least 1".into());
+            return Err(catalogue::zero_concurrent_mounts().into());
         }
         for url in args
             .pod_identity_endpoints
@@ -85,11 +84,11 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             .chain(&args.kubernetes_api)
         {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("{url:?} is not an http:// or https:// URL").into());
+                return Err(catalogue::not_http_url(url).into());
             }
         }
         if args.token_audience.is_empty() {
-            return Err("--token-audience must not be empty".into());
+            return Err(catalogue::empty_token_audience().into());
         }
         let namespaces: std::collections::BTreeSet<String> = args
             .node_identity_namespaces
@@ -98,7 +97,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             .filter(|ns| !ns.is_empty())
             .collect();
         if !namespaces.is_empty() && !args.allow_node_identity {
-            return Err("--node-identity-namespaces needs --allow-node-identity".into());
+            return Err(catalogue::namespaces_need_node_identity().into());
         }
         Ok(Self {
             socket: args.serve.socket.clone(),

@@ -9,8 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::budget::MountBudget;
+use crate::catalogue;
 use crate::error::MountError;
 use crate::kms::{self, DecryptCall};
+use crate::limits::quote;
 use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType};
 use crate::sealed::{self, Sealed};
@@ -31,9 +33,7 @@ pub struct OpenContext<'a> {
 
 /// Decodes an inline `ciphertext` parameter (always base64).
 pub fn decode_inline(object: &ObjectPlan, text: &str) -> Result<Vec<u8>, MountError> {
-    decode_base64(text.as_bytes()).ok_or_else(|| {
-        MountError::InvalidArgument(format!("{}: ciphertext is not valid base64", object.label))
-    })
+    decode_base64(text.as_bytes()).ok_or_else(|| catalogue::ciphertext_not_base64(&object.label))
 }
 
 /// The version of inline ciphertext: the first 16 hex digits of its SHA-256.
@@ -84,9 +84,8 @@ async fn open_sealed(
     raw: &[u8],
     ctx: OpenContext<'_>,
 ) -> Result<SecretBytes, MountError> {
-    let parsed = Sealed::parse(raw).map_err(|e| {
-        MountError::InvalidArgument(format!("{}: malformed sealed object: {e}", object.label))
-    })?;
+    let parsed = Sealed::parse(raw)
+        .map_err(|e| catalogue::sealed_malformed(&object.label, e.to_string()))?;
     check_context(&object.label, &parsed.header.ctx, ctx.namespace)?;
     let data_key = kms::decrypt(
         ctx.kms,
@@ -99,9 +98,9 @@ async fn open_sealed(
         ctx.metrics,
     )
     .await?;
-    parsed.open(data_key.as_slice()).map_err(|e| {
-        MountError::InvalidArgument(format!("{}: cannot open sealed object: {e}", object.label))
-    })
+    parsed
+        .open(data_key.as_slice())
+        .map_err(|e| catalogue::sealed_unopenable(&object.label, e.to_string()))
 }
 
 /// Encryption-context keys under `keywarden.io/` belong to Keywarden, whatever the object type:
@@ -120,26 +119,20 @@ pub fn check_context(
             .take_while(|(key, _)| key.starts_with(RESERVED_PREFIX))
     };
     if let Some((key, _)) = reserved().find(|(key, _)| *key != sealed::NAMESPACE_CONTEXT_KEY) {
-        return Err(MountError::InvalidArgument(format!(
-            "{label}: encryption context key {} is reserved for Keywarden",
-            crate::limits::quote(key)
-        )));
+        return Err(catalogue::context_key_reserved(label, &quote(key)));
     }
     if let Some((_, bound)) = reserved().next() {
         match namespace {
             Some(ns) if ns == bound => {}
             Some(ns) => {
-                return Err(MountError::Precondition(format!(
-                    "{label}: bound to namespace {}, but the pod is in {}",
-                    crate::limits::quote(bound),
-                    crate::limits::quote(ns)
-                )));
+                return Err(catalogue::namespace_mismatch(
+                    label,
+                    &quote(bound),
+                    &quote(ns),
+                ));
             }
             None => {
-                return Err(MountError::Precondition(format!(
-                    "{label}: bound to namespace {}, and the request names no pod namespace",
-                    crate::limits::quote(bound)
-                )));
+                return Err(catalogue::namespace_unknown(label, &quote(bound)));
             }
         }
     }
@@ -158,13 +151,8 @@ fn binary_or_base64(
     if is_binary(bytes) {
         return Ok(bytes.to_vec());
     }
-    decode_base64(bytes).ok_or_else(|| {
-        MountError::InvalidArgument(format!(
-            "{}: content is neither a binary {} blob nor valid base64 text",
-            object.label,
-            object.object_type.as_str()
-        ))
-    })
+    decode_base64(bytes)
+        .ok_or_else(|| catalogue::not_a_blob(&object.label, object.object_type.as_str()))
 }
 
 fn looks_like_base64(bytes: &[u8]) -> bool {

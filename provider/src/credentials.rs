@@ -11,6 +11,7 @@ use keywarden_runtime::cache::{Bound, Cache, Evict, Origin};
 use secrecy::ExposeSecret;
 
 use crate::aws_error;
+use crate::catalogue;
 use crate::error::MountError;
 use crate::http_client::HttpClient;
 use crate::metrics::Metrics;
@@ -67,7 +68,7 @@ impl CredentialCache {
     ) -> Result<Credentials, MountError> {
         let key = format!("role:{role_arn}:{}", token_hash(token));
         self.cached(key, || async {
-            let label = format!("role {role_arn}");
+            let label = catalogue::role_object(role_arn);
             let call = self.metrics.aws_request("sts", "AssumeRoleWithWebIdentity");
             let output = sts
                 .assume_role_with_web_identity()
@@ -83,21 +84,27 @@ impl CredentialCache {
                 }
                 Err(err) => {
                     let status = err.raw_response().map(|r| r.status().as_u16());
-                    let code = aws_sdk_sts::error::ProvideErrorMetadata::code(&err).unwrap_or_default().to_owned();
+                    let code = aws_sdk_sts::error::ProvideErrorMetadata::code(&err)
+                        .unwrap_or_default()
+                        .to_owned();
                     let mapped = match code.as_str() {
-                        "InvalidIdentityToken" | "ExpiredTokenException" => MountError::Precondition(format!(
-                            "STS refused the pod's token for {label} ({code}): check the IAM OIDC provider and --token-audience"
-                        )),
+                        "InvalidIdentityToken" | "ExpiredTokenException" => {
+                            catalogue::sts_refused_token(&label, &code)
+                        }
                         _ => aws_error::classify(&label, &err, status),
                     };
                     call.finish(mapped.label());
-                    tracing::warn!(role = role_arn, error = aws_error::describe(&err, status), "AssumeRoleWithWebIdentity failed");
+                    tracing::warn!(
+                        role = role_arn,
+                        error = aws_error::describe(&err, status),
+                        "AssumeRoleWithWebIdentity failed"
+                    );
                     return Err(mapped);
                 }
             };
             let c = output.credentials.ok_or_else(|| MountError::Transient {
                 object: label.clone(),
-                reason: "STS returned no credentials".into(),
+                reason: catalogue::sts_no_credentials(),
             })?;
             let expires = SystemTime::try_from(c.expiration).ok();
             Ok(Credentials::new(
@@ -117,7 +124,11 @@ impl CredentialCache {
         self.cached(key, || async {
             let mut last = String::from("no endpoint configured");
             for endpoint in &self.pod_identity_endpoints {
-                let reply = match self.http.get(endpoint, &[("authorization", token.token.expose_secret())]).await {
+                let reply = match self
+                    .http
+                    .get(endpoint, &[("authorization", token.token.expose_secret())])
+                    .await
+                {
                     Ok(reply) => reply,
                     Err(e) => {
                         last = e.to_string();
@@ -126,20 +137,17 @@ impl CredentialCache {
                 };
                 return match reply.status {
                     200 => parse_agent_reply(&reply.body),
-                    400 | 401 | 403 => Err(MountError::IdentityForbidden(format!(
-                        "the EKS Pod Identity agent refused the pod (HTTP {}): check the pod identity association",
-                        reply.status
-                    ))),
+                    400 | 401 | 403 => Err(catalogue::agent_refused(reply.status)),
                     status => Err(MountError::Transient {
-                        object: "EKS Pod Identity agent".into(),
-                        reason: format!("HTTP {status}"),
+                        object: catalogue::agent_object(),
+                        reason: catalogue::agent_status(status),
                     }),
                 };
             }
             tracing::warn!(error = last, "EKS Pod Identity agent unreachable");
             Err(MountError::Transient {
-                object: "EKS Pod Identity agent".into(),
-                reason: "unreachable".into(),
+                object: catalogue::agent_object(),
+                reason: catalogue::agent_unreachable(),
             })
         })
         .await
@@ -172,8 +180,8 @@ struct AgentCredentials {
 
 fn parse_agent_reply(body: &[u8]) -> Result<Credentials, MountError> {
     let c: AgentCredentials = serde_json::from_slice(body).map_err(|_| MountError::Transient {
-        object: "EKS Pod Identity agent".into(),
-        reason: "unreadable credentials".into(),
+        object: catalogue::agent_object(),
+        reason: catalogue::agent_unreadable(),
     })?;
     let expires = c
         .expiration
@@ -251,7 +259,7 @@ mod tests {
                 exchanges.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 if fail {
-                    Err(MountError::Precondition("refused".into()))
+                    Err(crate::catalogue::no_region())
                 } else {
                     Ok(expiring_in(3600))
                 }

@@ -16,8 +16,8 @@
 //! is allocated; a value that fails to decode leaves nothing behind (the partial buffer is wiped).
 
 use crate::budget::{Charge, MountBudget};
+use crate::catalogue;
 use crate::error::MountError;
-use crate::limits;
 use crate::secret_bytes::SecretBytes;
 
 /// The encoding of a stored value.
@@ -39,17 +39,13 @@ impl ObjectEncoding {
     pub const NAMES: [&'static str; 4] = ["utf-8", "base64", "base64url", "hex"];
 
     /// Parses the value of `objectEncoding`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Option<Self> {
         match text {
-            "utf-8" => Ok(Self::Utf8),
-            "base64" => Ok(Self::Base64),
-            "base64url" => Ok(Self::Base64Url),
-            "hex" => Ok(Self::Hex),
-            _ => Err(format!(
-                "objectEncoding {} is not one of {}",
-                limits::quote(text),
-                Self::NAMES.join(", ")
-            )),
+            "utf-8" => Some(Self::Utf8),
+            "base64" => Some(Self::Base64),
+            "base64url" => Some(Self::Base64Url),
+            "hex" => Some(Self::Hex),
+            _ => None,
         }
     }
 
@@ -77,9 +73,9 @@ impl ObjectEncoding {
         }
         let bound = self.decoded_bound(input);
         let charge = budget.hold(bound, label)?;
-        let decoded = self.decode(input, bound).map_err(|e| {
-            MountError::InvalidArgument(format!("{label}: objectEncoding {}: {e}", self.as_str()))
-        })?;
+        let decoded = self
+            .decode(input, bound)
+            .map_err(|e| catalogue::bad_encoded_value(label, self.as_str(), e))?;
         Ok(Some((decoded, charge)))
     }
 
@@ -137,10 +133,10 @@ fn decode_base64(input: &[u8], c62: u8, c63: u8, out: &mut SecretBytes) -> Resul
             continue;
         }
         let Some(d) = base64_digit(b, c62, c63) else {
-            return Err(format!("byte {offset} is not in {alphabet}"));
+            return Err(catalogue::not_in_alphabet(offset, alphabet));
         };
         if padding > 0 {
-            return Err(format!("byte {offset} follows the padding '='"));
+            return Err(catalogue::after_padding(offset));
         }
         digits += 1;
         acc = (acc << 6) | d;
@@ -153,9 +149,7 @@ fn decode_base64(input: &[u8], c62: u8, c63: u8, out: &mut SecretBytes) -> Resul
         }
     }
     match (n, padding) {
-        (1, _) => Err(format!(
-            "{digits} digits is not a length any base64 encoder produces"
-        )),
+        (1, _) => Err(catalogue::base64_length(digits)),
         (0, 0) => Ok(()),
         (2, 0 | 2) => {
             out.extend_from_slice(&[(acc >> 4) as u8]);
@@ -166,7 +160,7 @@ fn decode_base64(input: &[u8], c62: u8, c63: u8, out: &mut SecretBytes) -> Resul
             out.extend_from_slice(&[b0, b1]);
             Ok(())
         }
-        _ => Err("the padding '=' does not complete the last group of 4 digits".to_owned()),
+        _ => Err(catalogue::bad_padding()),
     }
 }
 
@@ -180,7 +174,7 @@ fn decode_hex(input: &[u8], out: &mut SecretBytes) -> Result<(), String> {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
             b'A'..=b'F' => b - b'A' + 10,
-            _ => return Err(format!("byte {offset} is not a hexadecimal digit")),
+            _ => return Err(catalogue::not_hex(offset)),
         };
         match high.take() {
             None => high = Some(d),
@@ -188,7 +182,7 @@ fn decode_hex(input: &[u8], out: &mut SecretBytes) -> Result<(), String> {
         }
     }
     if high.is_some() {
-        return Err("an odd number of hexadecimal digits".to_owned());
+        return Err(catalogue::odd_hex());
     }
     Ok(())
 }

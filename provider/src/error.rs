@@ -5,20 +5,22 @@
 
 use tonic::Code;
 
+use crate::catalogue::{self, Message};
+
 /// Why a Mount failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
     /// The request or the SecretProviderClass parameters are malformed or break a rule.
     #[error("{0}")]
-    InvalidArgument(String),
+    InvalidArgument(Message),
     /// The identity asked for is not allowed for this pod.
     #[error("{0}")]
-    IdentityForbidden(String),
+    IdentityForbidden(Message),
     /// Something outside the request must be fixed first (missing token, role, region, …).
     #[error("{0}")]
-    Precondition(String),
+    Precondition(Message),
     /// An object, bucket or version does not exist.
-    #[error("{object}: {what} not found")]
+    #[error("{}", catalogue::not_found(.object, .what))]
     NotFound {
         /// The object as written in the SecretProviderClass.
         object: String,
@@ -26,7 +28,7 @@ pub enum MountError {
         what: &'static str,
     },
     /// AWS refused the call for the identity used.
-    #[error("{object}: access denied by AWS ({code})")]
+    #[error("{}", catalogue::access_denied(.object, .code))]
     AccessDenied {
         /// The object.
         object: String,
@@ -35,16 +37,13 @@ pub enum MountError {
     },
     /// An object or the whole response exceeds a configured limit.
     #[error("{0}")]
-    TooLarge(String),
+    TooLarge(Message),
     /// Too many Mounts are in flight; the driver should retry later.
-    #[error("provider busy: {0} mounts in flight; retry later")]
+    #[error("{}", catalogue::busy(.0))]
     Busy(usize),
     /// The node's budget for secret bytes held by in-flight Mounts is spent; the driver should
     /// retry later.
-    #[error(
-        "provider busy: {what} needs {bytes} bytes, more than is free of the node's budget of \
-         {budget} for in-flight mounts (--max-inflight-bytes); retry later"
-    )]
+    #[error("{}", catalogue::over_budget(.what, .bytes, .budget))]
     OverBudget {
         /// What needed the bytes.
         what: String,
@@ -54,7 +53,7 @@ pub enum MountError {
         budget: usize,
     },
     /// A transient AWS fault: throttling, 5xx, timeout, connection failure.
-    #[error("{object}: AWS temporarily unavailable ({reason})")]
+    #[error("{}", catalogue::transient(.object, .reason))]
     Transient {
         /// The object.
         object: String,
@@ -62,14 +61,14 @@ pub enum MountError {
         reason: String,
     },
     /// The Mount did not finish within `--mount-timeout`.
-    #[error("mount did not finish within {0:?}")]
+    #[error("{}", catalogue::deadline(.0))]
     Deadline(std::time::Duration),
     /// The provider could not write the Mount's files into the target path
     /// (`--write-mode provider`); the previous files stay.
-    #[error("cannot write the mount: {0}")]
+    #[error("{}", catalogue::cannot_write(.0))]
     Write(#[from] crate::writer::WriteError),
     /// AWS rejected the request in a way that is not transient and has no better code.
-    #[error("{object}: AWS rejected the request ({code})")]
+    #[error("{}", catalogue::rejected(.object, .code))]
     Rejected {
         /// The object.
         object: String,

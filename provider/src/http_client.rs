@@ -18,7 +18,7 @@ const MAX_BODY: usize = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The URL or a header was invalid.
-    #[error("invalid request: {0}")]
+    #[error("{}", crate::catalogue::http_bad_request(.0))]
     Request(String),
     /// No answer: refused connection, DNS, TLS, timeout.
     #[error("{0}")]
@@ -74,25 +74,24 @@ impl HttpClient {
             .body(Empty::new())
             .map_err(|e| HttpError::Request(e.to_string()))?;
         let call = async {
-            let response = self
-                .inner
-                .request(request)
-                .await
-                .map_err(|e| HttpError::Unreachable(format!("{url}: {e}")))?;
+            let response =
+                self.inner.request(request).await.map_err(|e| {
+                    HttpError::Unreachable(crate::catalogue::http_unreachable(url, e))
+                })?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| HttpError::Unreachable(format!("{url}: reading the body: {e}")))?
+                .map_err(|e| HttpError::Unreachable(crate::catalogue::http_body_failed(url, e)))?
                 .to_bytes();
             Ok(Reply { status, body })
         };
         tokio::time::timeout(self.timeout, call)
             .await
             .unwrap_or_else(|_| {
-                Err(HttpError::Unreachable(format!(
-                    "{url}: no answer within {:?}",
-                    self.timeout
+                Err(HttpError::Unreachable(crate::catalogue::http_timeout(
+                    url,
+                    &self.timeout,
                 )))
             })
     }
@@ -103,10 +102,10 @@ pub fn roots_from_pem(pem: &[u8]) -> Result<rustls::RootCertStore, String> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| format!("bad PEM certificate: {e}"))?;
+        let cert = cert.map_err(crate::catalogue::bad_certificate)?;
         roots
             .add(cert)
-            .map_err(|e| format!("unusable CA certificate: {e}"))?;
+            .map_err(crate::catalogue::unusable_certificate)?;
     }
     Ok(roots)
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use aws_credential_types::Credentials;
 
+use crate::catalogue;
 use crate::credentials::CredentialCache;
 use crate::error::MountError;
 use crate::kube_api::{KubeApi, ROLE_ANNOTATION};
@@ -31,21 +32,15 @@ impl IdentityPolicy {
     /// Decides whether a Mount asking for node identity may have it.
     pub fn allow_node(&self, params: &MountParams) -> Result<(), MountError> {
         if !self.allow_node {
-            return Err(MountError::IdentityForbidden(
-                "identity node is disabled: the provider runs without --allow-node-identity".into(),
-            ));
+            return Err(catalogue::node_identity_disabled());
         }
         if self.node_namespaces.is_empty() {
             return Ok(());
         }
         match params.pod.namespace.as_deref() {
             Some(ns) if self.node_namespaces.contains(ns) => Ok(()),
-            Some(ns) => Err(MountError::IdentityForbidden(format!(
-                "identity node is not allowed for namespace {ns:?} (see --node-identity-namespaces)"
-            ))),
-            None => Err(MountError::IdentityForbidden(
-                "identity node is limited to listed namespaces, and the request names no pod namespace".into(),
-            )),
+            Some(ns) => Err(catalogue::node_identity_namespace(ns)),
+            None => Err(catalogue::node_identity_no_namespace()),
         }
     }
 }
@@ -136,22 +131,14 @@ impl IdentityResolver {
             params.pod.namespace.as_deref(),
             params.pod.service_account.as_deref(),
         ) else {
-            return Err(MountError::Precondition(
-                "no IAM role: set roleArn in the SecretProviderClass (the request names no ServiceAccount)".into(),
-            ));
+            return Err(catalogue::no_service_account());
         };
         let Some(kube) = &self.kube else {
-            return Err(MountError::Precondition(format!(
-                "no IAM role: set roleArn in the SecretProviderClass; the provider has no Kubernetes API \
-                 access to read the {ROLE_ANNOTATION} annotation of ServiceAccount {ns}/{sa}"
-            )));
+            return Err(catalogue::no_kubernetes_api(ROLE_ANNOTATION, ns, sa));
         };
-        kube.role_of(ns, sa).await?.ok_or_else(|| {
-            MountError::Precondition(format!(
-                "no IAM role: set roleArn in the SecretProviderClass or annotate ServiceAccount \
-                 {ns}/{sa} with {ROLE_ANNOTATION}"
-            ))
-        })
+        kube.role_of(ns, sa)
+            .await?
+            .ok_or_else(|| catalogue::no_role(ns, sa, ROLE_ANNOTATION))
     }
 }
 

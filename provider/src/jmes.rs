@@ -16,6 +16,7 @@ use jmespath::Variable;
 use jmespath::ast::Ast;
 use zeroize::Zeroize;
 
+use crate::catalogue;
 use crate::error::MountError;
 use crate::limits::{self, MAX_JMESPATH_BYTES, MAX_JMESPATH_NESTING, MAX_JMESPATH_OPERATORS};
 use crate::objects::JmesPathPlan;
@@ -30,23 +31,20 @@ pub const BYTES_PER_JSON_VALUE: usize = 96;
 pub fn check(path: &str) -> Result<(), String> {
     bound(path)?;
     let expr = jmespath::compile(path).map_err(|e| {
-        format!(
-            "path {} is not a JMESPath expression: {}",
-            limits::quote(path),
-            e.reason
-        )
+        catalogue::jmes_syntax(&limits::quote(path), limits::clip(&e.reason.to_string()))
     })?;
-    selects_only(expr.as_ast()).map_err(|what| format!("path {}: {what}", limits::quote(path)))
+    selects_only(expr.as_ast())
+        .map_err(|what| catalogue::jmes_not_a_selection(&limits::quote(path), what))
 }
 
 /// The lexical bounds, checked without compiling: length, operator count and nesting, with
 /// quoted names (`"…"`), raw strings (`'…'`) and JSON literals (`` `…` ``) skipped.
 fn bound(path: &str) -> Result<(), String> {
     if path.len() > MAX_JMESPATH_BYTES {
-        return Err(format!(
-            "path {} is {} bytes, over the limit of {MAX_JMESPATH_BYTES} (MAX_JMESPATH_BYTES)",
-            limits::quote(path),
-            path.len()
+        return Err(catalogue::jmes_too_long(
+            &limits::quote(path),
+            path.len(),
+            MAX_JMESPATH_BYTES,
         ));
     }
     let (mut operators, mut depth, mut deepest) = (0usize, 0usize, 0usize);
@@ -75,17 +73,17 @@ fn bound(path: &str) -> Result<(), String> {
         }
     }
     if operators > MAX_JMESPATH_OPERATORS {
-        return Err(format!(
-            "path {} has {operators} operators, over the limit of {MAX_JMESPATH_OPERATORS} \
-             (MAX_JMESPATH_OPERATORS)",
-            limits::quote(path)
+        return Err(catalogue::jmes_too_many_operators(
+            &limits::quote(path),
+            operators,
+            MAX_JMESPATH_OPERATORS,
         ));
     }
     if deepest > MAX_JMESPATH_NESTING {
-        return Err(format!(
-            "path {} nests brackets {deepest} deep, over the limit of {MAX_JMESPATH_NESTING} \
-             (MAX_JMESPATH_NESTING)",
-            limits::quote(path)
+        return Err(catalogue::jmes_too_deep(
+            &limits::quote(path),
+            deepest,
+            MAX_JMESPATH_NESTING,
         ));
     }
     Ok(())
@@ -111,16 +109,9 @@ fn selects_only(ast: &Ast) -> Result<(), String> {
         Ast::Condition {
             predicate, then, ..
         } => selects_only(predicate).and_then(|()| selects_only(then)),
-        Ast::Function { name, .. } => Err(format!(
-            "calls the function {}; jmesPath here selects fields and does not call functions",
-            limits::quote(name)
-        )),
-        Ast::Expref { .. } => {
-            Err("uses an expression reference (&), which only functions take".into())
-        }
-        Ast::MultiList { .. } | Ast::MultiHash { .. } => {
-            Err("builds a multi-select list or hash; jmesPath here selects one string field".into())
-        }
+        Ast::Function { name, .. } => Err(catalogue::jmes_function(&limits::quote(name))),
+        Ast::Expref { .. } => Err(catalogue::jmes_expref()),
+        Ast::MultiList { .. } | Ast::MultiHash { .. } => Err(catalogue::jmes_multi_select()),
     }
 }
 
@@ -142,30 +133,22 @@ pub fn extract(
     json: &[u8],
     plans: &[JmesPathPlan],
 ) -> Result<Vec<SecretBytes>, MountError> {
-    let invalid = |msg: String| MountError::InvalidArgument(format!("{label}: {msg}"));
-    let text = std::str::from_utf8(json)
-        .map_err(|_| invalid("jmesPath needs JSON content, which is not UTF-8".into()))?;
-    let data = jmespath::Variable::from_json(text)
-        .map_err(|_| invalid("jmesPath needs JSON content, and it does not parse".into()))?;
+    let text = std::str::from_utf8(json).map_err(|_| catalogue::jmes_not_utf8(label))?;
+    let data = jmespath::Variable::from_json(text).map_err(|_| catalogue::jmes_not_json(label))?;
     let data = Arc::new(data);
     let fields = plans
         .iter()
         .map(|plan| {
             let quoted = limits::quote(&plan.path);
-            let expr = jmespath::compile(&plan.path)
-                .map_err(|e| invalid(format!("jmesPath {quoted}: {}", e.reason)))?;
-            let found = expr
-                .search(data.clone())
-                .map_err(|e| invalid(format!("jmesPath {quoted}: {}", e.reason)))?;
+            let failed = |e: jmespath::JmespathError| {
+                catalogue::jmes_failed(label, &quoted, limits::clip(&e.reason.to_string()))
+            };
+            let expr = jmespath::compile(&plan.path).map_err(failed)?;
+            let found = expr.search(data.clone()).map_err(failed)?;
             match found.as_string() {
                 Some(s) => Ok(SecretBytes::from(s.as_bytes().to_vec())),
-                None if found.is_null() => {
-                    Err(invalid(format!("jmesPath {quoted} matched nothing")))
-                }
-                None => Err(invalid(format!(
-                    "jmesPath {quoted} yields a {}, not a string",
-                    found.get_type()
-                ))),
+                None if found.is_null() => Err(catalogue::jmes_nothing(label, &quoted)),
+                None => Err(catalogue::jmes_not_string(label, &quoted, found.get_type())),
             }
         })
         .collect();

@@ -8,6 +8,7 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 
 use crate::aws_error;
+use crate::catalogue;
 use crate::error::MountError;
 use crate::metrics::Metrics;
 use crate::secret_bytes::SecretBytes;
@@ -54,34 +55,16 @@ pub async fn decrypt(
             let status = err.raw_response().map(|r| r.status().as_u16());
             let mapped = match err.as_service_error() {
                 Some(DecryptError::InvalidCiphertextException(_)) => {
-                    MountError::InvalidArgument(if call.context.is_empty() {
-                        format!(
-                            "{}: KMS refused the ciphertext: it is not a KMS ciphertext blob, \
-                             or it was encrypted with an encryption context (set encryptionContext)",
-                            call.label
-                        )
+                    if call.context.is_empty() {
+                        catalogue::kms_refused_no_context(call.label)
                     } else {
-                        format!(
-                            "{}: KMS refused the ciphertext: the encryptionContext does not match \
-                             the one it was encrypted with, or it is not a KMS ciphertext blob",
-                            call.label
-                        )
-                    })
+                        catalogue::kms_refused_context(call.label)
+                    }
                 }
-                Some(DecryptError::IncorrectKeyException(_)) => {
-                    MountError::InvalidArgument(format!(
-                        "{}: the ciphertext was not encrypted under the key named for it",
-                        call.label
-                    ))
-                }
-                Some(DecryptError::DisabledException(_)) => {
-                    MountError::Precondition(format!("{}: the KMS key is disabled", call.label))
-                }
+                Some(DecryptError::IncorrectKeyException(_)) => catalogue::wrong_key(call.label),
+                Some(DecryptError::DisabledException(_)) => catalogue::key_disabled(call.label),
                 Some(DecryptError::KmsInvalidStateException(_)) => {
-                    MountError::Precondition(format!(
-                        "{}: the KMS key is not usable (pending deletion or import)",
-                        call.label
-                    ))
+                    catalogue::key_unusable(call.label)
                 }
                 _ => aws_error::classify(call.label, &err, status),
             };

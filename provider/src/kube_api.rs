@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use keywarden_runtime::cache::{Bound, Cache, Evict};
 
+use crate::catalogue;
 use crate::error::MountError;
 use crate::http_client::{HttpClient, roots_from_pem};
 
@@ -111,8 +112,8 @@ impl KubeApi {
         let reply = self.http.get(&url, &headers).await.map_err(|e| {
             tracing::warn!(error = %e, "ServiceAccount lookup failed");
             MountError::Transient {
-                object: format!("ServiceAccount {namespace}/{name}"),
-                reason: "Kubernetes API unreachable".into(),
+                object: catalogue::service_account_object(namespace, name),
+                reason: catalogue::kube_unreachable(),
             }
         })?;
         let role = match reply.status {
@@ -125,21 +126,19 @@ impl KubeApi {
                 })
                 .filter(|r| !r.is_empty()),
             404 => {
-                return Err(MountError::Precondition(format!(
-                    "ServiceAccount {namespace}/{name} not found"
-                )));
+                return Err(catalogue::service_account_missing(namespace, name));
             }
             401 | 403 => {
-                return Err(MountError::Precondition(format!(
-                    "the provider may not read ServiceAccount {namespace}/{name} (HTTP {}): grant it \
-                     get serviceaccounts, or set roleArn in the SecretProviderClass",
-                    reply.status
-                )));
+                return Err(catalogue::service_account_forbidden(
+                    namespace,
+                    name,
+                    reply.status,
+                ));
             }
             status => {
                 return Err(MountError::Transient {
-                    object: format!("ServiceAccount {namespace}/{name}"),
-                    reason: format!("Kubernetes API answered HTTP {status}"),
+                    object: catalogue::service_account_object(namespace, name),
+                    reason: catalogue::kube_status(status),
                 });
             }
         };

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod aws_error;
 pub mod budget;
 pub mod cache;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod content;

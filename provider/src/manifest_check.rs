@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use crate::aws::AwsClients;
 use crate::cache::PlaintextCache;
+use crate::catalogue;
 use crate::credentials::CredentialCache;
 use crate::http_client::HttpClient;
 use crate::identity::{IdentityPolicy, IdentityResolver};
+use crate::limits;
 use crate::metrics::Metrics;
 use crate::mount::{Limits, Mounter, Output};
 use crate::params::{self, IdentityKind};
@@ -71,22 +73,20 @@ struct Spec {
 /// Runs `check`; returns the report for the user.
 pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(&args.spc)
-        .with_context(|| format!("reading {}", args.spc.display()))?;
+        .with_context(|| catalogue::reading(args.spc.display()))?;
     let manifest = find_spc(&text)?;
     if !matches!(
         manifest.api_version.as_str(),
         "secrets-store.csi.x-k8s.io/v1" | "secrets-store.csi.x-k8s.io/v1alpha1"
     ) {
-        bail!(
-            "apiVersion {} is not secrets-store.csi.x-k8s.io/v1",
-            manifest.api_version
-        );
+        bail!(catalogue::wrong_api_version(&limits::quote(
+            &manifest.api_version
+        )));
     }
     if manifest.spec.provider != "keywarden" {
-        bail!(
-            "spec.provider is {:?}; it must be \"keywarden\"",
-            manifest.spec.provider
-        );
+        bail!(catalogue::wrong_provider(&limits::quote(
+            &manifest.spec.provider
+        )));
     }
     let name = manifest
         .metadata
@@ -101,7 +101,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let mut attributes: HashMap<String, String> = HashMap::new();
     for (key, value) in &manifest.spec.parameters {
         let serde_yaml::Value::String(s) = value else {
-            bail!("spec.parameters.{key} must be a string (quote it in YAML)");
+            bail!(catalogue::parameter_not_string(key));
         };
         attributes.insert(key.clone(), s.clone());
     }
@@ -122,7 +122,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
         permission: "420".into(),
         current_object_version: vec![],
     };
-    let mut parsed = params::parse(&request).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut parsed = params::parse(&request).map_err(anyhow::Error::new)?;
     let mut report = format!(
         "SecretProviderClass {namespace}/{name}: {} object(s) valid, identity {}\n",
         parsed.objects.len(),
@@ -144,12 +144,12 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
         return Ok(report);
     };
 
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| catalogue::creating(out.display()))?;
     let out = out
         .canonicalize()
-        .with_context(|| format!("resolving {}", out.display()))?;
+        .with_context(|| catalogue::resolving(out.display()))?;
     // Refused before any AWS call: a directory holding files the writer did not create.
-    writer::check_target(&out, true).map_err(|e| anyhow::anyhow!("--out: {e}"))?;
+    writer::check_target(&out, true).map_err(|e| anyhow::anyhow!(catalogue::out_refused(e)))?;
     parsed.target_path = out.display().to_string();
     // The local credentials stand in for whatever identity the pods would use.
     parsed.identity = IdentityKind::Node;
@@ -186,7 +186,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let response = mounter
         .mount(&parsed, &budget)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map_err(anyhow::Error::new)?
         .response;
     report.push_str(&format!("fetched into {}:\n", out.display()));
     for version in &response.object_version {
@@ -199,17 +199,16 @@ fn find_spc(text: &str) -> anyhow::Result<Manifest> {
     let mut seen = Vec::new();
     for document in serde_yaml::Deserializer::from_str(text) {
         let value =
-            serde_yaml::Value::deserialize(document).context("the manifest is not valid YAML")?;
+            serde_yaml::Value::deserialize(document).context(catalogue::manifest_not_yaml())?;
         let kind = value
             .get("kind")
             .and_then(|k| k.as_str())
             .unwrap_or_default()
             .to_owned();
         if kind == "SecretProviderClass" {
-            return serde_yaml::from_value(value)
-                .context("the SecretProviderClass does not have the expected shape");
+            return serde_yaml::from_value(value).context(catalogue::manifest_shape());
         }
         seen.push(kind);
     }
-    bail!("no SecretProviderClass in the file (found kinds: {seen:?})")
+    bail!(catalogue::no_spc(&seen))
 }

@@ -15,6 +15,7 @@ use prost::Message;
 use crate::aws::{RegionalClients, SharedAws};
 use crate::budget::{Charge, MountBudget};
 use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
+use crate::catalogue;
 use crate::content::{self, OpenContext};
 use crate::encoding::ObjectEncoding;
 use crate::error::MountError;
@@ -129,16 +130,16 @@ impl Mounter {
         }
         let size = response.encoded_len();
         if size > self.limits.max_response_bytes {
-            return Err(MountError::TooLarge(format!(
-                "the mount's {} files total {size} bytes, over the limit of {} (--max-response-bytes)",
+            return Err(catalogue::response_too_large(
                 params.objects.len(),
-                self.limits.max_response_bytes
-            )));
+                size,
+                self.limits.max_response_bytes,
+            ));
         }
         // The copy tonic encodes once this returns (or the writer reads) is charged in one piece.
         // The response's own views hold it, and every other charge of the Mount, until the
         // message is dropped after encoding.
-        charges.push(budget.hold(size, "the encoded response")?);
+        charges.push(budget.hold(size, &catalogue::encoded_response())?);
         let held = Arc::new(charges);
         for (file, secret) in response.files.iter_mut().zip(secrets) {
             file.contents = secret.bytes_holding(held.clone());
@@ -230,7 +231,7 @@ impl Mounter {
                     (GetOutcome::NotModified, None) => {
                         return Err(MountError::Transient {
                             object: object.label.clone(),
-                            reason: "S3 answered 304 to an unconditional request".into(),
+                            reason: catalogue::unexpected_not_modified(),
                         });
                     }
                     (GetOutcome::Modified(fetched), _) => {
@@ -361,11 +362,10 @@ fn check_target_path(target: &str, allow_non_tmpfs: bool) -> Result<(), MountErr
             )
         });
     if !clean {
-        return Err(MountError::InvalidArgument(format!(
-            "target_path {target:?} must be an absolute, clean path"
-        )));
+        return Err(catalogue::bad_target_path(&crate::limits::quote(target)));
     }
-    writer::check_target(path, allow_non_tmpfs).map_err(|e| MountError::Precondition(e.to_string()))
+    writer::check_target(path, allow_non_tmpfs)
+        .map_err(|e| catalogue::target_refused(e.to_string()))
 }
 
 /// Writes the response's files into `target` and returns the response without them.
@@ -395,7 +395,7 @@ async fn write_files(
         writer::write_all(&target, &to_write, allow_non_tmpfs, &stop)
     })
     .await
-    .map_err(|e| MountError::Precondition(format!("writing files did not complete: {e}")))?;
+    .map_err(catalogue::write_incomplete)?;
     written?;
     Ok(response)
 }

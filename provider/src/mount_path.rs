@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::catalogue;
+use crate::error::MountError;
+
 /// Longest path element, in bytes.
 pub const MAX_ELEMENT_BYTES: usize = 255;
 /// Longest whole path, in bytes.
@@ -18,48 +21,38 @@ pub const MAX_PATH_DEPTH: usize = 32;
 /// Checks one path; the error says which rule it breaks.
 pub fn validate(path: &str) -> Result<(), String> {
     if path.is_empty() {
-        return Err("path is empty".into());
+        return Err(catalogue::path_empty());
     }
     if path.len() > MAX_PATH_BYTES {
-        return Err(format!(
-            "path is {} bytes, longer than {MAX_PATH_BYTES}",
-            path.len()
-        ));
+        return Err(catalogue::path_too_long(path.len(), MAX_PATH_BYTES));
     }
     if path.contains('\0') {
-        return Err("path contains a NUL byte".into());
+        return Err(catalogue::path_nul());
     }
     let depth = path.split('/').count();
     if depth > MAX_PATH_DEPTH {
-        return Err(format!(
-            "path {} has {depth} elements, more than {MAX_PATH_DEPTH} (MAX_PATH_DEPTH)",
-            crate::limits::quote(path)
+        return Err(catalogue::path_too_deep(
+            &crate::limits::quote(path),
+            depth,
+            MAX_PATH_DEPTH,
         ));
     }
     let path_q = crate::limits::quote(path);
     if path.starts_with('/') {
-        return Err(format!(
-            "path {path_q} is absolute; it must be relative to the mount"
-        ));
+        return Err(catalogue::path_absolute(&path_q));
     }
     for element in path.split('/') {
         match element {
             "" => {
-                return Err(format!(
-                    "path {path_q} is not clean (empty element or trailing '/')"
-                ));
+                return Err(catalogue::path_empty_element(&path_q));
             }
-            "." => return Err(format!("path {path_q} is not clean ('.' element)")),
-            ".." => return Err(format!("path {path_q} contains a '..' element")),
+            "." => return Err(catalogue::path_dot(&path_q)),
+            ".." => return Err(catalogue::path_dot_dot(&path_q)),
             e if e.starts_with("..") => {
-                return Err(format!(
-                    "path {path_q} has an element starting with '..' (reserved for the writer)"
-                ));
+                return Err(catalogue::path_writer_name(&path_q));
             }
             e if e.len() > MAX_ELEMENT_BYTES => {
-                return Err(format!(
-                    "path {path_q} has an element longer than {MAX_ELEMENT_BYTES} bytes"
-                ));
+                return Err(catalogue::path_long_element(&path_q, MAX_ELEMENT_BYTES));
             }
             _ => {}
         }
@@ -76,18 +69,20 @@ pub struct PathSet {
 
 impl PathSet {
     /// Claims `path` for `owner` (e.g. `objects[2]`).
-    pub fn claim(&mut self, path: &str, owner: &str) -> Result<(), String> {
+    pub fn claim(&mut self, path: &str, owner: &str) -> Result<(), MountError> {
         let path_q = crate::limits::quote(path);
         if let Some(first) = self.claimed.get(path) {
-            return Err(format!("{owner}: path {path_q} is already used by {first}"));
+            return Err(catalogue::path_taken(owner, &path_q, first));
         }
         // A parent of `path` claimed as a file?
         let mut prefix = path;
         while let Some((parent, _)) = prefix.rsplit_once('/') {
             if let Some(first) = self.claimed.get(parent) {
-                return Err(format!(
-                    "{owner}: path {path_q} needs directory {}, which {first} uses as a file",
-                    crate::limits::quote(parent),
+                return Err(catalogue::path_parent_is_file(
+                    owner,
+                    &path_q,
+                    &crate::limits::quote(parent),
+                    first,
                 ));
             }
             prefix = parent;
@@ -97,9 +92,11 @@ impl PathSet {
         if let Some((child, first)) = self.claimed.range(dir.clone()..).next()
             && child.starts_with(&dir)
         {
-            return Err(format!(
-                "{owner}: path {path_q} is a directory of {} ({first})",
-                crate::limits::quote(child),
+            return Err(catalogue::path_is_parent(
+                owner,
+                &path_q,
+                &crate::limits::quote(child),
+                first,
             ));
         }
         self.claimed.insert(path.to_owned(), owner.to_owned());
@@ -166,14 +163,19 @@ mod tests {
         set.claim("db/user", "objects[1]").expect("sibling");
         let dup = set
             .claim("db/password", "objects[2]")
-            .expect_err("duplicate");
+            .expect_err("duplicate")
+            .to_string();
         assert!(dup.contains("already used by objects[0]"), "{dup}");
-        let as_file = set.claim("db", "objects[3]").expect_err("dir as file");
+        let as_file = set
+            .claim("db", "objects[3]")
+            .expect_err("dir as file")
+            .to_string();
         assert!(as_file.contains("is a directory of"), "{as_file}");
         set.claim("cert", "objects[4]").expect("file");
         let under_file = set
             .claim("cert/key", "objects[5]")
-            .expect_err("file as dir");
+            .expect_err("file as dir")
+            .to_string();
         assert!(under_file.contains("uses as a file"), "{under_file}");
         set.claim("dbx", "objects[6]")
             .expect("prefix of name is not a parent");

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::catalogue;
 use crate::encoding::ObjectEncoding;
 use crate::error::MountError;
 use crate::limits::{self, MAX_JMESPATH_ENTRIES, MAX_OBJECTS, MAX_OBJECTS_BYTES};
@@ -127,51 +128,38 @@ impl ObjectPlan {
 /// `permission`. Every bound of [`crate::limits`] that concerns the list is checked before the
 /// part it protects is read further.
 pub fn parse(yaml: &str, default_mode: u32) -> Result<Vec<ObjectPlan>, MountError> {
-    let invalid = MountError::InvalidArgument;
     if yaml.len() > MAX_OBJECTS_BYTES {
-        return Err(invalid(limits::over(
+        return Err(catalogue::too_big(catalogue::over_limit(
             "parameter objects",
             yaml.len(),
             MAX_OBJECTS_BYTES,
             "MAX_OBJECTS_BYTES",
         )));
     }
-    let value = yaml::read(yaml).map_err(|e| {
-        invalid(format!(
-            "parameter objects is not a valid list of object specs: {e}"
-        ))
-    })?;
+    let value = yaml::read(yaml).map_err(catalogue::objects_not_specs)?;
     let count = value.as_array().map_or(0, Vec::len);
     if count > MAX_OBJECTS {
-        return Err(invalid(format!(
-            "parameter objects lists {count} objects, over the limit of {MAX_OBJECTS} (MAX_OBJECTS)"
-        )));
+        return Err(catalogue::too_many_objects(count, MAX_OBJECTS));
     }
-    let raw: Vec<RawObject> = serde_json::from_value(value).map_err(|e| {
-        invalid(format!(
-            "parameter objects is not a valid list of object specs: {}",
-            limits::clip(&e.to_string())
-        ))
-    })?;
+    let raw: Vec<RawObject> = serde_json::from_value(value)
+        .map_err(|e| catalogue::objects_not_specs(limits::clip(&e.to_string())))?;
     if raw.is_empty() {
-        return Err(invalid(
-            "parameter objects lists no objects; at least one is required".into(),
-        ));
+        return Err(catalogue::objects_empty());
     }
     let entries: usize = raw
         .iter()
         .map(|o| o.jmes_path.as_ref().map_or(0, Vec::len))
         .sum();
     if entries > MAX_JMESPATH_ENTRIES {
-        return Err(invalid(format!(
-            "parameter objects has {entries} jmesPath entries, over the limit of \
-             {MAX_JMESPATH_ENTRIES} (MAX_JMESPATH_ENTRIES)"
-        )));
+        return Err(catalogue::too_many_jmes_paths(
+            entries,
+            MAX_JMESPATH_ENTRIES,
+        ));
     }
     let mut paths = PathSet::default();
     let mut plans = Vec::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
-        let plan = validate_object(i, raw, default_mode, &mut paths).map_err(invalid)?;
+        let plan = validate_object(i, raw, default_mode, &mut paths)?;
         plans.push(plan);
     }
     Ok(plans)
@@ -182,23 +170,20 @@ fn validate_object(
     raw: RawObject,
     default_mode: u32,
     paths: &mut PathSet,
-) -> Result<ObjectPlan, String> {
+) -> Result<ObjectPlan, MountError> {
     let name = raw.object_name.as_deref().unwrap_or("inline");
     let label = format!("objects[{i}] ({})", limits::prefix(name));
     let object_type = raw.object_type.unwrap_or(ObjectType::S3);
     let (source, default_alias) = match (raw.object_name, raw.ciphertext) {
         (Some(_), Some(_)) => {
-            return Err(format!(
-                "{label}: give either objectName or ciphertext, not both"
-            ));
+            return Err(catalogue::name_and_ciphertext(&label));
         }
         (None, None) => {
-            return Err(format!(
-                "{label}: objectName is required (or ciphertext for inline objects)"
-            ));
+            return Err(catalogue::name_missing(&label));
         }
         (Some(name), None) => {
-            let (bucket, key) = parse_s3_url(&name).map_err(|e| format!("{label}: {e}"))?;
+            let (bucket, key) =
+                parse_s3_url(&name).map_err(|e| catalogue::bad_object_name(&label, e))?;
             let default_alias = key.rsplit('/').next().unwrap_or_default().to_owned();
             let version = raw.object_version.filter(|v| !v.is_empty());
             (
@@ -212,15 +197,13 @@ fn validate_object(
         }
         (None, Some(ciphertext)) => {
             if raw.object_version.is_some() {
-                return Err(format!("{label}: objectVersion applies only to S3 objects"));
+                return Err(catalogue::version_not_s3(&label));
             }
             if object_type == ObjectType::S3 {
-                return Err(format!(
-                    "{label}: ciphertext needs objectType kms or sealed"
-                ));
+                return Err(catalogue::ciphertext_needs_type(&label));
             }
             if ciphertext.trim().is_empty() {
-                return Err(format!("{label}: ciphertext is empty"));
+                return Err(catalogue::ciphertext_empty(&label));
             }
             (Source::Inline { ciphertext }, None)
         }
@@ -228,42 +211,38 @@ fn validate_object(
     let alias = match (raw.object_alias, default_alias) {
         (Some(alias), _) => alias,
         (None, Some(default)) => default,
-        (None, None) => return Err(format!("{label}: objectAlias is required with ciphertext")),
+        (None, None) => return Err(catalogue::alias_required(&label)),
     };
-    mount_path::validate(&alias).map_err(|e| format!("{label}: objectAlias: {e}"))?;
+    mount_path::validate(&alias).map_err(|e| catalogue::bad_alias(&label, e))?;
     let mode = match raw.file_permission {
-        Some(p) => parse_mode(&p).map_err(|e| format!("{label}: filePermission: {e}"))?,
+        Some(p) => parse_mode(&p).map_err(|e| catalogue::bad_file_permission(&label, e))?,
         None => default_mode,
     };
-    let encoding =
-        parse_encoding(raw.object_encoding.as_deref()).map_err(|e| format!("{label}: {e}"))?;
+    let encoding = parse_encoding(&label, raw.object_encoding.as_deref())?;
     let encryption_context = raw.encryption_context.unwrap_or_default();
     if !encryption_context.is_empty() && object_type != ObjectType::Kms {
-        return Err(format!(
-            "{label}: encryptionContext applies only to objectType kms"
-        ));
+        return Err(catalogue::context_not_kms(&label));
     }
 
     let mut jmes_paths = Vec::new();
     match raw.jmes_path {
-        Some(list) if list.is_empty() => return Err(format!("{label}: jmesPath is an empty list")),
+        Some(list) if list.is_empty() => return Err(catalogue::jmes_paths_empty(&label)),
         Some(list) => {
             for (j, jp) in list.into_iter().enumerate() {
                 let owner = format!("{label} jmesPath[{j}]");
                 if jp.path.trim().is_empty() {
-                    return Err(format!("{owner}: path is empty"));
+                    return Err(catalogue::jmes_path_empty(&owner));
                 }
-                crate::jmes::check(&jp.path).map_err(|e| format!("{owner}: {e}"))?;
+                crate::jmes::check(&jp.path).map_err(|e| catalogue::bad_jmes_path(&owner, e))?;
                 mount_path::validate(&jp.object_alias)
-                    .map_err(|e| format!("{owner}: objectAlias: {e}"))?;
+                    .map_err(|e| catalogue::bad_alias(&owner, e))?;
                 let mode = match jp.file_permission {
                     Some(p) => {
-                        parse_mode(&p).map_err(|e| format!("{owner}: filePermission: {e}"))?
+                        parse_mode(&p).map_err(|e| catalogue::bad_file_permission(&owner, e))?
                     }
                     None => mode,
                 };
-                let encoding = parse_encoding(jp.object_encoding.as_deref())
-                    .map_err(|e| format!("{owner}: {e}"))?;
+                let encoding = parse_encoding(&owner, jp.object_encoding.as_deref())?;
                 paths.claim(&jp.object_alias, &owner)?;
                 jmes_paths.push(JmesPathPlan {
                     path: jp.path,
@@ -289,25 +268,23 @@ fn validate_object(
     })
 }
 
-/// `objectEncoding`, `utf-8` when absent.
-fn parse_encoding(text: Option<&str>) -> Result<ObjectEncoding, String> {
-    text.map_or(Ok(ObjectEncoding::Utf8), ObjectEncoding::parse)
+/// `objectEncoding` of `owner`, `utf-8` when absent.
+fn parse_encoding(owner: &str, text: Option<&str>) -> Result<ObjectEncoding, MountError> {
+    let Some(text) = text else {
+        return Ok(ObjectEncoding::Utf8);
+    };
+    ObjectEncoding::parse(text)
+        .ok_or_else(|| catalogue::bad_encoding_name(owner, &limits::quote(text)))
 }
 
 /// Parses `s3://bucket/key` into its parts.
 pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("s3://").ok_or_else(|| {
-        format!(
-            "objectName {} must look like s3://bucket/key",
-            limits::quote(url)
-        )
-    })?;
-    let (bucket, key) = rest.split_once('/').ok_or_else(|| {
-        format!(
-            "objectName {} has no key after the bucket",
-            limits::quote(url)
-        )
-    })?;
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| catalogue::not_s3_url(&limits::quote(url)))?;
+    let (bucket, key) = rest
+        .split_once('/')
+        .ok_or_else(|| catalogue::no_key(&limits::quote(url)))?;
     let bucket_ok = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
@@ -315,17 +292,13 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
         && !bucket.starts_with(['.', '-'])
         && !bucket.ends_with(['.', '-']);
     if !bucket_ok {
-        return Err(format!(
-            "objectName {} has an invalid bucket name {}",
-            limits::quote(url),
-            limits::quote(bucket)
+        return Err(catalogue::bad_bucket(
+            &limits::quote(url),
+            &limits::quote(bucket),
         ));
     }
     if key.is_empty() || key.len() > 1024 {
-        return Err(format!(
-            "objectName {} must have a key of 1 to 1024 bytes",
-            limits::quote(url)
-        ));
+        return Err(catalogue::bad_key_length(&limits::quote(url)));
     }
     Ok((bucket.to_owned(), key.to_owned()))
 }
@@ -338,10 +311,7 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
         && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(digits, 8) {
         Ok(mode) if valid && mode <= 0o777 => Ok(mode),
-        _ => Err(format!(
-            "{} is not an octal mode between 0000 and 0777",
-            limits::quote(text)
-        )),
+        _ => Err(catalogue::bad_mode(&limits::quote(text))),
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use keywarden_proto::csi::MountRequest;
 use secrecy::SecretString;
 
+use crate::catalogue;
 use crate::error::MountError;
 use crate::limits::{self, MAX_ATTRIBUTES_BYTES};
 use crate::objects::{self, ObjectPlan};
@@ -39,10 +40,7 @@ impl IdentityKind {
             "irsa" => Ok(Self::Irsa),
             "podIdentity" => Ok(Self::PodIdentity),
             "node" => Ok(Self::Node),
-            other => Err(MountError::InvalidArgument(format!(
-                "parameter identity {} is not one of irsa, podIdentity, node",
-                limits::quote(other)
-            ))),
+            other => Err(catalogue::bad_identity(&limits::quote(other))),
         }
     }
 
@@ -124,23 +122,16 @@ pub struct MountParams {
 
 /// Parses a Mount request. Every error names the parameter or object at fault.
 pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
-    let invalid = MountError::InvalidArgument;
     if request.attributes.len() > MAX_ATTRIBUTES_BYTES {
-        return Err(invalid(limits::over(
+        return Err(catalogue::too_big(catalogue::over_limit(
             "attributes",
             request.attributes.len(),
             MAX_ATTRIBUTES_BYTES,
             "MAX_ATTRIBUTES_BYTES",
         )));
     }
-    let mut map: HashMap<String, String> =
-        serde_json::from_str(&request.attributes).map_err(|e| {
-            invalid(format!(
-                "attributes are not a JSON object of strings (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
+    let mut map: HashMap<String, String> = serde_json::from_str(&request.attributes)
+        .map_err(|e| catalogue::attributes_not_strings(e.line(), e.column()))?;
     keys::check(map.keys())?;
     let default_mode = parse_permission(&request.permission)?;
     let pod = PodInfo::from_map(&map);
@@ -152,7 +143,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
     let objects_yaml = map
         .get("objects")
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| invalid("parameter objects is missing; list the objects to mount".into()))?;
+        .ok_or_else(catalogue::objects_missing)?;
     let objects = objects::parse(objects_yaml, default_mode)?;
     for object in &objects {
         crate::content::check_context(
@@ -169,10 +160,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !valid {
-            return Err(invalid(format!(
-                "parameter region {} is not an AWS region name",
-                limits::quote(region)
-            )));
+            return Err(catalogue::bad_region(&limits::quote(region)));
         }
     }
     let identity = identity(&map)?;
@@ -180,10 +168,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
     if let Some(arn) = &role_arn
         && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
     {
-        return Err(invalid(format!(
-            "parameter roleArn {} is not an IAM role ARN",
-            limits::quote(arn)
-        )));
+        return Err(catalogue::bad_role_arn(&limits::quote(arn)));
     }
     Ok(MountParams {
         objects,
@@ -208,18 +193,12 @@ fn identity(map: &HashMap<String, String>) -> Result<IdentityKind, MountError> {
         Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
         Some(other) => {
-            return Err(MountError::InvalidArgument(format!(
-                "parameter usePodIdentity {} is not \"true\" or \"false\"",
-                limits::quote(other)
-            )));
+            return Err(catalogue::bad_use_pod_identity(&limits::quote(other)));
         }
     };
     match (named, pod_identity) {
         (Some(kind), Some(true)) if kind != IdentityKind::PodIdentity => {
-            Err(MountError::InvalidArgument(format!(
-                "parameters identity {:?} and usePodIdentity \"true\" disagree; keep one",
-                kind.as_str()
-            )))
+            Err(catalogue::identity_disagrees(kind.as_str()))
         }
         (Some(kind), _) => Ok(kind),
         (None, Some(true)) => Ok(IdentityKind::PodIdentity),
@@ -238,12 +217,7 @@ fn parse_permission(permission: &str) -> Result<u32, MountError> {
         .parse::<u32>()
         .ok()
         .filter(|mode| *mode <= 0o777)
-        .ok_or_else(|| {
-            MountError::InvalidArgument(format!(
-                "permission {} is not a decimal file mode between 0 and 511",
-                limits::quote(permission)
-            ))
-        })
+        .ok_or_else(|| catalogue::bad_permission(&limits::quote(permission)))
 }
 
 #[cfg(test)]

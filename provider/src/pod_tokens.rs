@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::catalogue;
 use crate::error::MountError;
 
 #[derive(Deserialize)]
@@ -29,35 +30,25 @@ pub struct PodToken {
 /// Picks the token for `audience` from the tokens JSON.
 pub fn for_audience(tokens: Option<&SecretString>, audience: &str) -> Result<PodToken, MountError> {
     use secrecy::ExposeSecret;
-    let missing = || {
-        MountError::Precondition(format!(
-            "no service account token for audience {audience:?} in the request: add \
-             {{audience: {audience}}} to tokenRequests of the CSIDriver secrets-store.csi.k8s.io"
-        ))
-    };
+    let missing = || catalogue::no_token(audience);
     let tokens = tokens.ok_or_else(missing)?;
-    let mut parsed: HashMap<String, RawToken> = serde_json::from_str(tokens.expose_secret())
-        .map_err(|_| {
-            MountError::InvalidArgument(
-                "csi.storage.k8s.io/serviceAccount.tokens is not the JSON kubelet sends".into(),
-            )
-        })?;
+    let mut parsed: HashMap<String, RawToken> =
+        serde_json::from_str(tokens.expose_secret()).map_err(|_| catalogue::tokens_not_json())?;
     let raw = parsed.remove(audience).ok_or_else(missing)?;
     let expires = match raw.expiration.as_deref().filter(|t| !t.is_empty()) {
         None => None,
-        Some(text) => Some(humantime::parse_rfc3339_weak(text).map_err(|_| {
-            MountError::InvalidArgument(format!(
-                "the token for audience {audience:?} has an unreadable expirationTimestamp"
-            ))
-        })?),
+        Some(text) => Some(
+            humantime::parse_rfc3339_weak(text)
+                .map_err(|_| catalogue::token_expiry_unreadable(audience))?,
+        ),
     };
     if let Some(expires) = expires
         && expires <= SystemTime::now()
     {
-        return Err(MountError::Precondition(format!(
-            "the service account token for audience {audience:?} expired at {}",
-            humantime::format_rfc3339_seconds(expires)
-        )));
+        return Err(catalogue::token_expired(
+            audience,
+            humantime::format_rfc3339_seconds(expires),
+        ));
     }
     Ok(PodToken {
         token: SecretString::from(raw.token),

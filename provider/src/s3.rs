@@ -8,6 +8,7 @@ use aws_sdk_s3::types::ServerSideEncryption;
 
 use crate::aws_error;
 use crate::budget::{Charge, MountBudget};
+use crate::catalogue;
 use crate::error::MountError;
 use crate::metrics::Metrics;
 use crate::secret_bytes::SecretBytes;
@@ -92,12 +93,7 @@ pub async fn get_object(
             return Err(mapped);
         }
     };
-    let too_large = |size: String| {
-        MountError::TooLarge(format!(
-            "{}: object is {size} bytes, over the limit of {max_bytes} (--max-object-bytes)",
-            object.label
-        ))
-    };
+    let too_large = |size: String| catalogue::object_too_large(object.label, size, max_bytes);
     let declared = output
         .content_length()
         .and_then(|n| usize::try_from(n).ok());
@@ -118,7 +114,7 @@ pub async fn get_object(
             Ok(Some(chunk)) => {
                 if bytes.len() + chunk.len() > max_bytes {
                     call.finish("too_large");
-                    return Err(too_large(format!("more than {max_bytes}")));
+                    return Err(too_large(catalogue::more_than(max_bytes)));
                 }
                 let beyond = (bytes.len() + chunk.len()).saturating_sub(declared.unwrap_or(0));
                 let already = bytes.len().saturating_sub(declared.unwrap_or(0));
@@ -131,7 +127,7 @@ pub async fn get_object(
                 tracing::warn!(object = object.label, error = %err, "reading object body failed");
                 return Err(MountError::Transient {
                     object: object.label.to_owned(),
-                    reason: "object body interrupted".into(),
+                    reason: catalogue::body_interrupted(),
                 });
             }
         }

@@ -19,6 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+use crate::catalogue;
 use crate::secret_bytes::SecretBytes;
 
 /// File magic.
@@ -37,25 +38,25 @@ const DATA_KEY_BYTES: usize = 32;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SealedError {
     /// Input shorter than magic + length.
-    #[error("too short to be a sealed object ({0} bytes)")]
+    #[error("{}", catalogue::sealed_too_short(.0))]
     TooShort(usize),
     /// Wrong magic.
-    #[error("not a Keywarden sealed object (magic is not KWS1)")]
+    #[error("{}", catalogue::sealed_bad_magic())]
     BadMagic,
     /// Header length over the limit.
-    #[error("header length {0} exceeds the limit of {MAX_HEADER_BYTES} bytes")]
+    #[error("{}", catalogue::sealed_header_too_large(.0, MAX_HEADER_BYTES))]
     HeaderTooLarge(usize),
     /// Header length beyond the input.
-    #[error("header length {0} runs past the end of the object")]
+    #[error("{}", catalogue::sealed_truncated(.0))]
     Truncated(usize),
     /// Header is not the expected JSON.
-    #[error("header is not valid JSON of the expected shape: {0}")]
+    #[error("{}", catalogue::sealed_bad_header(.0))]
     BadHeader(String),
     /// Unknown algorithm.
-    #[error("unsupported alg {0:?} (only {ALG})")]
+    #[error("{}", catalogue::sealed_unknown_alg(&crate::limits::quote(.0), ALG))]
     UnknownAlg(String),
     /// A header field has the wrong length or encoding.
-    #[error("header field {field}: {problem}")]
+    #[error("{}", catalogue::sealed_bad_field(.field, .problem))]
     BadField {
         /// Field name.
         field: &'static str,
@@ -63,13 +64,13 @@ pub enum SealedError {
         problem: String,
     },
     /// Ciphertext shorter than the tag.
-    #[error("ciphertext is truncated (shorter than the 16-byte tag)")]
+    #[error("{}", catalogue::sealed_ciphertext_truncated())]
     CiphertextTruncated,
     /// The data key is not 32 bytes.
-    #[error("data key from KMS is not 32 bytes")]
+    #[error("{}", catalogue::sealed_bad_data_key())]
     BadDataKey,
     /// Authentication failed: tampered header or ciphertext, or the wrong key.
-    #[error("authentication failed: the object was altered or does not belong to this key")]
+    #[error("{}", catalogue::sealed_tampered())]
     Tampered,
 }
 
@@ -120,7 +121,7 @@ impl<'a> Sealed<'a> {
             return Err(SealedError::Truncated(header_len));
         }
         let header: Header = serde_json::from_slice(&bytes[8..header_end])
-            .map_err(|e| SealedError::BadHeader(e.to_string()))?;
+            .map_err(|e| SealedError::BadHeader(crate::limits::clip(&e.to_string())))?;
         if header.alg != ALG {
             return Err(SealedError::UnknownAlg(header.alg));
         }
@@ -142,7 +143,7 @@ impl<'a> Sealed<'a> {
                 .try_into()
                 .map_err(|v: Vec<u8>| SealedError::BadField {
                     field: "iv",
-                    problem: format!("is {} bytes, not {IV_BYTES}", v.len()),
+                    problem: catalogue::sealed_field_length(v.len(), IV_BYTES),
                 })?;
         let ciphertext = &bytes[header_end..];
         if ciphertext.len() < TAG_BYTES {
@@ -225,7 +226,7 @@ fn aead_key(data_key: &[u8]) -> Result<LessSafeKey, SealedError> {
 fn decode_field(field: &'static str, value: &str) -> Result<Vec<u8>, SealedError> {
     BASE64.decode(value).map_err(|e| SealedError::BadField {
         field,
-        problem: format!("is not base64 ({e})"),
+        problem: catalogue::sealed_field_not_base64(e),
     })
 }
 

@@ -11,6 +11,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
+use crate::catalogue;
 use crate::kms;
 use crate::objects::parse_s3_url;
 use crate::sealed::{self, NAMESPACE_CONTEXT_KEY};
@@ -50,7 +51,7 @@ pub struct SealArgs {
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("{s:?} is not k=v")),
+        _ => Err(catalogue::not_a_pair(s)),
     }
 }
 
@@ -59,7 +60,11 @@ pub async fn run(args: &SealArgs) -> anyhow::Result<String> {
     let mut context: BTreeMap<String, String> = args.context.iter().cloned().collect();
     if let Some(ns) = &args.namespace {
         if let Some(other) = context.get(NAMESPACE_CONTEXT_KEY).filter(|v| *v != ns) {
-            bail!("--namespace {ns} conflicts with --context {NAMESPACE_CONTEXT_KEY}={other}");
+            bail!(catalogue::namespace_conflict(
+                ns,
+                NAMESPACE_CONTEXT_KEY,
+                other
+            ));
         }
         context.insert(NAMESPACE_CONTEXT_KEY.to_owned(), ns.clone());
     }
@@ -73,7 +78,7 @@ pub async fn run(args: &SealArgs) -> anyhow::Result<String> {
     let kms_client = aws_sdk_kms::Client::new(&sdk);
     let data_key = kms::generate_data_key(&kms_client, &args.key, &context)
         .await
-        .map_err(|e| anyhow::anyhow!("GenerateDataKey under {}: {e}", args.key))?;
+        .map_err(|e| anyhow::anyhow!(catalogue::generate_data_key_failed(&args.key, e)))?;
     let sealed = sealed::seal(
         plaintext.as_slice(),
         data_key.plaintext.as_slice(),
@@ -101,11 +106,10 @@ pub async fn run(args: &SealArgs) -> anyhow::Result<String> {
                 .ssekms_key_id(sse_key);
         }
         let output = put.send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "uploading to {}: {}",
-                args.out,
+            anyhow::anyhow!(catalogue::upload_failed(
+                &args.out,
                 aws_sdk_s3::error::DisplayErrorContext(e)
-            )
+            ))
         })?;
         let version = output.version_id().unwrap_or("none");
         Ok(format!(
@@ -116,7 +120,7 @@ pub async fn run(args: &SealArgs) -> anyhow::Result<String> {
         ))
     } else {
         let path = PathBuf::from(&args.out);
-        std::fs::write(&path, &sealed).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &sealed).with_context(|| catalogue::writing(path.display()))?;
         Ok(format!(
             "sealed {} bytes under {} into {}",
             plaintext.len(),
@@ -137,11 +141,11 @@ fn read_plaintext(input: &str) -> anyhow::Result<SecretBytes> {
     if input == "-" {
         std::io::stdin()
             .read_to_end(&mut buf)
-            .context("reading the plaintext from stdin")?;
+            .with_context(|| catalogue::reading("the plaintext from stdin"))?;
     } else {
         std::fs::File::open(input)
             .and_then(|mut f| f.read_to_end(&mut buf))
-            .with_context(|| format!("reading the plaintext from {input}"))?;
+            .with_context(|| catalogue::reading(format_args!("the plaintext from {input}")))?;
     }
     // Moved, not copied: the buffer is wiped when the SecretBytes drops.
     Ok(SecretBytes::from(buf))

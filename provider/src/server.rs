@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::aws::SharedAws;
 use crate::budget::NodeBudget;
 use crate::cache::PlaintextCache;
+use crate::catalogue;
 use crate::cli::WriteMode;
 use crate::config::ServeConfig;
 use crate::credentials::CredentialCache;
@@ -37,10 +38,10 @@ pub enum ServeError {
     #[error(transparent)]
     Serve(#[from] keywarden_runtime::ServeError),
     /// Something the identities need could not be set up.
-    #[error("cannot set up the {what}")]
+    #[error("{}", catalogue::setup_failed(.what))]
     Setup {
         /// What could not be set up.
-        what: &'static str,
+        what: String,
         /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -54,7 +55,7 @@ pub fn identity_resolver(
     metrics: Metrics,
 ) -> Result<IdentityResolver, ServeError> {
     let kube = KubeApi::new(config.kubernetes_api.as_deref()).map_err(|e| ServeError::Setup {
-        what: "Kubernetes API client",
+        what: catalogue::kube_client(),
         source: e.into(),
     })?;
     if kube.is_none() {
@@ -62,7 +63,7 @@ pub fn identity_resolver(
     }
     let http = HttpClient::new(rustls::RootCertStore::empty(), config.pod_identity_timeout)
         .map_err(|e| ServeError::Setup {
-            what: "Pod Identity agent client",
+            what: catalogue::agent_client(),
             source: e.into(),
         })?;
     let credentials = CredentialCache::new(http, config.pod_identity_endpoints.clone(), metrics);
@@ -146,16 +147,16 @@ async fn dial_self(socket: PathBuf) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .connect()
             .await
-            .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+            .map_err(|e| catalogue::health_no_connect(socket.display(), e))?;
         CsiDriverProviderClient::new(channel)
             .version(VersionRequest {
                 version: "v1alpha1".into(),
             })
             .await
-            .map_err(|s| format!("Version failed: {}", s.message()))?;
+            .map_err(|s| catalogue::health_version_failed(s.message()))?;
         Ok(())
     };
     tokio::time::timeout(HEALTH_TIMEOUT, call)
         .await
-        .unwrap_or_else(|_| Err(format!("socket did not answer within {HEALTH_TIMEOUT:?}")))
+        .unwrap_or_else(|_| Err(catalogue::health_timeout(&HEALTH_TIMEOUT)))
 }

@@ -36,6 +36,8 @@ use nix::fcntl::{Flock, FlockArg};
 
 use layout::{DATA, Layout};
 
+use crate::catalogue;
+
 /// How long a writer sleeps between attempts to take a target's lock.
 const LOCK_POLL: Duration = Duration::from_millis(10);
 /// How many fresh names are tried when one is already taken.
@@ -56,15 +58,13 @@ pub struct FileToWrite<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The target is not a directory the writer may write into.
-    #[error("target path {0}: {1}")]
+    #[error("{}", catalogue::target(.0, .1))]
     Target(PathBuf, String),
     /// The write was stopped (the Mount's deadline passed or it was cancelled) before the switch.
-    #[error(
-        "writing into {0} stopped before the switch (deadline or cancellation); the previous files stay"
-    )]
+    #[error("{}", catalogue::write_stopped(.0))]
     Stopped(PathBuf),
     /// A filesystem call failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{}", catalogue::io_failed(.action, .path, .source))]
     Io {
         /// What was being done.
         action: &'static str,
@@ -128,17 +128,14 @@ pub fn check_target(target: &Path, allow_non_tmpfs: bool) -> Result<(), WriteErr
 fn open_target(target: &Path, allow_non_tmpfs: bool) -> Result<OwnedFd, WriteError> {
     let refuse = |reason: String| WriteError::Target(target.to_owned(), reason);
     let dir = fsat::open_dir(target).map_err(|e| match e.raw_os_error() {
-        Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
-            refuse("is not a directory (symlinks are not followed)".into())
-        }
-        _ => refuse(e.to_string()),
+        Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => refuse(catalogue::target_not_dir()),
+        _ => refuse(catalogue::target_unreadable(e)),
     })?;
     if !allow_non_tmpfs {
-        let fs = nix::sys::statfs::fstatfs(&dir).map_err(|e| refuse(e.to_string()))?;
+        let fs =
+            nix::sys::statfs::fstatfs(&dir).map_err(|e| refuse(catalogue::target_unreadable(e)))?;
         if fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC {
-            return Err(refuse(
-                "is not a tmpfs mount; secrets must not reach persistent storage (see --allow-non-tmpfs)".into(),
-            ));
+            return Err(refuse(catalogue::target_not_tmpfs()));
         }
     }
     Ok(dir)
@@ -170,11 +167,7 @@ pub fn write_all(
     if let Some(taken) = tops.iter().find(|t| layout.foreign.contains(**t)) {
         return Err(WriteError::Target(
             target.to_owned(),
-            format!(
-                "entry {taken:?} was not created by the writer; refusing to replace it with \
-                 the link {}",
-                layout::link_to(taken)
-            ),
+            catalogue::entry_foreign(&crate::limits::quote(taken), &layout::link_to(taken)),
         ));
     }
 

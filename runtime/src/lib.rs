@@ -9,6 +9,7 @@ pub mod authority;
 pub mod aws_error;
 pub mod aws_metrics;
 pub mod cache;
+pub mod catalogue;
 pub mod cli;
 pub mod fuzzing;
 pub mod outbox;

@@ -165,8 +165,6 @@ fn names_parse_and_unknown_ones_are_named() {
     for name in ObjectEncoding::NAMES {
         assert_eq!(ObjectEncoding::parse(name).expect("known").as_str(), name);
     }
-    let err = ObjectEncoding::parse("base32").expect_err("unknown");
-    assert!(err.contains("\"base32\""), "{err}");
-    assert!(err.contains("utf-8, base64, base64url, hex"), "{err}");
-    ObjectEncoding::parse("UTF-8").expect_err("names are exact");
+    assert!(ObjectEncoding::parse("base32").is_none(), "unknown");
+    assert!(ObjectEncoding::parse("UTF-8").is_none(), "names are exact");
 }

@@ -11,6 +11,7 @@
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Value};
 
+use crate::catalogue;
 use crate::limits::{MAX_YAML_DEPTH, MAX_YAML_NODES};
 
 /// Reads `text` into a value tree, or says what is wrong (with the line and column).
@@ -19,23 +20,22 @@ pub(super) fn read(text: &str) -> Result<Value, String> {
     let mut documents = 0usize;
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
-            format!(
-                "{} at line {}, column {}",
-                e.info(),
+            catalogue::yaml_syntax(
+                crate::limits::clip(e.info()),
                 e.marker().line(),
-                e.marker().col() + 1
+                e.marker().col() + 1,
             )
         })?;
-        let at = |what: &str| at(what, &span);
+        let at = |what: String| at(&what, &span);
         match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(at("holds more than one YAML document"));
+                    return Err(at(catalogue::yaml_documents()));
                 }
             }
-            Event::Alias(_) => return Err(at("uses a YAML alias (*), which is not allowed")),
+            Event::Alias(_) => return Err(at(catalogue::yaml_alias())),
             Event::Scalar(value, style, anchor, tag) => {
                 refuse_anchor_and_tag(anchor, tag.is_some(), &span)?;
                 let null = style == ScalarStyle::Plain
@@ -58,23 +58,19 @@ pub(super) fn read(text: &str) -> Result<Value, String> {
             Event::SequenceEnd | Event::MappingEnd => builder.close(&span)?,
         }
     }
-    builder.root.ok_or_else(|| "is empty".to_owned())
+    builder.root.ok_or_else(catalogue::yaml_empty)
 }
 
 fn at(what: &str, span: &Span) -> String {
-    format!(
-        "{what} (line {}, column {})",
-        span.start.line(),
-        span.start.col() + 1
-    )
+    catalogue::yaml_refused(what, span.start.line(), span.start.col() + 1)
 }
 
 fn refuse_anchor_and_tag(anchor: usize, tagged: bool, span: &Span) -> Result<(), String> {
     if anchor != 0 {
-        return Err(at("uses a YAML anchor (&), which is not allowed", span));
+        return Err(at(&catalogue::yaml_anchor(), span));
     }
     if tagged {
-        return Err(at("uses a YAML tag (!), which is not allowed", span));
+        return Err(at(&catalogue::yaml_tag(), span));
     }
     Ok(())
 }
@@ -96,10 +92,7 @@ impl Builder {
     fn count(&mut self, span: &Span) -> Result<(), String> {
         self.nodes += 1;
         if self.nodes > MAX_YAML_NODES {
-            return Err(at(
-                &format!("has more than {MAX_YAML_NODES} YAML nodes (MAX_YAML_NODES)"),
-                span,
-            ));
+            return Err(at(&catalogue::yaml_too_many_nodes(MAX_YAML_NODES), span));
         }
         Ok(())
     }
@@ -107,13 +100,10 @@ impl Builder {
     fn open(&mut self, open: Open, span: &Span) -> Result<(), String> {
         self.count(span)?;
         if let Some(Open::Map(_, None)) = self.stack.last() {
-            return Err(at("uses a list or map as a map key", span));
+            return Err(at(&catalogue::yaml_complex_key(), span));
         }
         if self.stack.len() >= MAX_YAML_DEPTH {
-            return Err(at(
-                &format!("nests lists and maps deeper than {MAX_YAML_DEPTH} (MAX_YAML_DEPTH)"),
-                span,
-            ));
+            return Err(at(&catalogue::yaml_too_deep(MAX_YAML_DEPTH), span));
         }
         self.stack.push(open);
         Ok(())
@@ -123,7 +113,9 @@ impl Builder {
         let value = match self.stack.pop() {
             Some(Open::List(items)) => Value::Array(items),
             Some(Open::Map(map, None)) => Value::Object(map),
-            Some(Open::Map(_, Some(_))) | None => return Err(at("is not well formed", span)),
+            Some(Open::Map(_, Some(_))) | None => {
+                return Err(at(&catalogue::yaml_malformed(), span));
+            }
         };
         self.place(value, span)
     }
@@ -132,11 +124,11 @@ impl Builder {
         self.count(span)?;
         if let Some(Open::Map(map, key @ None)) = self.stack.last_mut() {
             let Value::String(name) = value else {
-                return Err(at("uses an empty map key", span));
+                return Err(at(&catalogue::yaml_empty_key(), span));
             };
             if map.contains_key(&name) {
                 return Err(at(
-                    &format!("repeats the key {}", crate::limits::quote(&name)),
+                    &catalogue::yaml_repeated_key(&crate::limits::quote(&name)),
                     span,
                 ));
             }
@@ -152,7 +144,7 @@ impl Builder {
                 self.root = Some(value);
                 Ok(())
             }
-            None => Err(at("holds more than one value", span)),
+            None => Err(at(&catalogue::yaml_two_values(), span)),
             Some(Open::List(items)) => {
                 items.push(value);
                 Ok(())
@@ -162,7 +154,7 @@ impl Builder {
                     map.insert(name, value);
                     Ok(())
                 }
-                None => Err(at("uses a list or map as a map key", span)),
+                None => Err(at(&catalogue::yaml_complex_key(), span)),
             },
         }
     }

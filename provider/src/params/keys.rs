@@ -3,6 +3,7 @@
 //! that is neither Keywarden's, nor the driver's and kubelet's, nor a known AWS-provider
 //! parameter is an error naming it, with a "did you mean" for near misses.
 
+use crate::catalogue;
 use crate::error::MountError;
 use crate::limits;
 
@@ -37,19 +38,14 @@ pub(super) fn check<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), Mo
         return Ok(());
     };
     if AWS_UNSUPPORTED.contains(key) {
-        return Err(MountError::InvalidArgument(format!(
-            "parameter {key} of the AWS provider is not supported by Keywarden yet; remove it"
-        )));
+        return Err(catalogue::aws_parameter_unsupported(key));
     }
     let hint = known()
         .chain(AWS_UNSUPPORTED)
         .find(|n| near(n, key))
-        .map(|n| format!("; did you mean {n:?}?"))
+        .map(catalogue::did_you_mean)
         .unwrap_or_default();
-    Err(MountError::InvalidArgument(format!(
-        "parameter {} is not a Keywarden parameter (objects, region, identity, roleArn){hint}",
-        limits::quote(key)
-    )))
+    Err(catalogue::unknown_parameter(&limits::quote(key), hint))
 }
 
 /// A near miss: the same ignoring case, or at most two edits apart (on short keys, one).

@@ -236,7 +236,7 @@ pub(super) fn remove_tree(dir: impl AsFd, name: &OsStr) -> io::Result<()> {
             unistd::unlinkat(&root, &*entry, UnlinkatFlags::RemoveDir)?;
         }
     }
-    Err(io::Error::other(format!(
-        "still not empty after {MAX_REMOVE_PASSES} passes"
+    Err(io::Error::other(crate::catalogue::still_not_empty(
+        MAX_REMOVE_PASSES,
     )))
 }

@@ -9,6 +9,8 @@ use std::path::Path;
 
 use super::fsat::{self, Kind};
 use super::{FileToWrite, WriteError, io_at};
+use crate::catalogue;
+use crate::limits::quote;
 
 /// The link to the current generation.
 pub(super) const DATA: &str = "..data";
@@ -38,25 +40,20 @@ impl Layout {
             Ok(None) => None,
             Ok(Some(link)) => {
                 let name = link.to_str().filter(|n| is_generation(n)).ok_or_else(|| {
-                    refuse(format!(
-                        "{DATA} points to {link:?}, which is not a generation directory \
-                         of the target; not following it"
+                    refuse(catalogue::data_link_foreign(
+                        DATA,
+                        &quote(&link.to_string_lossy()),
                     ))
                 })?;
                 let kind =
                     fsat::kind_at(dir, OsStr::new(name)).map_err(io_at("inspect", target))?;
                 if kind != Some(Kind::Dir) {
-                    return Err(refuse(format!(
-                        "{DATA} points to {name:?}, which is not a directory in the target \
-                         (symlinks are not followed)"
-                    )));
+                    return Err(refuse(catalogue::data_link_not_dir(DATA, &quote(name))));
                 }
                 Some(name.to_owned())
             }
             Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
-                return Err(refuse(format!(
-                    "{DATA} is not a symlink; the writer only follows its own link"
-                )));
+                return Err(refuse(catalogue::data_not_link(DATA)));
             }
             Err(e) => return Err(io_at("read", &target.join(DATA))(e)),
         };
@@ -95,11 +92,7 @@ impl Layout {
         if layout.current.is_none()
             && let Some(first) = layout.foreign.iter().chain(&layout.links).next()
         {
-            return Err(refuse(format!(
-                "is not empty and has no {DATA} (found {first:?}); the writer only writes into \
-                 an empty directory or one it wrote before, and never removes what it did not \
-                 create"
-            )));
+            return Err(refuse(catalogue::target_not_empty(&quote(first), DATA)));
         }
         Ok(layout)
     }

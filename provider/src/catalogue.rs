@@ -1,0 +1,180 @@
+//! Every message `keywarden-provider` returns or prints, with its gRPC code and its fix, in one
+//! place: each section below becomes functions that build the error, and one table of
+//! `docs/troubleshooting.md`, which a test keeps equal to what this catalogue renders.
+//!
+//! A Mount error that carries text can only be made here: [`Message`] has no public
+//! constructor, so a message written elsewhere does not compile. Parts (`Part`) are the
+//! reasons other messages quote, such as the rule a path breaks.
+
+mod aws;
+mod content;
+mod identity;
+mod objects;
+mod paths;
+mod request;
+mod serving;
+mod sizes;
+mod writing;
+
+pub use aws::*;
+pub use content::*;
+pub use identity::*;
+pub use objects::*;
+pub use paths::*;
+pub use request::*;
+pub use serving::*;
+pub use sizes::*;
+pub use writing::*;
+
+use keywarden_runtime::catalogue::{Kind, Placeholders, Section};
+
+use crate::error::MountError;
+
+/// The text of a Mount error, made only by this catalogue's functions.
+#[derive(Debug)]
+pub struct Message(String);
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! kinds {
+    ($($kind:ident => $code:literal),* $(,)?) => {$(
+        #[doc = concat!("A Mount error returned as `", $code, "`.")]
+        pub struct $kind;
+        impl Kind for $kind {
+            type Out = MountError;
+            const CODE: &'static str = $code;
+            fn make(text: String) -> MountError {
+                MountError::$kind(Message(text))
+            }
+        }
+    )*};
+}
+
+kinds! {
+    InvalidArgument => "INVALID_ARGUMENT",
+    IdentityForbidden => "PERMISSION_DENIED",
+    Precondition => "FAILED_PRECONDITION",
+    TooLarge => "RESOURCE_EXHAUSTED",
+}
+
+/// Text inside another message or a `Display` of a structured error; shown with the code of
+/// the message around it.
+pub use keywarden_runtime::catalogue::Part;
+
+/// A line the `seal` and `check` commands or the server's start-up print on stderr before
+/// exiting non-zero.
+pub struct Exit;
+
+impl Kind for Exit {
+    type Out = String;
+    const CODE: &'static str = "exit 1";
+    fn make(text: String) -> String {
+        text
+    }
+}
+
+/// The sections, in the order of the page.
+pub const SECTIONS: &[Section] = &[
+    request::SECTION,
+    objects::SECTION,
+    paths::SECTION,
+    content::SECTION,
+    identity::SECTION,
+    aws::SECTION,
+    sizes::SECTION,
+    writing::SECTION,
+    serving::SECTION,
+];
+
+/// How the page shows the arguments every section uses.
+pub const PLACEHOLDERS: Placeholders = &[
+    ("label", "objects[N] (NAME)"),
+    ("owner", "OWNER"),
+    ("object", "objects[N] (NAME)"),
+];
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const BEGIN: &str =
+        "<!-- BEGIN keywarden-provider catalogue (generated: provider/src/catalogue.rs) -->";
+    const END: &str = "<!-- END keywarden-provider catalogue -->";
+
+    #[test]
+    fn troubleshooting_page_is_the_catalogue() {
+        let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/troubleshooting.md");
+        let rendered = keywarden_runtime::catalogue::markdown(SECTIONS, PLACEHOLDERS);
+        keywarden_runtime::catalogue::check_generated(&page, BEGIN, END, &rendered)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn every_entry_has_a_fix_and_a_unique_name() {
+        let mut names = std::collections::BTreeSet::new();
+        for section in SECTIONS {
+            for entry in section.entries {
+                assert!(entry.fix.trim().len() > 10, "{} has no fix", entry.name);
+                assert!(names.insert(entry.name), "{} is declared twice", entry.name);
+            }
+        }
+    }
+
+    /// Messages are made by the catalogue only: no error text is formatted elsewhere.
+    #[test]
+    fn no_message_is_written_outside_the_catalogue() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        for file in rust_files(&src) {
+            if file.starts_with(src.join("catalogue")) || file.ends_with("tests.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).expect("readable source");
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                let l = line.trim();
+                let makes_text = [
+                    "format!(",
+                    "\".into()",
+                    "\".to_owned()",
+                    "anyhow!(\"",
+                    "bail!(\"",
+                ]
+                .iter()
+                .any(|p| l.contains(p));
+                let formats_error = makes_text
+                    && ["Err(", "map_err(", "bail!(", "anyhow!(", "context("]
+                        .iter()
+                        .any(|p| l.contains(p))
+                    && !l.starts_with("//");
+                if formats_error || l.contains("#[error(\"") && !l.contains("#[error(\"{") {
+                    offenders.push(format!("{}:{}: {l}", file.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "messages outside the catalogue:\n{}",
+            offenders.join("\n")
+        );
+    }
+
+    fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("source directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                out.extend(rust_files(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+        out
+    }
+}

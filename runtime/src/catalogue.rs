@@ -1,0 +1,241 @@
+//! The one place each binary defines its error messages: every message is a function generated
+//! from a catalogue entry that holds its gRPC code, its text and its fix, and
+//! `docs/troubleshooting.md` is rendered from the same entries, so the page and the code cannot
+//! drift apart (docs/reference.md §2.8).
+//!
+//! A binary declares its entries with [`catalogue!`](crate::catalogue!), grouped in sections:
+//!
+//! ```ignore
+//! keywarden_runtime::catalogue! {
+//!     "Parameters", "What the SecretProviderClass says.";
+//!     /// `region` must look like `eu-west-1`.
+//!     InvalidArgument fn bad_region(region: &str) = "parameter region {region} is not an AWS region name";
+//! }
+//! ```
+//!
+//! Each entry becomes `pub fn bad_region(region: &str) -> <InvalidArgument as Kind>::Out`, which
+//! formats the text with its arguments; the doc comment is the fix shown on the page.
+
+/// What a kind of message turns into, and the code the page shows for it.
+pub trait Kind {
+    /// The value an entry's function returns (a binary's error type, or `String` for a part).
+    type Out;
+    /// The gRPC code (or the outcome) shown on the troubleshooting page.
+    const CODE: &'static str;
+    /// Wraps the formatted text.
+    fn make(text: String) -> Self::Out;
+}
+
+/// A part of a message: text another entry's message quotes as its reason (for example the
+/// rule a path breaks, inside `objects[N]: objectAlias: …`).
+pub struct Part;
+
+impl Kind for Part {
+    type Out = String;
+    const CODE: &'static str = "part";
+    fn make(text: String) -> String {
+        text
+    }
+}
+
+/// One message of a catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// The function that produces it.
+    pub name: &'static str,
+    /// The code it is returned with (see [`Kind::CODE`]).
+    pub code: &'static str,
+    /// The format string, with `{argument}` holes.
+    pub text: &'static str,
+    /// Its cause and fix, in Markdown.
+    pub fix: &'static str,
+}
+
+/// A group of entries: one table on the troubleshooting page.
+#[derive(Debug, Clone, Copy)]
+pub struct Section {
+    /// The heading.
+    pub title: &'static str,
+    /// A sentence under the heading.
+    pub intro: &'static str,
+    /// The messages.
+    pub entries: &'static [Entry],
+}
+
+/// Declares a section of a catalogue: its message functions and a `pub(super) const SECTION`.
+/// The kinds named must be types implementing [`Kind`] in scope at the call site.
+#[macro_export]
+macro_rules! catalogue {
+    (
+        $title:literal, $intro:literal;
+        $( $(#[doc = $fix:literal])+
+           $kind:ident fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $text:literal; )*
+    ) => {
+        $(
+            $(#[doc = $fix])+
+            #[allow(clippy::useless_format)]
+            pub fn $name($($arg: $ty),*) -> <$kind as $crate::catalogue::Kind>::Out {
+                <$kind as $crate::catalogue::Kind>::make(format!($text))
+            }
+        )*
+        /// The entries of this section, for the troubleshooting page.
+        pub(super) const SECTION: $crate::catalogue::Section = $crate::catalogue::Section {
+            title: $title,
+            intro: $intro,
+            entries: &[$($crate::catalogue::Entry {
+                name: stringify!($name),
+                code: <$kind as $crate::catalogue::Kind>::CODE,
+                text: $text,
+                fix: concat!($($fix, "\n"),*),
+            }),*],
+        };
+    };
+}
+
+/// How an argument is shown on the page: names with a fixed rendering (`label` as
+/// `objects[N] (NAME)`), every other argument in capitals; `"QUOTED"` when formatted with `:?`
+/// or when its name ends in `_q` (a value already quoted with a bounded prefix).
+pub type Placeholders = &'static [(&'static str, &'static str)];
+
+/// The Markdown of `sections`: a heading, its sentence and a table of message, code and fix.
+pub fn markdown(sections: &[Section], placeholders: Placeholders) -> String {
+    let mut page = String::new();
+    for section in sections {
+        page.push_str(&format!("### {}\n\n{}\n\n", section.title, section.intro));
+        page.push_str("| message | code | cause and fix |\n|---|---|---|\n");
+        for entry in section.entries {
+            let message = shown(entry.text, placeholders);
+            let fence = if message.contains('`') { "``" } else { "`" };
+            let fix: Vec<&str> = entry.fix.lines().map(str::trim).collect();
+            page.push_str(&format!(
+                "| {fence}{}{fence} | {} | {} |\n",
+                message.replace('|', "\\|"),
+                entry.code,
+                fix.join(" ").trim().replace('|', "\\|"),
+            ));
+        }
+        page.push('\n');
+    }
+    page
+}
+
+/// A format string as the page shows it: holes replaced by placeholders, braces unescaped.
+pub fn shown(text: &str, placeholders: Placeholders) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        let Some(end) = tail.find('}') else {
+            out.push_str(tail);
+            return out;
+        };
+        let hole = &tail[1..end];
+        let (name, spec) = hole.split_once(':').unwrap_or((hole, ""));
+        let (name, quoted) = match name.strip_suffix("_q") {
+            Some(bare) => (bare, true),
+            None => (name, spec.contains('?')),
+        };
+        let shown = placeholders
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| name.to_ascii_uppercase(), |(_, s)| (*s).to_owned());
+        if quoted {
+            out.push_str(&format!("\"{shown}\""));
+        } else {
+            out.push_str(&shown);
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Checks that the part of `page` between `begin` and `end` markers is `generated`; with
+/// `KEYWARDEN_REGENERATE_DOCS=1` rewrites it instead. For each binary's drift test.
+pub fn check_generated(
+    page: &std::path::Path,
+    begin: &str,
+    end: &str,
+    generated: &str,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(page).map_err(|e| format!("{}: {e}", page.display()))?;
+    let (Some(b), Some(e)) = (text.find(begin), text.find(end)) else {
+        return Err(format!(
+            "{} lacks the markers {begin:?} / {end:?}",
+            page.display()
+        ));
+    };
+    let start = b + begin.len();
+    let current = text[start..e].trim();
+    if current == generated.trim() {
+        return Ok(());
+    }
+    if std::env::var_os("KEYWARDEN_REGENERATE_DOCS").is_some() {
+        let rewritten = format!(
+            "{}\n\n{}\n\n{}",
+            &text[..start],
+            generated.trim(),
+            &text[e..]
+        );
+        std::fs::write(page, rewritten).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    Err(format!(
+        "{} is not what the catalogue renders; run \
+         KEYWARDEN_REGENERATE_DOCS=1 cargo test --workspace catalogue and commit the page",
+        page.display()
+    ))
+}
+
+#[cfg(test)]
+#[allow(unreachable_pub)]
+mod tests {
+    use super::*;
+
+    pub struct Shout;
+    impl Kind for Shout {
+        type Out = String;
+        const CODE: &'static str = "SHOUT";
+        fn make(text: String) -> String {
+            text.to_uppercase()
+        }
+    }
+
+    mod sample {
+        use super::Shout;
+        use crate::catalogue::Part;
+        crate::catalogue! {
+            "Sample", "Two messages.";
+            /// Pick another `name`.
+            /// Or two.
+            Shout fn taken(label: &str, name: &str, other_q: &str) = "{label}: name {name:?} is taken by {other_q} | {{x}}";
+            /// The reason.
+            Part fn why(n: usize) = "{n} is odd";
+        }
+    }
+
+    #[test]
+    fn entries_format_their_arguments_and_render_a_table() {
+        assert_eq!(
+            sample::taken("a", "b", "c"),
+            "A: NAME \"B\" IS TAKEN BY C | {X}"
+        );
+        assert_eq!(sample::why(3), "3 is odd");
+        let page = markdown(&[sample::SECTION], &[("label", "objects[N]")]);
+        assert!(
+            page.contains("| `objects[N]: name \"NAME\" is taken by \"OTHER\" \\| {x}` | SHOUT | Pick another `name`. Or two. |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| `N is odd` | part | The reason. |"),
+            "{page}"
+        );
+        assert!(page.starts_with("### Sample\n\nTwo messages.\n"), "{page}");
+    }
+}
