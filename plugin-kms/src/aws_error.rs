@@ -8,6 +8,7 @@
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use keywarden_runtime::aws_error::{self, AwsFault, ProvideErrorKind};
 
+use crate::catalogue;
 use crate::error::PluginError;
 
 pub use keywarden_runtime::aws_error::describe;
@@ -29,11 +30,9 @@ pub fn from_fault(fault: AwsFault) -> PluginError {
             PluginError::KeyUnusable { code }
         }
         AwsFault::AccessDenied { code } => PluginError::AccessDenied { code },
-        AwsFault::Construction => {
-            PluginError::Internal("AWS KMS request could not be built".to_owned())
-        }
+        AwsFault::Construction => catalogue::request_not_built(),
         AwsFault::BadRequest { code } | AwsFault::Rejected { code } => {
-            PluginError::Internal(format!("AWS KMS rejected the request ({code})"))
+            catalogue::kms_rejected(&code)
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use keywarden_runtime::cli::ConfigError;
 use std::time::Duration;
 
+use crate::catalogue;
 use crate::cli::{Args, HttpAddr};
 use crate::envelope::{Context, MAX_KEY_ID};
 
@@ -96,23 +97,20 @@ impl TryFrom<&Args> for Config {
             .filter(|k| !k.is_empty())
         {
             if !is_key_arn(arn) {
-                return Err(format!(
-                    "--decrypt-keys {arn:?} is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
-                )
-                .into());
+                return Err(catalogue::decrypt_key_not_arn(arn).into());
             }
             if !decrypt_keys.iter().any(|k| k == arn) {
                 decrypt_keys.push(arn.to_owned());
             }
         }
         if args.health_interval.is_zero() {
-            return Err("--health-interval must be greater than 0".into());
+            return Err(catalogue::zero_health_interval().into());
         }
         if args.key_refresh_interval.is_zero() {
-            return Err("--key-refresh-interval must be greater than 0".into());
+            return Err(catalogue::zero_key_refresh().into());
         }
         if args.serve.socket.as_os_str().is_empty() {
-            return Err("--socket must not be empty".into());
+            return Err(catalogue::empty_socket().into());
         }
         Ok(Self {
             socket: args.serve.socket.clone(),
@@ -139,13 +137,13 @@ fn parse_context(flag: &str, pairs: &[String]) -> Result<Context, String> {
     for pair in pairs {
         let (k, v) = pair
             .split_once('=')
-            .ok_or_else(|| format!("{flag} {pair:?} is not k=v"))?;
+            .ok_or_else(|| catalogue::context_not_pair(flag, pair))?;
         let k = k.trim();
         if k.is_empty() {
-            return Err(format!("{flag} {pair:?} has an empty key"));
+            return Err(catalogue::context_empty_key(flag, pair));
         }
         if context.insert(k.to_owned(), v.to_owned()).is_some() {
-            return Err(format!("{flag} key {k:?} is given twice"));
+            return Err(catalogue::context_repeated_key(flag, k));
         }
     }
     Ok(context)
@@ -154,13 +152,13 @@ fn parse_context(flag: &str, pairs: &[String]) -> Result<Context, String> {
 fn parse_key(key: &str) -> Result<KeySpec, String> {
     let key = key.trim();
     if key.is_empty() {
-        return Err("--key must not be empty".into());
+        return Err(catalogue::empty_key());
     }
     if key.len() > MAX_KEY_ID {
-        return Err(format!("--key is longer than {MAX_KEY_ID} bytes"));
+        return Err(catalogue::key_too_long(MAX_KEY_ID));
     }
     if key.chars().any(char::is_whitespace) {
-        return Err(format!("--key {key:?} contains whitespace"));
+        return Err(catalogue::key_whitespace(key));
     }
     if key.starts_with("alias/") {
         return Ok(KeySpec::Alias(key.to_owned()));

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::catalogue;
 use crate::error::PluginError;
 
 /// The first byte of every v2 ciphertext (and of v1beta1 ciphertexts of earlier versions).
@@ -40,15 +41,13 @@ pub type Context = BTreeMap<String, String>;
 /// Prefixes a KMS `CiphertextBlob` with the format byte, refusing results over the limit.
 pub fn frame(blob: &[u8]) -> Result<Vec<u8>, PluginError> {
     if blob.is_empty() {
-        return Err(PluginError::Internal(
-            "AWS KMS returned an empty ciphertext".into(),
-        ));
+        return Err(catalogue::kms_empty_ciphertext());
     }
     if blob.len() + 1 > MAX_CIPHERTEXT {
-        return Err(PluginError::Internal(format!(
-            "AWS KMS returned a {}-byte ciphertext; the apiserver accepts at most {MAX_CIPHERTEXT} bytes",
-            blob.len()
-        )));
+        return Err(catalogue::kms_ciphertext_too_large(
+            blob.len(),
+            MAX_CIPHERTEXT,
+        ));
     }
     let mut out = Vec::with_capacity(blob.len() + 1);
     out.push(FORMAT_V1);
@@ -59,20 +58,16 @@ pub fn frame(blob: &[u8]) -> Result<Vec<u8>, PluginError> {
 /// The `CiphertextBlob` inside a ciphertext this plugin returned.
 pub fn unframe(ciphertext: &[u8]) -> Result<&[u8], PluginError> {
     if ciphertext.len() > MAX_CIPHERTEXT {
-        return Err(PluginError::InvalidArgument(format!(
-            "ciphertext is {} bytes, over the limit of {MAX_CIPHERTEXT}",
-            ciphertext.len()
-        )));
+        return Err(catalogue::ciphertext_too_large(
+            ciphertext.len(),
+            MAX_CIPHERTEXT,
+        ));
     }
     match ciphertext.split_first() {
-        None => Err(PluginError::InvalidArgument("ciphertext is empty".into())),
-        Some((&FORMAT_V1, [])) => Err(PluginError::InvalidArgument(
-            "ciphertext has no KMS blob after the format byte".into(),
-        )),
+        None => Err(catalogue::ciphertext_empty()),
+        Some((&FORMAT_V1, [])) => Err(catalogue::ciphertext_no_blob()),
         Some((&FORMAT_V1, blob)) => Ok(blob),
-        Some((other, _)) => Err(PluginError::InvalidArgument(format!(
-            "ciphertext format byte 0x{other:02x} is not one this plugin writes"
-        ))),
+        Some((other, _)) => Err(catalogue::unknown_format(*other)),
     }
 }
 
@@ -93,10 +88,7 @@ pub fn frame_v1beta1(blob: &[u8], key_id: &str, context: &Context) -> Result<Vec
     let json = serde_json::to_vec(context).unwrap_or_default();
     let total = 1 + 2 + key_id.len() + 2 + json.len() + blob.len();
     if blob.is_empty() || total > MAX_CIPHERTEXT {
-        return Err(PluginError::Internal(format!(
-            "a {total}-byte v1beta1 ciphertext (key, context, {}-byte KMS blob) is over the {MAX_CIPHERTEXT}-byte limit or empty",
-            blob.len()
-        )));
+        return Err(catalogue::v1_too_large(total, blob.len(), MAX_CIPHERTEXT));
     }
     let mut out = Vec::with_capacity(total);
     out.push(FORMAT_V1BETA1);
@@ -119,12 +111,12 @@ pub fn unframe_v1beta1(ciphertext: &[u8]) -> Result<V1Ciphertext<'_>, PluginErro
         });
     }
     if ciphertext.len() > MAX_CIPHERTEXT {
-        return Err(PluginError::InvalidArgument(format!(
-            "ciphertext is {} bytes, over the limit of {MAX_CIPHERTEXT}",
-            ciphertext.len()
-        )));
+        return Err(catalogue::ciphertext_too_large(
+            ciphertext.len(),
+            MAX_CIPHERTEXT,
+        ));
     }
-    let truncated = || PluginError::InvalidArgument("v1beta1 ciphertext is truncated".into());
+    let truncated = catalogue::v1_truncated;
     let mut rest = &ciphertext[1..];
     let mut parts = [&[][..]; 2];
     for part in &mut parts {
@@ -138,16 +130,11 @@ pub fn unframe_v1beta1(ciphertext: &[u8]) -> Result<V1Ciphertext<'_>, PluginErro
     let key_id = std::str::from_utf8(parts[0])
         .ok()
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| PluginError::InvalidArgument("v1beta1 ciphertext names no key".into()))?;
-    let context: Context = serde_json::from_slice(parts[1]).map_err(|_| {
-        PluginError::InvalidArgument(
-            "v1beta1 ciphertext's encryption context is not a JSON object of strings".into(),
-        )
-    })?;
+        .ok_or_else(catalogue::v1_no_key)?;
+    let context: Context =
+        serde_json::from_slice(parts[1]).map_err(|_| catalogue::v1_bad_context())?;
     if rest.is_empty() {
-        return Err(PluginError::InvalidArgument(
-            "ciphertext has no KMS blob after its header".into(),
-        ));
+        return Err(catalogue::v1_no_blob());
     }
     Ok(V1Ciphertext {
         key_id: Some(key_id.to_owned()),
@@ -159,13 +146,10 @@ pub fn unframe_v1beta1(ciphertext: &[u8]) -> Result<V1Ciphertext<'_>, PluginErro
 /// Checks a `key_id` the apiserver sent back.
 pub fn check_key_id(key_id: &str) -> Result<(), PluginError> {
     if key_id.is_empty() {
-        return Err(PluginError::InvalidArgument("key_id is empty".into()));
+        return Err(catalogue::key_id_empty());
     }
     if key_id.len() > MAX_KEY_ID {
-        return Err(PluginError::InvalidArgument(format!(
-            "key_id is {} bytes, over the limit of {MAX_KEY_ID}",
-            key_id.len()
-        )));
+        return Err(catalogue::key_id_too_long(key_id.len(), MAX_KEY_ID));
     }
     Ok(())
 }
@@ -186,16 +170,14 @@ pub fn check_annotations(annotations: &HashMap<String, Vec<u8>>) -> Result<(), P
     let mut total = 0usize;
     for (key, value) in annotations {
         if !is_fqdn(key) {
-            return Err(PluginError::InvalidArgument(format!(
-                "annotation key {key:?} is not a fully qualified domain name"
-            )));
+            return Err(catalogue::annotation_key(
+                &keywarden_runtime::catalogue::quote(key),
+            ));
         }
         total += key.len() + value.len();
     }
     if total > MAX_ANNOTATIONS {
-        return Err(PluginError::InvalidArgument(format!(
-            "annotations total {total} bytes, over the limit of {MAX_ANNOTATIONS}"
-        )));
+        return Err(catalogue::annotations_too_large(total, MAX_ANNOTATIONS));
     }
     Ok(())
 }
@@ -210,16 +192,11 @@ pub fn recorded_context(
     if let Some(version) = annotations.get(ANNOTATION_VERSION)
         && version.as_slice() != b"1"
     {
-        return Err(PluginError::InvalidArgument(format!(
-            "annotation {ANNOTATION_VERSION} names a format this plugin does not know"
-        )));
+        return Err(catalogue::unknown_annotation_version(ANNOTATION_VERSION));
     }
     match annotations.get(ANNOTATION_CONTEXT) {
-        Some(json) => serde_json::from_slice(json).map_err(|_| {
-            PluginError::InvalidArgument(format!(
-                "annotation {ANNOTATION_CONTEXT} is not a JSON object of strings"
-            ))
-        }),
+        Some(json) => serde_json::from_slice(json)
+            .map_err(|_| catalogue::bad_context_annotation(ANNOTATION_CONTEXT)),
         None if annotations.contains_key(ANNOTATION_VERSION) => Ok(Context::new()),
         None => Ok(configured.clone()),
     }

@@ -7,53 +7,51 @@
 
 use tonic::Code;
 
+use crate::catalogue::{self, Message};
+
 /// Why a request to the plugin failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginError {
     /// The request breaks a rule of the protocol (size, format, annotations).
     #[error("{0}")]
-    InvalidArgument(String),
+    InvalidArgument(Message),
     /// The ciphertext is not one this key and context can decrypt (tampered, truncated, or
     /// written under another key).
-    #[error("ciphertext rejected by AWS KMS ({code})")]
+    #[error("{}", catalogue::bad_ciphertext(.code))]
     BadCiphertext {
         /// The AWS error code.
         code: String,
     },
     /// The request names a key this plugin is not allowed to decrypt with.
-    #[error(
-        "key {key_id:?} is not the current key, a --decrypt-keys key, or a key the alias names now or named before"
-    )]
+    #[error("{}", catalogue::key_not_allowed(&keywarden_runtime::catalogue::quote(.key_id)))]
     KeyNotAllowed {
         /// The key the request named.
         key_id: String,
     },
     /// The encryption context recorded with the data does not contain the configured one and
     /// is not on the allow-list of older contexts.
-    #[error(
-        "the stored encryption context lacks or changes configured key(s) {keys:?} and is not in --decrypt-encryption-contexts"
-    )]
+    #[error("{}", catalogue::context_not_allowed(format_args!("{:?}", .keys)))]
     ContextNotAllowed {
         /// The configured context keys the recorded one lacks or changes.
         keys: String,
     },
     /// The plugin has not resolved its key yet.
-    #[error("key not resolved yet: {0}")]
+    #[error("{}", catalogue::not_ready(.0))]
     NotReady(String),
     /// AWS KMS is unreachable, throttling or failing on its side.
-    #[error("AWS KMS unavailable ({reason})")]
+    #[error("{}", catalogue::unavailable(.reason))]
     Unavailable {
         /// Short reason: the error code or "timeout" / "connection failed".
         reason: String,
     },
     /// The key cannot be used now: disabled, pending deletion, missing, or the wrong kind.
-    #[error("KMS key unusable ({code})")]
+    #[error("{}", catalogue::key_unusable(.code))]
     KeyUnusable {
         /// The AWS error code or the key state.
         code: String,
     },
     /// AWS refused the call for the plugin's identity.
-    #[error("access denied by AWS KMS ({code})")]
+    #[error("{}", catalogue::access_denied(.code))]
     AccessDenied {
         /// The AWS error code.
         code: String,
@@ -61,7 +59,7 @@ pub enum PluginError {
     /// AWS rejected the request in a way that has no better code, or KMS answered with
     /// something the protocol cannot carry.
     #[error("{0}")]
-    Internal(String),
+    Internal(Message),
 }
 
 impl PluginError {
@@ -119,7 +117,7 @@ mod tests {
     #[test]
     fn no_failure_is_unknown() {
         let all = [
-            PluginError::InvalidArgument("x".into()),
+            catalogue::key_id_empty(),
             PluginError::BadCiphertext { code: "c".into() },
             PluginError::KeyNotAllowed { key_id: "k".into() },
             PluginError::ContextNotAllowed { keys: "k".into() },
@@ -127,7 +125,7 @@ mod tests {
             PluginError::Unavailable { reason: "r".into() },
             PluginError::KeyUnusable { code: "c".into() },
             PluginError::AccessDenied { code: "c".into() },
-            PluginError::Internal("i".into()),
+            catalogue::request_not_built(),
         ];
         for err in all {
             let status = tonic::Status::from(err.clone());

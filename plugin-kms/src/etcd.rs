@@ -15,6 +15,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+use crate::catalogue;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -25,7 +27,7 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
     /// A certificate or key file could not be used.
-    #[error("{path}: {reason}")]
+    #[error("{}", catalogue::etcd_tls(.path, .reason))]
     Tls {
         /// The file.
         path: String,
@@ -33,7 +35,7 @@ pub enum EtcdError {
         reason: String,
     },
     /// etcd could not be reached or did not answer in time.
-    #[error("etcd at {endpoint}: {reason}")]
+    #[error("{}", catalogue::etcd_unreachable(.endpoint, .reason))]
     Unreachable {
         /// The endpoint.
         endpoint: String,
@@ -41,7 +43,7 @@ pub enum EtcdError {
         reason: String,
     },
     /// etcd answered with an error or something that is not a range response.
-    #[error("etcd at {endpoint} answered {reason}")]
+    #[error("{}", catalogue::etcd_answer(.endpoint, .reason))]
     Answer {
         /// The endpoint.
         endpoint: String,
@@ -152,7 +154,7 @@ impl Etcd {
 
     fn decode(&self, field: &serde_json::Value) -> Result<Vec<u8>, EtcdError> {
         B64.decode(field.as_str().unwrap_or_default())
-            .map_err(|_| self.answer("a key or value that is not base64"))
+            .map_err(|_| self.answer(&catalogue::etcd_not_base64()))
     }
 
     async fn post(
@@ -163,7 +165,7 @@ impl Etcd {
         let request = http::Request::post(format!("{}{path}", self.endpoint))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| self.unreachable(format!("invalid endpoint: {e}")))?;
+            .map_err(|e| self.unreachable(catalogue::etcd_invalid_endpoint(e)))?;
         let call = async {
             let response = self
                 .client
@@ -174,19 +176,17 @@ impl Etcd {
             let bytes = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| self.unreachable(format!("reading the answer: {e}")))?
+                .map_err(|e| self.unreachable(catalogue::etcd_read_failed(e)))?
                 .to_bytes();
             if !status.is_success() {
                 let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                return Err(self.answer(&format!("HTTP {status}: {text}")));
+                return Err(self.answer(&catalogue::etcd_status(status, &text)));
             }
-            serde_json::from_slice(&bytes).map_err(|_| self.answer("something that is not JSON"))
+            serde_json::from_slice(&bytes).map_err(|_| self.answer(&catalogue::etcd_not_json()))
         };
         tokio::time::timeout(self.timeout, call)
             .await
-            .unwrap_or_else(|_| {
-                Err(self.unreachable(format!("no answer within {:?}", self.timeout)))
-            })
+            .unwrap_or_else(|_| Err(self.unreachable(catalogue::etcd_timeout(&self.timeout))))
     }
 
     fn unreachable(&self, reason: String) -> EtcdError {

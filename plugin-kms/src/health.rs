@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalogue;
 use crate::envelope::Context;
 use crate::error::PluginError;
 use crate::keys::KeyRing;
@@ -110,7 +111,9 @@ impl Health {
     pub fn observe<T>(&self, op: Op, result: &Result<T, PluginError>) {
         match result {
             Ok(_) => self.success(op),
-            Err(err) if err.is_health_evidence() => self.failure(format!("{}: {err}", op.name())),
+            Err(err) if err.is_health_evidence() => {
+                self.failure(catalogue::operation_failed(op.name(), err))
+            }
             Err(_) => {}
         }
     }
@@ -121,7 +124,9 @@ impl Health {
     pub fn observe_decrypt<T>(&self, result: &Result<T, PluginError>) {
         match result {
             Ok(_) => self.success(Op::Decrypt),
-            Err(err @ PluginError::Unavailable { .. }) => self.failure(format!("Decrypt: {err}")),
+            Err(err @ PluginError::Unavailable { .. }) => {
+                self.failure(catalogue::operation_failed("Decrypt", err))
+            }
             Err(err) if err.is_health_evidence() => self.suspect(),
             Err(_) => {}
         }
@@ -211,7 +216,7 @@ impl Health {
     fn probe_result<T>(&self, op: Op, result: &Result<T, PluginError>) {
         match result {
             Ok(_) => self.success(op),
-            Err(err) => self.failure(format!("{}: {err}", op.name())),
+            Err(err) => self.failure(catalogue::operation_failed(op.name(), err)),
         }
     }
 
@@ -275,7 +280,7 @@ async fn check(
             if let Ok((plaintext, _)) = &result
                 && plaintext.as_slice() != PROBE_PLAINTEXT
             {
-                health.failure("Decrypt: health probe decrypted to the wrong value".into());
+                health.failure(catalogue::probe_mismatch());
                 return;
             }
             health.probe_result(Op::Decrypt, &result);

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::catalogue;
 use crate::config::{KeySpec, is_key_arn};
 use crate::error::PluginError;
 use crate::health::Health;
@@ -67,7 +68,7 @@ impl KeyRing {
             spec,
             decrypt_keys,
             state: RwLock::new(State {
-                unresolved: Some("not resolved yet".into()),
+                unresolved: Some(catalogue::not_resolved_yet()),
                 ..State::default()
             }),
             on_demand: tokio::sync::Mutex::new(None),
@@ -242,14 +243,14 @@ pub async fn refresh_once(ring: &KeyRing, kms: &Kms, health: &Health, metrics: &
                 }
             }
             if let Some(state) = info.unusable {
-                health.failure(format!("key {} is {state}", info.arn));
+                health.failure(catalogue::key_state(&info.arn, state));
             }
         }
         Err(err) => {
             tracing::warn!(key, error = %err, "cannot resolve the key");
-            ring.resolve_failed(format!("cannot resolve {key}: {err}"));
+            ring.resolve_failed(catalogue::cannot_resolve(key, &err));
             if err.is_health_evidence() {
-                health.failure(format!("DescribeKey: {err}"));
+                health.failure(catalogue::describe_failed(err));
             }
         }
     }

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::aws_error;
+use crate::catalogue;
 use crate::envelope::Context;
 use crate::error::PluginError;
 use crate::metrics::Metrics;
@@ -72,7 +73,7 @@ impl Kms {
         output
             .ciphertext_blob
             .map(Blob::into_inner)
-            .ok_or_else(|| PluginError::Internal("AWS KMS returned no ciphertext".into()))
+            .ok_or_else(|| catalogue::kms_answer_lacks("ciphertext"))
     }
 
     /// `kms:Decrypt` of `blob` with `context`, naming the key when `key_id` is given. Returns
@@ -95,7 +96,7 @@ impl Kms {
         let plaintext = output
             .plaintext
             .map(|p| Zeroizing::new(p.into_inner()))
-            .ok_or_else(|| PluginError::Internal("AWS KMS returned no plaintext".into()))?;
+            .ok_or_else(|| catalogue::kms_answer_lacks("plaintext"))?;
         Ok((plaintext, used))
     }
 
@@ -105,11 +106,11 @@ impl Kms {
         let output = self.call("DescribeKey", request).await?;
         let meta = output
             .key_metadata
-            .ok_or_else(|| PluginError::Internal("DescribeKey returned no key metadata".into()))?;
+            .ok_or_else(|| catalogue::describe_lacks("key metadata"))?;
         let arn = meta
             .arn()
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| PluginError::Internal("DescribeKey returned no key ARN".into()))?
+            .ok_or_else(|| catalogue::describe_lacks("key ARN"))?
             .to_owned();
         let unusable = match meta.key_state() {
             None | Some(KeyState::Enabled) => None,

@@ -11,6 +11,7 @@
 
 pub mod aws_error;
 pub mod cache;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod context;

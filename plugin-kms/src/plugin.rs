@@ -11,6 +11,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::cache::{Answer, CacheKey, DecryptCache, Plaintext};
+use crate::catalogue;
 use crate::context::check_context;
 use crate::envelope::{self, Context, MAX_PLAINTEXT};
 use crate::error::PluginError;
@@ -107,10 +108,7 @@ impl Plugin {
     /// Encrypts `plaintext` under the current key with the configured context.
     pub async fn encrypt(&self, api: Api, plaintext: &[u8]) -> Result<Encrypted, PluginError> {
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
-            return Err(PluginError::InvalidArgument(format!(
-                "plaintext is {} bytes; AWS KMS encrypts 1 to {MAX_PLAINTEXT} bytes",
-                plaintext.len()
-            )));
+            return Err(catalogue::plaintext_size(plaintext.len(), MAX_PLAINTEXT));
         }
         let key_id = self
             .keys

@@ -130,51 +130,11 @@ mod tests {
     #[test]
     fn no_message_is_written_outside_the_catalogue() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut offenders = Vec::new();
-        for file in rust_files(&src) {
-            if file.starts_with(src.join("catalogue")) || file.ends_with("tests.rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&file).expect("readable source");
-            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-            for (n, line) in code.lines().enumerate() {
-                let l = line.trim();
-                let makes_text = [
-                    "format!(",
-                    "\".into()",
-                    "\".to_owned()",
-                    "anyhow!(\"",
-                    "bail!(\"",
-                ]
-                .iter()
-                .any(|p| l.contains(p));
-                let formats_error = makes_text
-                    && ["Err(", "map_err(", "bail!(", "anyhow!(", "context("]
-                        .iter()
-                        .any(|p| l.contains(p))
-                    && !l.starts_with("//");
-                if formats_error || l.contains("#[error(\"") && !l.contains("#[error(\"{") {
-                    offenders.push(format!("{}:{}: {l}", file.display(), n + 1));
-                }
-            }
-        }
+        let offenders = keywarden_runtime::catalogue::stray_messages(&src, &src.join("catalogue"));
         assert!(
             offenders.is_empty(),
             "messages outside the catalogue:\n{}",
             offenders.join("\n")
         );
-    }
-
-    fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).expect("source directory") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                out.extend(rust_files(&path));
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-        out
     }
 }

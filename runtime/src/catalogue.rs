@@ -193,6 +193,103 @@ pub fn check_generated(
     ))
 }
 
+/// The prefix of the input quoted in an error message, at most.
+pub const QUOTE_BYTES: usize = 64;
+
+/// `text` cut to at most `max` bytes on a character boundary, and whether it was cut.
+fn cut(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+/// `text` cut to at most [`QUOTE_BYTES`] bytes, quoted, for error messages: a message never
+/// echoes an unbounded amount of tenant input.
+pub fn quote(text: &str) -> String {
+    match cut(text, QUOTE_BYTES) {
+        (whole, false) => format!("{whole:?}"),
+        (head, true) => format!("{head:?}… ({} bytes)", text.len()),
+    }
+}
+
+/// `text` cut to at most [`QUOTE_BYTES`] bytes, unquoted, with `…` when cut: for labels.
+pub fn prefix(text: &str) -> String {
+    match cut(text, QUOTE_BYTES) {
+        (whole, false) => whole.to_owned(),
+        (head, true) => format!("{head}…"),
+    }
+}
+
+/// A message from a library (a parser's complaint, which may quote the input) cut to a bounded
+/// length.
+pub fn clip(message: &str) -> String {
+    match cut(message, 4 * QUOTE_BYTES) {
+        (whole, false) => whole.to_owned(),
+        (head, true) => format!("{head}…"),
+    }
+}
+
+/// Lines of the Rust sources under `src` (outside `catalogue` and test code) that format error
+/// text themselves instead of calling the catalogue: for each binary's test that its catalogue
+/// is the only place messages are written. A heuristic over lines; it errs towards reporting.
+pub fn stray_messages(src: &std::path::Path, catalogue: &std::path::Path) -> Vec<String> {
+    let mut offenders = Vec::new();
+    for file in rust_files(src) {
+        if file.starts_with(catalogue) || file.ends_with("tests.rs") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            offenders.push(format!("{}: unreadable", file.display()));
+            continue;
+        };
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let l = line.trim();
+            if l.starts_with("//") {
+                continue;
+            }
+            let makes_text = [
+                "format!(",
+                "\".into()",
+                "\".to_owned()",
+                "anyhow!(\"",
+                "bail!(\"",
+            ]
+            .iter()
+            .any(|p| l.contains(p));
+            let in_error = ["Err(", "map_err(", "bail!(", "anyhow!(", "context("]
+                .iter()
+                .any(|p| l.contains(p));
+            let literal_error_attribute = l.contains("#[error(\"") && !l.contains("#[error(\"{");
+            if makes_text && in_error || literal_error_attribute {
+                offenders.push(format!("{}:{}: {l}", file.display(), n + 1));
+            }
+        }
+    }
+    offenders
+}
+
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 #[allow(unreachable_pub)]
 mod tests {
@@ -218,6 +315,16 @@ mod tests {
             /// The reason.
             Part fn why(n: usize) = "{n} is odd";
         }
+    }
+
+    #[test]
+    fn quote_is_bounded_and_keeps_characters_whole() {
+        assert_eq!(quote("abc"), "\"abc\"");
+        let long = "é".repeat(100);
+        let quoted = quote(&long);
+        assert!(quoted.len() < QUOTE_BYTES + 40, "{quoted}");
+        assert!(quoted.ends_with("(200 bytes)"), "{quoted}");
+        assert!(quoted.starts_with("\"éé"), "{quoted}");
     }
 
     #[test]
