@@ -53,6 +53,7 @@ from harness.driver import Driver, MountFailed, Pod
 from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401
 from harness.fault_proxy import Fault, FaultProxy
 from harness.spc import parameters
+from harness.troubleshooting import assert_documented
 
 
 def secret(label: str) -> str:
@@ -287,6 +288,7 @@ def assert_refused(d: Driver, params: dict[str, str], target: Path, code: grpc.S
         say(f"-> {e.code.name if e.code else e.reason}: {e.details!r}")
         assert e.reason == "GRPCProviderError" and e.code == code, e
         assert mention in e.details, f"{e.details!r} does not name {mention!r}"
+        assert_documented(code.name, e.details)
     else:
         raise AssertionError(f"Mount succeeded, expected {code.name}; files: {sorted(result.files)}")
 
@@ -351,7 +353,7 @@ def test_foreign_files_in_target_are_refused_and_kept(provider_mode, aws: MotoEn
         say(f"tmpfs target holding {before} and no ..data; Mount of an object with alias 'a'")
         mark = aws.requests.mark()
         assert_refused(d, parameters([{"objectName": f"s3://{bucket}/a"}]), target,
-                       grpc.StatusCode.FAILED_PRECONDITION, f"{target}: is not empty and has no ..data", say)
+                       grpc.StatusCode.FAILED_PRECONDITION, f"target path \"{target}\": is not empty and has no ..data", say)
         assert aws.requests.since(mark) == [], "refused before anything was fetched"
         assert writer.tree_paths(target) == before
         assert (target / "notes.txt").read_bytes() == b"not the writer's"

@@ -1,7 +1,7 @@
 """Assertions shared by the scenario tests.
 
 A failed Mount must carry the expected gRPC code and a message that names the
-problem, must leave the target path empty (never a partial set of files), and
+problem and that docs/troubleshooting.md documents with that code, must leave the target path empty (never a partial set of files), and
 the provider must go on serving.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from .driver import Driver, MountFailed
+from .troubleshooting import assert_documented
 
 
 def assert_mount_fails(
@@ -37,6 +38,7 @@ def assert_mount_fails(
     say(f"-> {failure.code.name if failure.code else failure.reason}: {failure.details!r}")
     assert failure.reason == "GRPCProviderError", f"expected a gRPC error status, got {failure}"
     assert failure.code == code, f"expected {code.name}, got {failure.code.name if failure.code else None}: {failure.details}"
+    assert_documented(code.name, failure.details)
     wanted = [m for m in mentions]
     if wanted:
         low = failure.details.lower()

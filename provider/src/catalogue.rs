@@ -91,11 +91,7 @@ pub const SECTIONS: &[Section] = &[
 ];
 
 /// How the page shows the arguments every section uses.
-pub const PLACEHOLDERS: Placeholders = &[
-    ("label", "objects[N] (NAME)"),
-    ("owner", "OWNER"),
-    ("object", "objects[N] (NAME)"),
-];
+pub const PLACEHOLDERS: Placeholders = &[("label", "objects[N] (NAME)"), ("owner", "OWNER")];
 
 #[cfg(test)]
 mod tests {

@@ -38,6 +38,37 @@ impl Kind for Part {
     }
 }
 
+/// Kinds for the text of a structured error (a `thiserror` variant whose `Display` calls the
+/// catalogue), named after the gRPC code it is returned with.
+pub mod codes {
+    use super::Kind;
+
+    macro_rules! text_kinds {
+        ($($kind:ident => $code:literal),* $(,)?) => {$(
+            #[doc = concat!("Text of an error returned as `", $code, "`.")]
+            pub struct $kind;
+            impl Kind for $kind {
+                type Out = String;
+                const CODE: &'static str = $code;
+                fn make(text: String) -> String {
+                    text
+                }
+            }
+        )*};
+    }
+
+    text_kinds! {
+        InvalidArgumentText => "INVALID_ARGUMENT",
+        NotFoundText => "NOT_FOUND",
+        PermissionDeniedText => "PERMISSION_DENIED",
+        FailedPreconditionText => "FAILED_PRECONDITION",
+        ResourceExhaustedText => "RESOURCE_EXHAUSTED",
+        UnavailableText => "UNAVAILABLE",
+        DeadlineExceededText => "DEADLINE_EXCEEDED",
+        InternalText => "INTERNAL",
+    }
+}
+
 /// One message of a catalogue.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
@@ -47,6 +78,8 @@ pub struct Entry {
     pub code: &'static str,
     /// The format string, with `{argument}` holes.
     pub text: &'static str,
+    /// Each argument's name and type, as written.
+    pub args: &'static [(&'static str, &'static str)],
     /// Its cause and fix, in Markdown.
     pub fix: &'static str,
 }
@@ -86,6 +119,7 @@ macro_rules! catalogue {
                 name: stringify!($name),
                 code: <$kind as $crate::catalogue::Kind>::CODE,
                 text: $text,
+                args: &[$((stringify!($arg), stringify!($ty))),*],
                 fix: concat!($($fix, "\n"),*),
             }),*],
         };
@@ -104,7 +138,7 @@ pub fn markdown(sections: &[Section], placeholders: Placeholders) -> String {
         page.push_str(&format!("### {}\n\n{}\n\n", section.title, section.intro));
         page.push_str("| message | code | cause and fix |\n|---|---|---|\n");
         for entry in section.entries {
-            let message = shown(entry.text, placeholders);
+            let message = shown(entry.text, entry.args, placeholders);
             let fence = if message.contains('`') { "``" } else { "`" };
             let fix: Vec<&str> = entry.fix.lines().map(str::trim).collect();
             page.push_str(&format!(
@@ -119,8 +153,10 @@ pub fn markdown(sections: &[Section], placeholders: Placeholders) -> String {
     page
 }
 
-/// A format string as the page shows it: holes replaced by placeholders, braces unescaped.
-pub fn shown(text: &str, placeholders: Placeholders) -> String {
+/// A format string as the page shows it: holes replaced by placeholders, braces unescaped. A
+/// hole formatted with `:?` is shown quoted when its argument is text (its type names `str`,
+/// `String`, `Path` or `Debug`), as `Debug` quotes text but not numbers or durations.
+pub fn shown(text: &str, args: &[(&str, &str)], placeholders: Placeholders) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find(['{', '}']) {
@@ -139,7 +175,16 @@ pub fn shown(text: &str, placeholders: Placeholders) -> String {
         let (name, spec) = hole.split_once(':').unwrap_or((hole, ""));
         let (name, quoted) = match name.strip_suffix("_q") {
             Some(bare) => (bare, true),
-            None => (name, spec.contains('?')),
+            None => {
+                let ty = args
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or("", |(_, t)| *t);
+                let text_like = ["str", "String", "Path", "Debug"]
+                    .iter()
+                    .any(|t| ty.contains(t));
+                (name, spec.contains('?') && text_like)
+            }
         };
         let shown = placeholders
             .iter()

@@ -3,6 +3,10 @@
 
 use std::fmt::Display;
 
+use keywarden_runtime::catalogue::codes::{
+    FailedPreconditionText, InvalidArgumentText, PermissionDeniedText, UnavailableText,
+};
+
 use super::{Internal, Part};
 
 keywarden_runtime::catalogue! {
@@ -11,23 +15,23 @@ keywarden_runtime::catalogue! {
      kube-apiserver retry; while it lasts, reads of Secrets fail and `/readyz` reports the \
      reason.";
 
-    /// `INVALID_ARGUMENT`: KMS refused the ciphertext (`InvalidCiphertextException`): it was
+    /// KMS refused the ciphertext (`InvalidCiphertextException`): it was
     /// altered, or encrypted under another context.
-    Part fn bad_ciphertext(code: impl Display) = "ciphertext rejected by AWS KMS ({code})";
-    /// `UNAVAILABLE`: KMS is unreachable (REASON `timeout`, `connection failed`), throttling
+    InvalidArgumentText fn bad_ciphertext(code: impl Display) = "ciphertext rejected by AWS KMS ({code})";
+    /// KMS is unreachable (REASON `timeout`, `connection failed`), throttling
     /// (`ThrottlingException`) or failing after the SDK's retries: check the control plane's
     /// network path to KMS (a VPC endpoint in private subnets) and the account's KMS quotas.
-    Part fn unavailable(reason: impl Display) = "AWS KMS unavailable ({reason})";
-    /// `FAILED_PRECONDITION`: the key is disabled, pending deletion, missing, or not a
+    UnavailableText fn unavailable(reason: impl Display) = "AWS KMS unavailable ({reason})";
+    /// The key is disabled, pending deletion, missing, or not a
     /// symmetric encryption key (CODE says which). Enable it or cancel its deletion: until then
     /// no Secret can be read.
-    Part fn key_unusable(code: impl Display) = "KMS key unusable ({code})";
-    /// `PERMISSION_DENIED`: the plugin's role may not use the key (`kms:Encrypt`,
+    FailedPreconditionText fn key_unusable(code: impl Display) = "KMS key unusable ({code})";
+    /// The plugin's role may not use the key (`kms:Encrypt`,
     /// `kms:Decrypt`, `kms:DescribeKey` in its IAM policy and the key policy).
-    Part fn access_denied(code: impl Display) = "access denied by AWS KMS ({code})";
-    /// `UNAVAILABLE`: the plugin has not resolved its `--key` to a key ARN yet (REASON says
+    PermissionDeniedText fn access_denied(code: impl Display) = "access denied by AWS KMS ({code})";
+    /// The plugin has not resolved its `--key` to a key ARN yet (REASON says
     /// why: the DescribeKey failure below). Encrypt waits for it.
-    Part fn not_ready(reason: impl Display) = "key not resolved yet: {reason}";
+    UnavailableText fn not_ready(reason: impl Display) = "key not resolved yet: {reason}";
     /// REASON of the entry above before the first DescribeKey answered.
     Part fn not_resolved_yet() = "not resolved yet";
     /// REASON of the entry above: DescribeKey of `--key` failed (ERROR is one of the messages
@@ -44,24 +48,24 @@ keywarden_runtime::catalogue! {
     /// A reason `/readyz` and `Status` report: the health probe's round trip through KMS gave
     /// back other bytes than it encrypted: report it.
     Part fn probe_mismatch() = "Decrypt: health probe decrypted to the wrong value";
-    /// `INTERNAL`: KMS answered without the field the plugin needs (FIELD): a KMS-compatible
+    /// KMS answered without the field the plugin needs (FIELD): a KMS-compatible
     /// endpoint that is not AWS KMS, or a proxy that rewrites answers.
     Internal fn kms_answer_lacks(field: &str) = "AWS KMS returned no {field}";
     /// As for the entry above, for DescribeKey.
     Internal fn describe_lacks(field: &str) = "DescribeKey returned no {field}";
-    /// `INTERNAL`: KMS answered an empty ciphertext.
+    /// KMS answered an empty ciphertext.
     Internal fn kms_empty_ciphertext() = "AWS KMS returned an empty ciphertext";
-    /// `INTERNAL`: KMS answered a ciphertext larger than kube-apiserver stores: a key type
+    /// KMS answered a ciphertext larger than kube-apiserver stores: a key type
     /// that is not symmetric encryption.
     Internal fn kms_ciphertext_too_large(n: usize, limit: usize) =
         "AWS KMS returned a {n}-byte ciphertext; the apiserver accepts at most {limit} bytes";
-    /// `INTERNAL`: the v1beta1 framing (key, context and blob) would exceed kube-apiserver's
+    /// The v1beta1 framing (key, context and blob) would exceed kube-apiserver's
     /// limit: shorten the configured encryption context.
     Internal fn v1_too_large(total: usize, blob: usize, limit: usize) =
         "a {total}-byte v1beta1 ciphertext (key, context, {blob}-byte KMS blob) is over the {limit}-byte limit or empty";
-    /// `INTERNAL`: the SDK could not build the request (an invalid `AWS_ENDPOINT_URL*`).
+    /// The SDK could not build the request (an invalid `AWS_ENDPOINT_URL*`).
     Internal fn request_not_built() = "AWS KMS request could not be built";
-    /// `INTERNAL`: KMS refused the call in a way that fits no other code; the plugin's log has
+    /// KMS refused the call in a way that fits no other code; the plugin's log has
     /// AWS's message.
     Internal fn kms_rejected(code: &str) = "AWS KMS rejected the request ({code})";
 }

@@ -3,7 +3,9 @@
 
 use std::fmt::Display;
 
-use super::{InvalidArgument, Part};
+use keywarden_runtime::catalogue::codes::PermissionDeniedText;
+
+use super::InvalidArgument;
 
 keywarden_runtime::catalogue! {
     "keywarden-kms: requests",
@@ -55,15 +57,15 @@ keywarden_runtime::catalogue! {
     /// The stored encryption-context annotation is damaged.
     InvalidArgument fn bad_context_annotation(annotation: &str) =
         "annotation {annotation} is not a JSON object of strings";
-    /// `PERMISSION_DENIED`: the Decrypt names a key this plugin may not use: not its `--key`
+    /// The Decrypt names a key this plugin may not use: not its `--key`
     /// (or what its alias names or named), nor one of `--decrypt-keys`. After moving to a new
     /// key, list the old key's ARN in `--decrypt-keys` until `keywarden-kms scan` counts no
     /// object under it (see [kms-rotation.md](kms-rotation.md)).
-    Part fn key_not_allowed(key_q: &str) =
+    PermissionDeniedText fn key_not_allowed(key_q: &str) =
         "key {key_q} is not the current key, a --decrypt-keys key, or a key the alias names now or named before";
-    /// `PERMISSION_DENIED`: the data was encrypted under another encryption context than the
+    /// The data was encrypted under another encryption context than the
     /// configured one: add the old context to `--decrypt-encryption-contexts` until the data
     /// is re-encrypted.
-    Part fn context_not_allowed(keys: impl Display) =
+    PermissionDeniedText fn context_not_allowed(keys: impl Display) =
         "the stored encryption context lacks or changes configured key(s) {keys} and is not in --decrypt-encryption-contexts";
 }

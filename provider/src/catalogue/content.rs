@@ -93,8 +93,8 @@ keywarden_runtime::catalogue! {
     /// The value (after decryption; for `jmesPath[J]`, the extracted string) is not of the
     /// declared encoding; REASON is one of the parts below. A value that is not encoded at all
     /// needs `utf-8`.
-    InvalidArgument fn bad_encoded_value(label: &str, encoding: &str, reason: String) =
-        "{label}: objectEncoding {encoding}: {reason}";
+    InvalidArgument fn bad_encoded_value(owner: &str, encoding: &str, reason: String) =
+        "{owner}: objectEncoding {encoding}: {reason}";
     /// `-` and `_` mean `base64url`, `+` and `/` mean `base64`. Whitespace is skipped, so line
     /// breaks are not the cause.
     Part fn not_in_alphabet(offset: usize, alphabet: &str) = "byte {offset} is not in {alphabet}";

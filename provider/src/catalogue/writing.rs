@@ -3,6 +3,8 @@
 
 use std::fmt::Display;
 
+use keywarden_runtime::catalogue::codes::FailedPreconditionText;
+
 use super::{Part, Precondition};
 
 keywarden_runtime::catalogue! {
@@ -15,7 +17,7 @@ keywarden_runtime::catalogue! {
     /// anything is fetched.
     Precondition fn target_refused(reason: String) = "{reason}";
     /// The message of a write that failed; REASON is one of the parts below.
-    Part fn cannot_write(reason: impl Display) = "cannot write the mount: {reason}";
+    FailedPreconditionText fn cannot_write(reason: impl Display) = "cannot write the mount: {reason}";
     /// The target path and what is wrong with it.
     Part fn target(path: impl std::fmt::Debug, reason: impl Display) = "target path {path:?}: {reason}";
     /// The target path is a file or a symlink: the kubelet's target path is a directory.
