@@ -52,17 +52,6 @@ impl Kind for Internal {
     }
 }
 
-/// A line printed on stderr before the plugin or its `scan` command exits non-zero.
-pub struct Exit;
-
-impl Kind for Exit {
-    type Out = String;
-    const CODE: &'static str = "exit";
-    fn make(text: String) -> String {
-        text
-    }
-}
-
 /// The sections, in the order of the page.
 pub const SECTIONS: &[Section] = &[requests::SECTION, kms::SECTION, startup::SECTION];
 

@@ -65,18 +65,6 @@ kinds! {
 /// the message around it.
 pub use keywarden_runtime::catalogue::Part;
 
-/// A line the `seal` and `check` commands or the server's start-up print on stderr before
-/// exiting non-zero.
-pub struct Exit;
-
-impl Kind for Exit {
-    type Out = String;
-    const CODE: &'static str = "exit 1";
-    fn make(text: String) -> String {
-        text
-    }
-}
-
 /// The sections, in the order of the page.
 pub const SECTIONS: &[Section] = &[
     request::SECTION,
@@ -88,6 +76,7 @@ pub const SECTIONS: &[Section] = &[
     sizes::SECTION,
     writing::SECTION,
     serving::SECTION,
+    keywarden_runtime::catalogue::SERVING,
 ];
 
 /// How the page shows the arguments every section uses.

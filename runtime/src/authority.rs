@@ -52,19 +52,19 @@ const REPLACEMENT: &[u8] = b"localhost";
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     /// The connection did not start with the HTTP/2 preface.
-    #[error("connection does not start with the HTTP/2 client preface")]
+    #[error("{}", crate::catalogue::bad_preface())]
     BadPreface,
     /// A HEADERS/CONTINUATION frame is inconsistent with the framing rules.
-    #[error("malformed header frame: {0}")]
+    #[error("{}", crate::catalogue::bad_framing(.0))]
     Framing(&'static str),
     /// The header block is larger than we are willing to buffer.
-    #[error("header block larger than {MAX_HEADER_BLOCK} bytes")]
+    #[error("{}", crate::catalogue::header_block_too_large(MAX_HEADER_BLOCK))]
     TooLarge,
     /// The decoded header list is over the limit (an HPACK expansion).
-    #[error("decoded header list larger than {MAX_HEADER_LIST} bytes")]
+    #[error("{}", crate::catalogue::header_list_too_large(MAX_HEADER_LIST))]
     ListTooLarge,
     /// The HPACK data did not decode.
-    #[error("undecodable header block: {0}")]
+    #[error("{}", crate::catalogue::bad_hpack(.0))]
     Hpack(String),
 }
 

@@ -16,6 +16,13 @@
 //! Each entry becomes `pub fn bad_region(region: &str) -> <InvalidArgument as Kind>::Out`, which
 //! formats the text with its arguments; the doc comment is the fix shown on the page.
 
+mod serving;
+
+pub use serving::*;
+
+/// The messages of serving that both binaries share (rendered with the provider's tables).
+pub const SERVING: Section = serving::SECTION;
+
 /// What a kind of message turns into, and the code the page shows for it.
 pub trait Kind {
     /// The value an entry's function returns (a binary's error type, or `String` for a part).
@@ -39,7 +46,9 @@ impl Kind for Part {
 }
 
 /// Kinds for the text of a structured error (a `thiserror` variant whose `Display` calls the
-/// catalogue), named after the gRPC code it is returned with.
+/// catalogue), named after the gRPC code it is returned with; and for the one line a binary
+/// prints before it exits: `ExitStart` (exit 2, its flags are refused) and `ExitCommand`
+/// (exit 1, a command such as `seal` failed).
 pub mod codes {
     use super::Kind;
 
@@ -66,6 +75,8 @@ pub mod codes {
         UnavailableText => "UNAVAILABLE",
         DeadlineExceededText => "DEADLINE_EXCEEDED",
         InternalText => "INTERNAL",
+        ExitStart => "exit 2",
+        ExitCommand => "exit 1",
     }
 }
 
@@ -360,6 +371,23 @@ mod tests {
             /// The reason.
             Part fn why(n: usize) = "{n} is odd";
         }
+    }
+
+    #[test]
+    fn stray_messages_are_found_outside_the_catalogue_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path();
+        std::fs::create_dir_all(src.join("catalogue")).expect("mkdir");
+        let stray = "fn f() -> Result<(), String> {\n    Err(format!(\"bad {}\", 1))\n}\n";
+        std::fs::write(src.join("a.rs"), stray).expect("write");
+        std::fs::write(src.join("catalogue/b.rs"), stray).expect("write");
+        let clean = "#[derive(thiserror::Error)]\n#[error(\"{}\", x())]\nstruct E;\n#[cfg(test)]\nfn t() { let _ = Err::<(), _>(format!(\"x\")); }\n";
+        std::fs::write(src.join("c.rs"), clean).expect("write");
+        std::fs::write(src.join("d.rs"), "#[error(\"literal text\")]\n").expect("write");
+        let found = stray_messages(src, &src.join("catalogue"));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("a.rs:2"), "{found:?}");
+        assert!(found[1].contains("d.rs:1"), "{found:?}");
     }
 
     #[test]

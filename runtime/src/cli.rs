@@ -87,7 +87,7 @@ where
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fail(program, &format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(program, &crate::catalogue::no_runtime(e)),
     };
     match runtime.block_on(start()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,7 +112,7 @@ where
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fail(program, &format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(program, &crate::catalogue::no_runtime(e)),
     };
     match runtime.block_on(command) {
         Ok(report) => {
@@ -165,7 +165,7 @@ impl std::str::FromStr for HttpAddr {
         }
         s.parse()
             .map(Self::On)
-            .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8080, or off"))
+            .map_err(|_| crate::catalogue::bad_http_addr(s))
     }
 }
 
@@ -189,12 +189,9 @@ impl HttpAddr {
             },
             _ => tokio::net::TcpListener::bind(addr).await,
         };
-        bound.map(Some).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot listen on --http-addr {addr}: {e}"),
-            )
-        })
+        bound
+            .map(Some)
+            .map_err(|e| std::io::Error::new(e.kind(), crate::catalogue::cannot_listen(addr, &e)))
     }
 }
 
@@ -225,8 +222,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration like 2s, 5m or 100s ({e})"))
+    humantime::parse_duration(s).map_err(|e| crate::catalogue::bad_duration(s, e))
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub fn routes(
         let socket = socket.clone();
         async move {
             if !serving {
-                return Err("not serving".to_owned());
+                return Err(crate::catalogue::not_serving());
             }
             accepts(socket).await
         }
@@ -83,10 +83,10 @@ impl Probe for Ready {
     fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             if self.state.is_draining() {
-                return Err("shutting down".to_owned());
+                return Err(crate::catalogue::shutting_down());
             }
             if !self.state.is_serving() {
-                return Err("not serving".to_owned());
+                return Err(crate::catalogue::not_serving());
             }
             self.readiness.check().await
         })
@@ -97,10 +97,10 @@ impl Probe for Ready {
 async fn accepts(socket: PathBuf) -> Result<(), String> {
     match tokio::time::timeout(LIVENESS_TIMEOUT, tokio::net::UnixStream::connect(&socket)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("cannot connect to {}: {e}", socket.display())),
-        Err(_) => Err(format!(
-            "{} did not accept within {LIVENESS_TIMEOUT:?}",
-            socket.display()
+        Ok(Err(e)) => Err(crate::catalogue::socket_refused(socket.display(), e)),
+        Err(_) => Err(crate::catalogue::socket_slow(
+            socket.display(),
+            &LIVENESS_TIMEOUT,
         )),
     }
 }

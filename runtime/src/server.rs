@@ -25,7 +25,7 @@ const ADMIN_RETRY: Duration = Duration::from_millis(200);
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The gRPC server failed.
-    #[error("gRPC server failed")]
+    #[error("{}", crate::catalogue::grpc_failed())]
     Grpc(#[source] tonic::transport::Error),
 }
 

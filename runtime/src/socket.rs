@@ -18,19 +18,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     /// Another process is serving on the path.
-    #[error("{path} is in use by another live process; refusing to take it over")]
+    #[error("{}", crate::catalogue::socket_in_use(.path))]
     InUse {
         /// The socket path.
         path: PathBuf,
     },
     /// Something other than a socket sits at the path; we do not delete it.
-    #[error("{path} exists and is not a socket; refusing to remove it")]
+    #[error("{}", crate::catalogue::socket_not_a_socket(.path))]
     NotASocket {
         /// The socket path.
         path: PathBuf,
     },
     /// A filesystem call failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{}", crate::catalogue::socket_io(.action, .path, .source))]
     Io {
         /// What was being done.
         action: &'static str,

@@ -24,7 +24,7 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The level or filter directive did not parse.
-    #[error("invalid log level {level:?}: {source}")]
+    #[error("{}", crate::catalogue::bad_log_level(.level, .source))]
     Level {
         /// What was given.
         level: String,

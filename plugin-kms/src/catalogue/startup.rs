@@ -2,7 +2,9 @@
 
 use std::fmt::Display;
 
-use super::{Exit, Part};
+use keywarden_runtime::catalogue::codes::ExitStart;
+
+use super::Part;
 
 keywarden_runtime::catalogue! {
     "keywarden-kms: start-up and scan",
@@ -11,27 +13,27 @@ keywarden_runtime::catalogue! {
 
     /// `--decrypt-keys` lists key ARNs, not aliases or ids: the plugin must know exactly which
     /// keys it may decrypt with.
-    Exit fn decrypt_key_not_arn(arn: &str) =
+    ExitStart fn decrypt_key_not_arn(arn: &str) =
         "--decrypt-keys {arn:?} is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)";
     /// Give a duration such as `60s`.
-    Exit fn zero_health_interval() = "--health-interval must be greater than 0";
+    ExitStart fn zero_health_interval() = "--health-interval must be greater than 0";
     /// Give a duration such as `5m`.
-    Exit fn zero_key_refresh() = "--key-refresh-interval must be greater than 0";
+    ExitStart fn zero_key_refresh() = "--key-refresh-interval must be greater than 0";
     /// The socket path kube-apiserver's EncryptionConfiguration names.
-    Exit fn empty_socket() = "--socket must not be empty";
+    ExitStart fn empty_socket() = "--socket must not be empty";
     /// Encryption contexts are `key=value` pairs (FLAG is `--encryption-context` or
     /// `--decrypt-encryption-contexts`).
-    Exit fn context_not_pair(flag: &str, pair: &str) = "{flag} {pair:?} is not k=v";
+    ExitStart fn context_not_pair(flag: &str, pair: &str) = "{flag} {pair:?} is not k=v";
     /// As for the entry above: a key is needed.
-    Exit fn context_empty_key(flag: &str, pair: &str) = "{flag} {pair:?} has an empty key";
+    ExitStart fn context_empty_key(flag: &str, pair: &str) = "{flag} {pair:?} has an empty key";
     /// As for the entry above: each key once.
-    Exit fn context_repeated_key(flag: &str, key: &str) = "{flag} key {key:?} is given twice";
+    ExitStart fn context_repeated_key(flag: &str, key: &str) = "{flag} key {key:?} is given twice";
     /// `--key` names the KMS key: an ARN, id, alias or alias ARN.
-    Exit fn empty_key() = "--key must not be empty";
+    ExitStart fn empty_key() = "--key must not be empty";
     /// No KMS key reference is that long.
-    Exit fn key_too_long(limit: usize) = "--key is longer than {limit} bytes";
+    ExitStart fn key_too_long(limit: usize) = "--key is longer than {limit} bytes";
     /// A key reference has no spaces: check the quoting in the static pod's manifest.
-    Exit fn key_whitespace(key: &str) = "--key {key:?} contains whitespace";
+    ExitStart fn key_whitespace(key: &str) = "--key {key:?} contains whitespace";
     /// `scan`: a certificate or key file for etcd could not be used (REASON from the TLS
     /// library): check `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`.
     Part fn etcd_tls(path: &str, reason: impl Display) = "{path}: {reason}";

@@ -3,36 +3,38 @@
 
 use std::fmt::Display;
 
-use super::{Exit, Part};
+use keywarden_runtime::catalogue::codes::{ExitCommand, ExitStart};
+
+use super::Part;
 
 keywarden_runtime::catalogue! {
     "Start-up and commands",
     "`keywarden-provider serve` checks its configuration before binding anything and exits \
      with code 2 and one line naming the problem (`kubectl logs --previous` shows it; run the \
-     same arguments with `--check-config` to test a change). `seal` and `check` exit 1 with \
-     one line.";
+     same arguments with `--check-config` to test a change). A failure while starting to serve, \
+     and a failed `seal` or `check`, exit 1 with one line.";
 
     /// The flag only relaxes the provider's own writer.
-    Exit fn non_tmpfs_needs_provider_mode() = "--allow-non-tmpfs applies only with --write-mode provider";
+    ExitStart fn non_tmpfs_needs_provider_mode() = "--allow-non-tmpfs applies only with --write-mode provider";
     /// A Mount needs time: give a duration such as `100s`.
-    Exit fn zero_mount_timeout() = "--mount-timeout must be greater than 0";
+    ExitStart fn zero_mount_timeout() = "--mount-timeout must be greater than 0";
     /// Zero would refuse every object.
-    Exit fn zero_size_limit() = "--max-object-bytes and --max-response-bytes must be greater than 0";
+    ExitStart fn zero_size_limit() = "--max-object-bytes and --max-response-bytes must be greater than 0";
     /// Raise `maxInflightBytes` (and the memory limit) or lower `maxResponseBytes`.
-    Exit fn budget_below_response(budget: usize, response: usize) =
+    ExitStart fn budget_below_response(budget: usize, response: usize) =
         "--max-inflight-bytes ({budget}) must be at least --max-response-bytes ({response}): a full response could never be served";
     /// Zero would refuse every Mount.
-    Exit fn zero_concurrent_mounts() = "--max-concurrent-mounts must be at least 1";
+    ExitStart fn zero_concurrent_mounts() = "--max-concurrent-mounts must be at least 1";
     /// `--pod-identity-endpoints` and `--kubernetes-api` take URLs with a scheme.
-    Exit fn not_http_url(url: &str) = "{url:?} is not an http:// or https:// URL";
+    ExitStart fn not_http_url(url: &str) = "{url:?} is not an http:// or https:// URL";
     /// IRSA needs the audience of the tokens kubelet hands over (`sts.amazonaws.com`).
-    Exit fn empty_token_audience() = "--token-audience must not be empty";
+    ExitStart fn empty_token_audience() = "--token-audience must not be empty";
     /// Namespaces for node identity only make sense when it is allowed.
-    Exit fn namespaces_need_node_identity() = "--node-identity-namespaces needs --allow-node-identity";
+    ExitStart fn namespaces_need_node_identity() = "--node-identity-namespaces needs --allow-node-identity";
     /// The Kubernetes API client or the Pod Identity agent client could not be built (WHAT);
     /// the log line carries the reason, e.g. an unreadable CA bundle at
     /// `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt`.
-    Exit fn setup_failed(what: &str) = "cannot set up the {what}";
+    ExitCommand fn setup_failed(what: &str) = "cannot set up the {what}";
     /// A WHAT of the entry above.
     Part fn kube_client() = "Kubernetes API client";
     /// A WHAT of the entry above.
@@ -54,29 +56,29 @@ keywarden_runtime::catalogue! {
     /// The endpoint URL or a header could not be used (REASON from the HTTP library): check
     /// `--kubernetes-api` and `--pod-identity-endpoints`.
     Part fn http_bad_request(reason: impl Display) = "invalid request: {reason}";
-    /// Printed by `keywarden-provider health` (the liveness probe) when the provider's own
-    /// socket refuses connections: the socket directory was removed or remounted underneath
-    /// the pod (for example by reinstalling the driver with another `providersDir`).
-    /// Restarting the provider recreates it.
+    /// A `/readyz` reason (the probe calls `Version` on the provider's own socket, as the
+    /// driver would): the socket refuses connections because its directory was removed or
+    /// remounted underneath the pod (for example by reinstalling the driver with another
+    /// `providersDir`). `/livez` fails too, and the restart recreates it.
     Part fn health_no_connect(socket: impl Display, reason: impl Display) = "cannot connect to {socket}: {reason}";
-    /// Printed by `health` when the socket answered `Version` with an error: the server is
-    /// shutting down, or another program holds the socket.
+    /// A `/readyz` reason: the socket answered `Version` with an error: the server is shutting
+    /// down, or another program holds the socket.
     Part fn health_version_failed(reason: &str) = "Version failed: {reason}";
-    /// Printed by `health` when the socket did not answer in time: the provider is overloaded
-    /// or stuck; the probe restarts it.
+    /// A `/readyz` reason: the socket did not answer in time: the provider is overloaded or
+    /// stuck (the pod is taken out of service until it answers again).
     Part fn health_timeout(timeout: &std::time::Duration) = "socket did not answer within {timeout:?}";
     /// `seal --context` takes `key=value` pairs.
     Part fn not_a_pair(text: &str) = "{text:?} is not k=v";
     /// `seal --namespace` sets `keywarden.io/namespace`; a `--context` with another value for
     /// it contradicts it. Give one.
-    Exit fn namespace_conflict(namespace: &str, key: &str, other: &str) =
+    ExitCommand fn namespace_conflict(namespace: &str, key: &str, other: &str) =
         "--namespace {namespace} conflicts with --context {key}={other}";
     /// KMS refused to make a data key under `--key` for the caller's credentials (REASON has
     /// AWS's error): check `kms:GenerateDataKey` on the key and the key's state.
-    Exit fn generate_data_key_failed(key: &str, reason: impl Display) = "GenerateDataKey under {key}: {reason}";
+    ExitCommand fn generate_data_key_failed(key: &str, reason: impl Display) = "GenerateDataKey under {key}: {reason}";
     /// The sealed object could not be uploaded (REASON has AWS's error): check `s3:PutObject`
     /// and, for SSE-KMS buckets, `kms:GenerateDataKey` on the bucket's key.
-    Exit fn upload_failed(out: &str, reason: impl Display) = "uploading to {out}: {reason}";
+    ExitCommand fn upload_failed(out: &str, reason: impl Display) = "uploading to {out}: {reason}";
     /// A file could not be read or written (the reason follows).
     Part fn reading(what: impl Display) = "reading {what}";
     /// As for the entry above.
@@ -86,20 +88,20 @@ keywarden_runtime::catalogue! {
     /// As for the entry above, for `check --out`.
     Part fn resolving(what: impl Display) = "resolving {what}";
     /// `check` reads SecretProviderClass manifests of the CSI driver's API.
-    Exit fn wrong_api_version(version_q: &str) =
+    ExitCommand fn wrong_api_version(version_q: &str) =
         "apiVersion {version_q} is not secrets-store.csi.x-k8s.io/v1";
     /// The manifest is for another provider.
-    Exit fn wrong_provider(provider_q: &str) = "spec.provider is {provider_q}; it must be \"keywarden\"";
+    ExitCommand fn wrong_provider(provider_q: &str) = "spec.provider is {provider_q}; it must be \"keywarden\"";
     /// As in the cluster, every parameter is a string: quote it.
-    Exit fn parameter_not_string(key: &str) = "spec.parameters.{key} must be a string (quote it in YAML)";
+    ExitCommand fn parameter_not_string(key: &str) = "spec.parameters.{key} must be a string (quote it in YAML)";
     /// The file is not YAML.
     Part fn manifest_not_yaml() = "the manifest is not valid YAML";
     /// The SecretProviderClass lacks `spec.provider` or `spec.parameters`, or has the wrong
     /// types.
     Part fn manifest_shape() = "the SecretProviderClass does not have the expected shape";
     /// The file holds no document of kind SecretProviderClass.
-    Exit fn no_spc(kinds: &[String]) = "no SecretProviderClass in the file (found kinds: {kinds:?})";
+    ExitCommand fn no_spc(kinds: &[String]) = "no SecretProviderClass in the file (found kinds: {kinds:?})";
     /// `check --out` writes with the provider's writer: the directory's problem follows (see
     /// "Writing the files").
-    Exit fn out_refused(reason: impl Display) = "--out: {reason}";
+    ExitCommand fn out_refused(reason: impl Display) = "--out: {reason}";
 }
