@@ -23,7 +23,7 @@ import grpc
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import mounts, sealer
+from harness import commands, mounts, sealer
 from harness.aws import MotoEndpoint, Seeder
 from harness.checks import assert_mount_fails, assert_still_serves, assert_written_by
 from harness.docs import REPO, named_json
@@ -39,7 +39,7 @@ from harness.iam_fixtures import (  # noqa: F401  (fixtures)
     tokens_for,
 )
 from harness.provider import ProviderProcess
-from harness.spc import parameters
+from harness.spc import manifest, parameters
 
 PREFIX_VERSION = re.compile(r"^prefix-[0-9a-f]{32}$")
 
@@ -192,6 +192,28 @@ def test_the_cap_on_prefix_objects_fails_before_any_fetch(
     say("held: 4 keys over a cap of 3 refused naming the flag, no GetObject; 3 keys mount")
 
 
+def test_listed_sizes_meet_the_byte_limits_before_any_fetch(
+    start_provider: Callable[..., ProviderProcess], aws: MotoEndpoint, seed: Seeder, bucket: str, target, say,
+) -> None:
+    for i in range(3):
+        seed.put(bucket, f"sized/{i}", os.urandom(1500))
+    provider = start_provider(["--max-response-bytes", "4096", "--max-object-bytes", "2048"])
+    with Driver(provider.socket_path) as d:
+        mark = aws.requests.mark()
+        assert_mount_fails(d, parameters([{"objectName": f"s3://{bucket}/sized/"}]), target,
+                           grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           ["reach 4500 bytes, over the limit of 4096 (--max-response-bytes)"], say=say)
+        assert calls(aws, mark, "GetObject") == []
+        seed.put(bucket, "sized/0", os.urandom(3000))
+        seed.s3.delete_object(Bucket=bucket, Key="sized/2")
+        mark = aws.requests.mark()
+        assert_mount_fails(d, parameters([{"objectName": f"s3://{bucket}/sized/"}]), target,
+                           grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           ['key "0" is 3000 bytes, over the limit of 2048 (--max-object-bytes)'], say=say)
+        assert calls(aws, mark, "GetObject") == []
+    say("held: sizes from the listing refused against both byte limits, before any GetObject")
+
+
 HOSTILE = [
     ("../x", "contains a '..' element"),
     ("a/../../x", "contains a '..' element"),
@@ -234,6 +256,34 @@ def test_prefix_only_options_are_refused_before_any_aws_call(
         assert_mount_fails(driver, parameters([{"objectName": f"s3://{bucket}/p/", **spec}]), target,
                            grpc.StatusCode.INVALID_ARGUMENT, [why], say=say)
         assert aws.requests.since(mark) == []
+
+
+def test_check_validates_a_prefix_offline_and_fetches_it_with_out(
+    aws: MotoEndpoint, seed: Seeder, bucket: str, tmp_path, say,
+) -> None:
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(manifest([{"objectName": f"s3://{bucket}/cfg/", "jmesPath": [
+        {"path": "a", "objectAlias": "a"}]}]))
+    mark = aws.requests.mark()
+    run = commands.check(aws.env(), refused)
+    say(f"check with jmesPath on a prefix: exit {run.returncode}, stderr {run.stderr.strip()!r}")
+    assert run.returncode == 1 and "jmesPath does not apply to a prefix" in run.stderr, run.describe()
+    assert aws.requests.since(mark) == [], "refused without an AWS call"
+
+    bodies = {"a": value("a"), "nested/b": value("b")}
+    for rel, body in bodies.items():
+        seed.put(bucket, f"cfg/{rel}", body)
+    good = tmp_path / "good.yaml"
+    good.write_text(manifest([{"objectName": f"s3://{bucket}/cfg/", "objectAlias": "conf"}]))
+    valid = commands.check(aws.env(), good)
+    assert valid.returncode == 0 and "-> conf/<each key under the prefix>" in valid.stdout, valid.describe()
+    out = tmp_path / "out"
+    fetched = commands.check(aws.env(), good, out=out)
+    say(f"check --out: {fetched.stdout.strip()!r}")
+    assert fetched.returncode == 0, fetched.describe()
+    for rel, body in bodies.items():
+        assert (out / "conf" / rel).read_bytes() == body
+    assert re.search(rf"s3://{bucket}/cfg/ version prefix-[0-9a-f]{{32}}", fetched.stdout), fetched.stdout
 
 
 def test_member_paths_clash_with_other_objects_and_an_empty_prefix_is_not_found(
