@@ -7,7 +7,9 @@
 //! entries of a Mount) before a member is kept, every relative key must pass the alias rules
 //! of `mount_path.rs`, sizes the listing declares are checked against the Mount's byte limits
 //! before any object is fetched, and the keys kept are charged to the Mount's memory budget.
-//! Listing stops at the first key over a bound, so nothing past it is buffered.
+//! Directory markers are skipped but bounded too (`MAX_PREFIX_MARKERS`), and every page must
+//! carry keys, so the number of pages is bounded as well. Listing stops at the first key over a
+//! bound, so nothing past it is buffered.
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
@@ -16,7 +18,7 @@ use crate::aws_error;
 use crate::budget::{Charge, MountBudget};
 use crate::encoding::ObjectEncoding;
 use crate::error::MountError;
-use crate::limits;
+use crate::limits::{self, MAX_PREFIX_MARKERS};
 use crate::metrics::Metrics;
 use crate::mount::Limits;
 use crate::mount_path::{self, PathSet};
@@ -119,6 +121,7 @@ impl Listing<'_> {
         let label = &self.object.label;
         let mut members = Vec::new();
         let mut listed_bytes = 0usize;
+        let mut markers = 0usize;
         let mut token: Option<String> = None;
         loop {
             let call = metrics.aws_request("s3", "ListObjectsV2");
@@ -157,6 +160,13 @@ impl Listing<'_> {
                 let relative = self.relative(key)?;
                 // Directory markers (`a/b/`, or the prefix itself) hold no secret.
                 if relative.is_empty() || relative.ends_with('/') {
+                    markers += 1;
+                    if markers > MAX_PREFIX_MARKERS {
+                        return Err(MountError::TooLarge(format!(
+                            "{label}: the prefix holds more than {MAX_PREFIX_MARKERS} keys ending \
+                             in '/' (MAX_PREFIX_MARKERS)"
+                        )));
+                    }
                     continue;
                 }
                 if members.len() >= self.remaining {
@@ -170,12 +180,16 @@ impl Listing<'_> {
                 members.push(self.member(relative)?);
             }
             budget.grow(charge, kept_bytes, label)?;
+            // Every page must move the listing on, so the keys bound the pages too.
             match (page.is_truncated(), page.next_continuation_token()) {
-                (Some(true), Some(next)) if !next.is_empty() => token = Some(next.to_owned()),
+                (Some(true), Some(next)) if !next.is_empty() && !page.contents().is_empty() => {
+                    token = Some(next.to_owned());
+                }
                 (Some(true), _) => {
                     return Err(MountError::Transient {
                         object: label.clone(),
-                        reason: "ListObjectsV2 was truncated without a continuation token".into(),
+                        reason: "ListObjectsV2 was truncated without a continuation token or keys"
+                            .into(),
                     });
                 }
                 _ => break,

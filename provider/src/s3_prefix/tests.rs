@@ -1,6 +1,7 @@
 //! Tests for prefix listing, against a mocked S3 client.
 
 use super::*;
+use crate::limits::MAX_PREFIX_MARKERS;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::types::Object;
@@ -235,6 +236,37 @@ async fn an_empty_prefix_is_not_found_and_clashes_are_refused() {
         .await
         .expect_err("file and directory");
     assert_eq!(err.grpc_code(), Code::InvalidArgument, "{err}");
+}
+
+#[tokio::test]
+async fn markers_are_bounded_and_every_page_must_carry_keys() {
+    let objects = plans("- objectName: s3://b-1/p/\n");
+    let names: Vec<&'static str> = (0..=MAX_PREFIX_MARKERS)
+        .map(|i| &*Box::leak(format!("p/m{i}/").into_boxed_str()))
+        .collect();
+    let at_bound: Vec<(&str, i64)> = names[..MAX_PREFIX_MARKERS]
+        .iter()
+        .map(|k| (*k, 0))
+        .collect();
+    let mut ok_pages = vec![at_bound];
+    ok_pages.push(vec![("p/a", 1)]);
+    expand_with(&objects, &client(ok_pages), LIMITS)
+        .await
+        .expect("1000 markers are skipped");
+    let over: Vec<(&str, i64)> = names.iter().map(|k| (*k, 0)).collect();
+    let err = expand_with(&objects, &client(vec![over, vec![("p/a", 1)]]), LIMITS)
+        .await
+        .expect_err("too many markers");
+    assert!(
+        err.to_string()
+            .contains("more than 1000 keys ending in '/' (MAX_PREFIX_MARKERS)"),
+        "{err}"
+    );
+    // A truncated page without keys would let an endpoint keep the listing going forever.
+    let err = expand_with(&objects, &client(vec![vec![], vec![("p/a", 1)]]), LIMITS)
+        .await
+        .expect_err("empty truncated page");
+    assert_eq!(err.grpc_code(), Code::Unavailable, "{err}");
 }
 
 #[test]
