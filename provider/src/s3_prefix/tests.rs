@@ -269,6 +269,50 @@ async fn markers_are_bounded_and_every_page_must_carry_keys() {
     assert_eq!(err.grpc_code(), Code::Unavailable, "{err}");
 }
 
+#[tokio::test]
+async fn listing_errors_get_the_codes_single_objects_get() {
+    use aws_sdk_s3::types::error::NoSuchBucket;
+    let objects = plans("- objectName: s3://b-1/p/\n");
+    let status = |code: u16, body: &'static str| {
+        mock!(Client::list_objects_v2).then_http_response(move || {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(code).expect("status"),
+                aws_smithy_types::body::SdkBody::from(body),
+            )
+        })
+    };
+    let denied = status(
+        403,
+        "<Error><Code>AccessDenied</Code><Message>no</Message></Error>",
+    );
+    let slow = status(503, "<Error><Code>SlowDown</Code></Error>");
+    let missing = mock!(Client::list_objects_v2)
+        .then_error(|| ListObjectsV2Error::NoSuchBucket(NoSuchBucket::builder().build()));
+    for (rule, code, text) in [
+        (
+            &denied,
+            Code::PermissionDenied,
+            "objects[0] (s3://b-1/p/): access denied by AWS (AccessDenied)",
+        ),
+        (
+            &slow,
+            Code::Unavailable,
+            "objects[0] (s3://b-1/p/): AWS temporarily unavailable (SlowDown)",
+        ),
+        (
+            &missing,
+            Code::NotFound,
+            "objects[0] (s3://b-1/p/): bucket not found",
+        ),
+    ] {
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [rule]);
+        let err = expand_with(&objects, &client, LIMITS)
+            .await
+            .expect_err(text);
+        assert_eq!((err.grpc_code(), err.to_string().as_str()), (code, text));
+    }
+}
+
 #[test]
 fn the_version_changes_with_any_member_and_only_then() {
     let v = |pairs: &[(&str, &str)]| version(pairs.iter().copied());
