@@ -127,24 +127,10 @@ impl Mounter {
         let mut charges = vec![listing_charge];
         let mut produced = produced.into_iter();
         for entry in &expanded {
-            let (object, group): (&ObjectPlan, Vec<Produced>) = match entry {
-                Expanded::Single(object) => (object, produced.next().into_iter().collect()),
-                Expanded::Prefix { object, members } => {
-                    (object, produced.by_ref().take(members.len()).collect())
-                }
-            };
-            let version = match entry {
-                Expanded::Single(_) => group.first().map(|p| p.version.clone()),
-                Expanded::Prefix { members, .. } => Some(s3_prefix::version(
-                    members
-                        .iter()
-                        .zip(&group)
-                        .map(|(m, p)| (m.relative.as_str(), p.version.as_str())),
-                )),
-            };
+            let group: Vec<Produced> = produced.by_ref().take(entry.plan_count()).collect();
             response.object_version.push(ObjectVersion {
-                id: object.id(),
-                version: version.unwrap_or_default(),
+                id: entry.object().id(),
+                version: entry.version(group.iter().map(|p| p.version.as_str())),
             });
             for produced in group {
                 charges.extend(produced.charges);

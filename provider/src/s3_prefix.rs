@@ -42,6 +42,32 @@ pub enum Expanded<'a> {
 }
 
 impl Expanded<'_> {
+    /// The entry as written in the SecretProviderClass.
+    pub fn object(&self) -> &ObjectPlan {
+        match self {
+            Self::Single(object) | Self::Prefix { object, .. } => object,
+        }
+    }
+
+    /// How many plans [`Self::plans`] yields.
+    pub fn plan_count(&self) -> usize {
+        match self {
+            Self::Single(_) => 1,
+            Self::Prefix { members, .. } => members.len(),
+        }
+    }
+
+    /// The entry's `ObjectVersion.version`, from the versions of its plans in order: a single
+    /// object's own, or the digest of a prefix's members ([`version`]).
+    pub fn version<'v>(&self, versions: impl Iterator<Item = &'v str>) -> String {
+        match self {
+            Self::Single(_) => versions.into_iter().next().unwrap_or_default().to_owned(),
+            Self::Prefix { members, .. } => {
+                version(members.iter().map(|m| m.relative.as_str()).zip(versions))
+            }
+        }
+    }
+
     /// The plans to fetch for this entry, in order.
     pub fn plans(&self) -> Box<dyn Iterator<Item = &ObjectPlan> + Send + '_> {
         match self {
@@ -314,7 +340,7 @@ fn claim_paths(expanded: &[Expanded<'_>]) -> Result<(), String> {
 /// over its sorted (relative key, member version) pairs. It changes when a member is added,
 /// removed or changed, and is the same on every node, because the member versions are
 /// (`s3.rs`); those never derive from the plaintext, so neither does this.
-pub fn version<'a>(members: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub fn version<'a, 'b>(members: impl Iterator<Item = (&'a str, &'b str)>) -> String {
     let mut text = String::new();
     for (relative, version) in members {
         text.push_str(relative);
