@@ -25,7 +25,11 @@ ordinary one: this script is started as a child by harness/iam.py.
   `s3.<region>.amazonaws.com` and the `aws:s3:arn` context S3 uses (the bucket's ARN with an
   S3 Bucket Key, else the object's); and an `sts:AssumeRole` signed by the stand-in of the
   EKS Pod Identity service (the IAM user `eks-pod-identity-service`), checked against the
-  role's trust policy as the service principal `pods.eks.amazonaws.com`. A refusal is
+  role's trust policy as the service principal `pods.eks.amazonaws.com`; and a ListObjectsV2
+  (or ListObjects) as `s3:ListBucket` on the bucket's ARN with the condition keys AWS sets for
+  it (`s3:prefix`, `s3:delimiter`, `s3:max-keys`, present only when the request names them),
+  from the caller's identity policies (moto ignores those conditions; a bucket policy is not
+  consulted). A refusal is
   answered as AWS answers it (KMS: 400 `AccessDeniedException`; S3: 403 `AccessDenied`).
 - A GetObject of a key with a path element `slow` is answered two seconds late
   (`SLOW_SECONDS`), so a test can have many Mounts in flight during one fetch.
@@ -220,6 +224,26 @@ def _s3_kms_refusal(caller: Any, operation: str, path: str, query: dict[str, lis
     return _kms_decision(caller, bucket.region_name, key_spec, action, context)
 
 
+def _s3_list_refusal(caller: Any, path: str, query: dict[str, list[str]]) -> str | None:
+    """A ListObjects(V2) as `s3:ListBucket`, with the condition keys of the request."""
+    from harness.iam_policy import evaluate
+
+    bucket_name = path.lstrip("/").split("/", 1)[0]
+    if not bucket_name:
+        return None
+    context: dict[str, Any] = {}
+    for param, condition_key in (("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"),
+                                 ("max-keys", "s3:max-keys")):
+        if param in query:
+            context[condition_key] = query[param][0]
+    principal, policies = _principal_and_policies(caller)
+    arn = f"arn:aws:s3:::{bucket_name}"
+    decision = evaluate("s3:ListBucket", arn, context, principal, policies)
+    if decision.allowed:
+        return None
+    return f"User: {principal.arn} is not authorized to perform: s3:ListBucket on resource: {arn} because {decision.reason}"
+
+
 def _pod_identity_refusal(caller: Any, form: dict[str, list[str]]) -> str | None:
     """An AssumeRole by the Pod Identity service stand-in, against the role's trust policy."""
     from moto.iam.models import iam_backends
@@ -325,6 +349,10 @@ class Recorder:
                 elif service == "s3" and operation in ("GetObject", "PutObject"):
                     refusal = _s3_kms_refusal(caller, operation, entry["path"],
                                               parse_qs(environ.get("QUERY_STRING", "")), headers)
+                elif service == "s3" and operation in ("ListObjectsV2", "ListObjects"):
+                    refusal = _s3_list_refusal(caller, entry["path"],
+                                               parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+                    _DECIDED.active = refusal is None
                 elif service == "sts" and operation == "AssumeRole" and caller.arn.endswith(
                         f":user/{POD_IDENTITY_SERVICE_USER}"):
                     refusal = _pod_identity_refusal(caller, form)

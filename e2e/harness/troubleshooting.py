@@ -53,7 +53,7 @@ def _regex(text: str) -> tuple[str, bool]:
             i = m.end()
             continue
         if (m := WORD.match(text, i)) and (i == 0 or not text[i - 1].isalnum()):
-            out.append("(?:" + re.escape(m.group(0)) + "|.+?)")
+            out.append("(?:" + re.escape(m.group(0)) + "|.*?)")
             i = m.end()
             continue
         literal += text[i]

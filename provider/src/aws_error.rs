@@ -29,7 +29,10 @@ pub fn from_fault(object: &str, fault: AwsFault) -> MountError {
     let object = object.to_owned();
     match fault {
         AwsFault::Retryable { reason, .. } => MountError::Transient { object, reason },
-        AwsFault::NotFound { what, .. } => MountError::NotFound { object, what },
+        AwsFault::NotFound { what, .. } => MountError::NotFound {
+            object,
+            what: what.to_owned(),
+        },
         AwsFault::AccessDenied { code } => MountError::AccessDenied { object, code },
         AwsFault::KeyUnusable { code } => catalogue::key_cannot_be_used(&object, &code),
         AwsFault::BadCiphertext { code } => catalogue::kms_refused(&object, &code),

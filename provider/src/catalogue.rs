@@ -11,6 +11,7 @@ mod content;
 mod identity;
 mod objects;
 mod paths;
+mod prefixes;
 mod request;
 mod serving;
 mod sizes;
@@ -21,6 +22,7 @@ pub use content::*;
 pub use identity::*;
 pub use objects::*;
 pub use paths::*;
+pub use prefixes::*;
 pub use request::*;
 pub use serving::*;
 pub use sizes::*;
@@ -70,6 +72,7 @@ pub const SECTIONS: &[Section] = &[
     request::SECTION,
     objects::SECTION,
     paths::SECTION,
+    prefixes::SECTION,
     content::SECTION,
     identity::SECTION,
     aws::SECTION,

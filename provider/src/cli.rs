@@ -131,6 +131,12 @@ pub struct ServeArgs {
     )]
     pub max_response_bytes: usize,
 
+    /// Objects the prefix entries (`objectName: s3://bucket/prefix/`) of one Mount may list
+    /// together; a Mount whose prefixes hold more fails with RESOURCE_EXHAUSTED. `0` refuses
+    /// every non-empty prefix.
+    #[arg(long, env = "KEYWARDEN_MAX_PREFIX_OBJECTS", default_value_t = crate::limits::DEFAULT_MAX_PREFIX_OBJECTS)]
+    pub max_prefix_objects: usize,
+
     /// Secret bytes all in-flight Mounts may hold together (fetched bodies, plaintext, files,
     /// parsed documents, encoded responses); a Mount that would exceed it is refused with
     /// RESOURCE_EXHAUSTED. The default fits the chart's 128 MiB memory limit beside the cache

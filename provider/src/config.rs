@@ -119,6 +119,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             limits: Limits {
                 max_object_bytes: args.max_object_bytes,
                 max_response_bytes: args.max_response_bytes,
+                max_prefix_objects: args.max_prefix_objects,
             },
             write_mode: args.write_mode,
             allow_non_tmpfs: args.allow_non_tmpfs,

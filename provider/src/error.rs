@@ -25,7 +25,7 @@ pub enum MountError {
         /// The object as written in the SecretProviderClass.
         object: String,
         /// What is missing: "object", "bucket", "version".
-        what: &'static str,
+        what: String,
     },
     /// AWS refused the call for the identity used.
     #[error("{}", catalogue::access_denied(.object, .code))]

@@ -31,6 +31,7 @@ pub mod objects;
 pub mod params;
 pub mod pod_tokens;
 pub mod s3;
+pub mod s3_prefix;
 pub mod sealed;
 pub mod sealing;
 pub mod secret_bytes;

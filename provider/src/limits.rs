@@ -21,6 +21,15 @@ pub const MAX_OBJECTS_BYTES: usize = 64 * 1024;
 /// Most objects one SecretProviderClass may list.
 pub const MAX_OBJECTS: usize = 256;
 
+/// Default of `--max-prefix-objects`: the objects all prefix entries of one Mount may list
+/// together, as many as one SecretProviderClass may name ([`MAX_OBJECTS`]).
+pub const DEFAULT_MAX_PREFIX_OBJECTS: usize = MAX_OBJECTS;
+
+/// Most directory markers (keys ending in `/`, skipped) one prefix may list. They do not count
+/// against `--max-prefix-objects`, so without this bound a prefix of markers alone would make
+/// every Mount page through them.
+pub const MAX_PREFIX_MARKERS: usize = 1000;
+
 /// Most `jmesPath` entries over all objects of one SecretProviderClass.
 pub const MAX_JMESPATH_ENTRIES: usize = 256;
 

@@ -129,9 +129,16 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
         parsed.identity.as_str()
     );
     for object in &parsed.objects {
+        let alias = match object.source {
+            // Its members are only known once listed, as the pod's identity.
+            crate::objects::Source::S3Prefix { .. } => {
+                format!("{}/<each key under the prefix>", object.alias)
+            }
+            _ => object.alias.clone(),
+        };
         report.push_str(&format!(
-            "  {} -> {} ({:04o})\n",
-            object.label, object.alias, object.mode
+            "  {} -> {alias} ({:04o})\n",
+            object.label, object.mode
         ));
         for jp in &object.jmes_paths {
             report.push_str(&format!(
@@ -161,6 +168,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let limits = Limits {
         max_object_bytes: 1_048_576,
         max_response_bytes: 4_194_304,
+        max_prefix_objects: crate::limits::DEFAULT_MAX_PREFIX_OBJECTS,
     };
     let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
     let cache = Arc::new(PlaintextCache::new(

@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType, Source};
 use crate::params::MountParams;
 use crate::s3::{self, GetOutcome, ObjectRef};
+use crate::s3_prefix::{self, Expanded};
 use crate::secret_bytes::{SecretBytes, SharedSecret};
 use crate::writer::{self, FileToWrite};
 
@@ -35,6 +36,8 @@ pub struct Limits {
     pub max_object_bytes: usize,
     /// `--max-response-bytes`.
     pub max_response_bytes: usize,
+    /// `--max-prefix-objects`: objects all prefix entries of one Mount may list together.
+    pub max_prefix_objects: usize,
 }
 
 /// Who writes the files of a Mount.
@@ -99,10 +102,20 @@ impl Mounter {
         let clients = self.aws.clients(region, identity.credentials.as_ref());
         let identity_key = identity.key;
         let namespace = params.pod.namespace.as_deref();
+        // Prefix entries are listed first (as the pod's identity); their members are then
+        // fetched like single objects.
+        let (expanded, listing_charge) = s3_prefix::expand(
+            &params.objects,
+            &clients.s3,
+            self.limits,
+            budget,
+            &self.metrics,
+        )
+        .await?;
         // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
-        let fetches: Vec<_> = params
-            .objects
+        let fetches: Vec<_> = expanded
             .iter()
+            .flat_map(Expanded::plans)
             .map(|object| self.produce(object, &clients, &identity_key, namespace, budget))
             .collect();
         let produced: Vec<Produced> = futures::stream::iter(fetches)
@@ -112,26 +125,30 @@ impl Mounter {
 
         let mut response = MountResponse::default();
         let mut secrets = Vec::new();
-        let mut charges = Vec::new();
-        for (object, produced) in params.objects.iter().zip(produced) {
+        let mut charges = vec![listing_charge];
+        let mut produced = produced.into_iter();
+        for entry in &expanded {
+            let group: Vec<Produced> = produced.by_ref().take(entry.plan_count()).collect();
             response.object_version.push(ObjectVersion {
-                id: object.id(),
-                version: produced.version,
+                id: entry.object().id(),
+                version: entry.version(group.iter().map(|p| p.version.as_str())),
             });
-            charges.extend(produced.charges);
-            for (path, mode, secret) in produced.files {
-                response.files.push(File {
-                    path,
-                    mode: i32::try_from(mode).unwrap_or(0o644),
-                    contents: secret.bytes(),
-                });
-                secrets.push(secret);
+            for produced in group {
+                charges.extend(produced.charges);
+                for (path, mode, secret) in produced.files {
+                    response.files.push(File {
+                        path,
+                        mode: i32::try_from(mode).unwrap_or(0o644),
+                        contents: secret.bytes(),
+                    });
+                    secrets.push(secret);
+                }
             }
         }
         let size = response.encoded_len();
         if size > self.limits.max_response_bytes {
             return Err(catalogue::response_too_large(
-                params.objects.len(),
+                response.files.len(),
                 size,
                 self.limits.max_response_bytes,
             ));
@@ -194,6 +211,10 @@ impl Mounter {
                 let entry = Entry::new(plaintext, version, None);
                 self.cache.store(&flight, entry.clone());
                 entry
+            }
+            (Source::S3Prefix { .. }, _) => {
+                // `s3_prefix::expand` replaces every prefix entry by its members.
+                return Err(catalogue::prefix_not_listed(&object.label));
             }
             (
                 Source::S3 {
@@ -311,7 +332,7 @@ fn cache_key(identity: &str, object: &ObjectPlan, namespace: Option<&str>) -> Ca
         Source::S3 {
             version: Some(v), ..
         } => format!("{}?versionId={v}", object.id()),
-        Source::S3 { .. } => object.id(),
+        Source::S3 { .. } | Source::S3Prefix { .. } => object.id(),
         Source::Inline { ciphertext } => {
             format!("inline:{}", content::inline_version(ciphertext.as_bytes()))
         }

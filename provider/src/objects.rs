@@ -72,6 +72,14 @@ pub enum Source {
         /// Pinned VersionId.
         version: Option<String>,
     },
+    /// Every object under an S3 prefix (`objectName` ending in `/`), listed at Mount time
+    /// (`s3_prefix.rs`); the plan's alias is the directory its members go under.
+    S3Prefix {
+        /// Bucket name.
+        bucket: String,
+        /// The prefix, ending in `/`.
+        prefix: String,
+    },
     /// Base64 ciphertext written inline in the SecretProviderClass.
     Inline {
         /// The base64 text.
@@ -115,10 +123,12 @@ pub struct ObjectPlan {
 }
 
 impl ObjectPlan {
-    /// The `ObjectVersion.id` of this object: `s3://bucket/key` or `inline:<alias>`.
+    /// The `ObjectVersion.id` of this object: `s3://bucket/key`, `s3://bucket/prefix/` or
+    /// `inline:<alias>`.
     pub fn id(&self) -> String {
         match &self.source {
             Source::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+            Source::S3Prefix { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
             Source::Inline { .. } => format!("inline:{}", self.alias),
         }
     }
@@ -184,16 +194,27 @@ fn validate_object(
         (Some(name), None) => {
             let (bucket, key) =
                 parse_s3_url(&name).map_err(|e| catalogue::bad_object_name(&label, e))?;
-            let default_alias = key.rsplit('/').next().unwrap_or_default().to_owned();
-            let version = raw.object_version.filter(|v| !v.is_empty());
-            (
-                Source::S3 {
+            if key.ends_with('/') {
+                let (source, default_alias) = prefix_source(
+                    &label,
                     bucket,
                     key,
-                    version,
-                },
-                Some(default_alias),
-            )
+                    raw.object_version.as_deref(),
+                    raw.jmes_path.is_some(),
+                )?;
+                (source, Some(default_alias))
+            } else {
+                let default_alias = key.rsplit('/').next().unwrap_or_default().to_owned();
+                let version = raw.object_version.filter(|v| !v.is_empty());
+                (
+                    Source::S3 {
+                        bucket,
+                        key,
+                        version,
+                    },
+                    Some(default_alias),
+                )
+            }
         }
         (None, Some(ciphertext)) => {
             if raw.object_version.is_some() {
@@ -254,8 +275,11 @@ fn validate_object(
         }
         None => {}
     }
-    // The whole object is written too, unless it is only a source for jmesPath fields.
-    paths.claim(&alias, &label)?;
+    // The whole object is written too, unless it is only a source for jmesPath fields. A
+    // prefix's alias is a directory: its members' paths are claimed once they are listed.
+    if !matches!(source, Source::S3Prefix { .. }) {
+        paths.claim(&alias, &label)?;
+    }
     Ok(ObjectPlan {
         label,
         source,
@@ -266,6 +290,37 @@ fn validate_object(
         jmes_paths,
         encoding,
     })
+}
+
+/// The source of a prefix entry (`key` ends in `/`) and its default directory: the prefix's
+/// last segment, as a single object's default alias is its key's last segment. What only
+/// applies to one object is refused here, before any AWS call.
+fn prefix_source(
+    label: &str,
+    bucket: String,
+    key: String,
+    object_version: Option<&str>,
+    jmes_path: bool,
+) -> Result<(Source, String), MountError> {
+    if object_version.is_some_and(|v| !v.is_empty()) {
+        return Err(catalogue::prefix_version(label));
+    }
+    if jmes_path {
+        return Err(catalogue::prefix_jmes_path(label));
+    }
+    let default_alias = key
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((
+        Source::S3Prefix {
+            bucket,
+            prefix: key,
+        },
+        default_alias,
+    ))
 }
 
 /// `objectEncoding` of `owner`, `utf-8` when absent.

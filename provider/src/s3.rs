@@ -80,7 +80,7 @@ pub async fn get_object(
             let mapped = match err.as_service_error() {
                 Some(GetObjectError::NoSuchKey(_)) => MountError::NotFound {
                     object: object.label.to_owned(),
-                    what: "object",
+                    what: "object".to_owned(),
                 },
                 _ => aws_error::classify(object.label, &err, status),
             };

@@ -44,6 +44,7 @@ async fn start(policy: IdentityPolicy) -> Running {
         limits: Limits {
             max_object_bytes: 1024,
             max_response_bytes: 4096,
+            max_prefix_objects: 4,
         },
         write_mode: keywarden_provider::cli::WriteMode::Driver,
         allow_non_tmpfs: false,

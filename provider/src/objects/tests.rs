@@ -65,7 +65,7 @@ fn every_rule_names_the_object_and_the_problem() {
         ("- objectName: s3://Bad_Bucket/k\n", "invalid bucket name"),
         ("- objectName: s3://bucket/\n", "must have a key"),
         (
-            "- objectName: s3://bucket/dir/\n",
+            "- objectName: s3://bucket//\n",
             "objectAlias: path is empty",
         ),
         (
@@ -185,4 +185,60 @@ fn an_unknown_object_encoding_is_named_with_its_object() {
         err.contains("objects[0] (s3://b-1/k) jmesPath[0]: objectEncoding \"Base64\""),
         "{err}"
     );
+}
+
+#[test]
+fn a_trailing_slash_makes_a_prefix_under_its_last_segment() {
+    let plan = one("- objectName: s3://b-1/teams/payments/\n  objectType: sealed\n  filePermission: \"0440\"\n")
+        .expect("valid");
+    assert_eq!(plan.alias, "payments");
+    assert_eq!(plan.mode, 0o440);
+    assert_eq!(plan.object_type, ObjectType::Sealed);
+    assert_eq!(plan.id(), "s3://b-1/teams/payments/");
+    assert_eq!(
+        plan.source,
+        Source::S3Prefix {
+            bucket: "b-1".into(),
+            prefix: "teams/payments/".into()
+        }
+    );
+    let aliased =
+        one("- objectName: s3://b-1/teams/payments/\n  objectAlias: pay/secrets\n").expect("valid");
+    assert_eq!(aliased.alias, "pay/secrets");
+}
+
+#[test]
+fn a_prefix_refuses_what_applies_to_one_object() {
+    for (yaml, want) in [
+        (
+            "- objectName: s3://b-1/p/\n  objectVersion: v1\n",
+            "objects[0] (s3://b-1/p/): objectVersion does not apply to a prefix",
+        ),
+        (
+            "- objectName: s3://b-1/p/\n  jmesPath:\n    - path: a\n      objectAlias: a\n",
+            "objects[0] (s3://b-1/p/): jmesPath does not apply to a prefix",
+        ),
+        (
+            "- objectName: s3://b-1//\n",
+            "objects[0] (s3://b-1//): objectAlias: path is empty",
+        ),
+        (
+            "- objectName: s3://b-1/p/\n  objectAlias: ../p\n",
+            "contains a '..' element",
+        ),
+    ] {
+        let err = one(yaml).expect_err(yaml);
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn a_prefix_directory_is_not_claimed_as_a_file() {
+    // Its members' paths are checked once listed (`s3_prefix.rs`); `p/extra` may sit beside them.
+    let plans = parse(
+        "- objectName: s3://b-1/p/\n- objectName: s3://b-1/other\n  objectAlias: p/extra\n",
+        0o644,
+    )
+    .expect("valid");
+    assert_eq!(plans.len(), 2);
 }
