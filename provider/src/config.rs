@@ -51,6 +51,10 @@ pub struct ServeConfig {
     pub max_inflight_bytes: usize,
     /// Drain period after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Serve the sync controller instead of the CSI driver.
+    pub sync_controller: bool,
+    /// How long to wait for a live predecessor on the socket.
+    pub socket_wait: Duration,
 }
 
 impl TryFrom<&ServeArgs> for ServeConfig {
@@ -59,6 +63,13 @@ impl TryFrom<&ServeArgs> for ServeConfig {
     fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
         if args.allow_non_tmpfs && args.write_mode != WriteMode::Provider {
             return Err("--allow-non-tmpfs applies only with --write-mode provider".into());
+        }
+        if args.sync_controller && args.write_mode == WriteMode::Provider {
+            return Err(
+                "--sync-controller needs --write-mode driver: the sync controller reads the files \
+                 from the response"
+                    .into(),
+            );
         }
         if args.mount_timeout.is_zero() {
             return Err("--mount-timeout must be greater than 0".into());
@@ -126,6 +137,8 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             max_concurrent_mounts: args.max_concurrent_mounts,
             max_inflight_bytes: args.max_inflight_bytes,
             shutdown_grace: args.serve.shutdown_grace,
+            sync_controller: args.sync_controller,
+            socket_wait: args.socket_wait,
         })
     }
 }

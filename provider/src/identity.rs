@@ -12,7 +12,7 @@ use aws_credential_types::Credentials;
 use crate::credentials::CredentialCache;
 use crate::error::MountError;
 use crate::kube_api::{KubeApi, ROLE_ANNOTATION};
-use crate::params::{IdentityKind, MountParams};
+use crate::params::{Caller, IdentityKind, MountParams};
 use crate::pod_tokens;
 
 /// Audience of the token the EKS Pod Identity agent accepts.
@@ -100,7 +100,11 @@ impl IdentityResolver {
                 })
             }
             IdentityKind::Irsa => {
-                let token = pod_tokens::for_audience(params.tokens.as_ref(), &self.token_audience)?;
+                let token = pod_tokens::for_audience(
+                    params.tokens.as_ref(),
+                    &self.token_audience,
+                    params.caller,
+                )?;
                 let role = match &params.role_arn {
                     Some(role) => role.clone(),
                     None => self.role_from_service_account(params).await?,
@@ -116,8 +120,11 @@ impl IdentityResolver {
                 })
             }
             IdentityKind::PodIdentity => {
-                let token =
-                    pod_tokens::for_audience(params.tokens.as_ref(), POD_IDENTITY_AUDIENCE)?;
+                let token = pod_tokens::for_audience(
+                    params.tokens.as_ref(),
+                    POD_IDENTITY_AUDIENCE,
+                    params.caller,
+                )?;
                 let credentials = self.credentials.pod_identity(&token).await?;
                 let (ns, sa) = (
                     params.pod.namespace.as_deref().unwrap_or_default(),
@@ -155,13 +162,21 @@ impl IdentityResolver {
     }
 }
 
-/// `keywarden-<namespace>-<pod>`, limited to what STS accepts (64 of `[\w+=,.@-]`).
+/// `keywarden-<namespace>-<pod>` for the driver; `keywarden-sync-<namespace>-<service account>`
+/// for the sync controller, whose request names the controller's own pod, not a pod of the
+/// namespace. Limited to what STS accepts (64 of `[\w+=,.@-]`).
 pub fn session_name(params: &MountParams) -> String {
-    let raw = format!(
-        "keywarden-{}-{}",
-        params.pod.namespace.as_deref().unwrap_or("unknown"),
-        params.pod.name.as_deref().unwrap_or("pod")
-    );
+    let namespace = params.pod.namespace.as_deref().unwrap_or("unknown");
+    let raw = match params.caller {
+        Caller::Driver => format!(
+            "keywarden-{namespace}-{}",
+            params.pod.name.as_deref().unwrap_or("pod")
+        ),
+        Caller::SyncController => format!(
+            "keywarden-sync-{namespace}-{}",
+            params.pod.service_account.as_deref().unwrap_or("default")
+        ),
+    };
     raw.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
@@ -192,6 +207,7 @@ mod tests {
             },
             tokens: None,
             target_path: String::new(),
+            caller: Caller::Driver,
         }
     }
 
@@ -274,5 +290,14 @@ mod tests {
         let name = session_name(&p);
         assert!(name.len() <= 64);
         assert!(name.starts_with("keywarden-team-a-web-0-x"), "{name}");
+    }
+
+    #[test]
+    fn the_sync_controllers_session_is_named_after_the_service_account() {
+        let mut p = params(IdentityKind::Irsa, Some("team-a"));
+        p.caller = Caller::SyncController;
+        p.pod.name = Some("secrets-store-sync-controller-manager-0".into());
+        p.pod.service_account = Some("app".into());
+        assert_eq!(session_name(&p), "keywarden-sync-team-a-app");
     }
 }

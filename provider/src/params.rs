@@ -14,7 +14,10 @@ use crate::error::MountError;
 use crate::limits::{self, MAX_ATTRIBUTES_BYTES};
 use crate::objects::{self, ObjectPlan};
 
+mod caller;
 mod keys;
+
+pub use caller::{Caller, SYNC_TARGET_PATH};
 
 const POD_NAME: &str = "csi.storage.k8s.io/pod.name";
 const POD_NAMESPACE: &str = "csi.storage.k8s.io/pod.namespace";
@@ -120,6 +123,8 @@ pub struct MountParams {
     pub tokens: Option<SecretString>,
     /// Where the volume is published (used only when the provider writes the files).
     pub target_path: String,
+    /// Who sent the request: the CSI driver or the sync controller.
+    pub caller: Caller,
 }
 
 /// Parses a Mount request. Every error names the parameter or object at fault.
@@ -143,7 +148,13 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         })?;
     keys::check(map.keys())?;
     let default_mode = parse_permission(&request.permission)?;
-    let pod = PodInfo::from_map(&map);
+    let caller = Caller::of(&request.target_path, &map);
+    let mut pod = PodInfo::from_map(&map);
+    if caller == Caller::SyncController {
+        // The controller names its own pod: nothing of the Mount belongs to it.
+        pod.name = None;
+        pod.uid = None;
+    }
     let tokens = map
         .remove(TOKENS)
         .filter(|t| !t.is_empty())
@@ -193,6 +204,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         pod,
         tokens,
         target_path: request.target_path.clone(),
+        caller,
     })
 }
 
@@ -346,6 +358,42 @@ mod tests {
             let err = parse(&req).expect_err(expected).to_string();
             assert!(err.contains(expected), "want {expected:?} in {err:?}");
         }
+    }
+
+    #[test]
+    fn the_sync_controllers_request_names_no_pod() {
+        let mut map: HashMap<&str, &str> = HashMap::from([
+            ("objects", "- objectName: s3://bucket/key\n"),
+            (POD_NAME, "secrets-store-sync-controller-manager-7d9f-abcde"),
+            (POD_UID, "0f2b"),
+            (POD_NAMESPACE, "team-a"),
+            (SERVICE_ACCOUNT, "app"),
+        ]);
+        let controller = MountRequest {
+            attributes: serde_json::to_string(&map).expect("json"),
+            secrets: "{}".into(),
+            target_path: SYNC_TARGET_PATH.into(),
+            permission: "420".into(),
+            current_object_version: vec![],
+        };
+        let params = parse(&controller).expect("valid");
+        assert_eq!(params.caller, Caller::SyncController);
+        assert_eq!(
+            params.pod.name, None,
+            "the controller's own pod is not the mount's"
+        );
+        assert_eq!(params.pod.uid, None);
+        assert_eq!(params.pod.namespace.as_deref(), Some("team-a"));
+        assert_eq!(params.pod.service_account.as_deref(), Some("app"));
+
+        map.insert("secretProviderClass", "app-secrets");
+        let driver = MountRequest {
+            attributes: serde_json::to_string(&map).expect("json"),
+            ..controller
+        };
+        let params = parse(&driver).expect("valid");
+        assert_eq!(params.caller, Caller::Driver);
+        assert!(params.pod.name.is_some());
     }
 
     #[test]

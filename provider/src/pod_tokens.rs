@@ -1,6 +1,7 @@
 //! The service account tokens kubelet hands over in `csi.storage.k8s.io/serviceAccount.tokens`
-//! (one per audience listed in the CSIDriver's `tokenRequests`), picked by audience and checked
-//! for expiry. Tokens stay behind [`SecretString`].
+//! (one per audience listed in the CSIDriver's `tokenRequests`; from the sync controller, one for
+//! its `tokenRequestAudience`), picked by audience and checked for expiry. Tokens stay behind
+//! [`SecretString`].
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -9,6 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::error::MountError;
+use crate::params::Caller;
 
 #[derive(Deserialize)]
 struct RawToken {
@@ -26,14 +28,26 @@ pub struct PodToken {
     pub expires: Option<SystemTime>,
 }
 
-/// Picks the token for `audience` from the tokens JSON.
-pub fn for_audience(tokens: Option<&SecretString>, audience: &str) -> Result<PodToken, MountError> {
+/// Picks the token for `audience` from the tokens JSON; a missing one is an error that says
+/// where `caller` is told which audiences to send.
+pub fn for_audience(
+    tokens: Option<&SecretString>,
+    audience: &str,
+    caller: Caller,
+) -> Result<PodToken, MountError> {
     use secrecy::ExposeSecret;
     let missing = || {
-        MountError::Precondition(format!(
-            "no service account token for audience {audience:?} in the request: add \
-             {{audience: {audience}}} to tokenRequests of the CSIDriver secrets-store.csi.k8s.io"
-        ))
+        MountError::Precondition(match caller {
+            Caller::Driver => format!(
+                "no service account token for audience {audience:?} in the request: add \
+                 {{audience: {audience}}} to tokenRequests of the CSIDriver secrets-store.csi.k8s.io"
+            ),
+            Caller::SyncController => format!(
+                "no service account token for audience {audience:?} in the request: set \
+                 tokenRequestAudience of the Secrets Store sync controller to \
+                 [{{audience: {audience}}}] (its flag --token-request-audience)"
+            ),
+        })
     };
     let tokens = tokens.ok_or_else(missing)?;
     let mut parsed: HashMap<String, RawToken> = serde_json::from_str(tokens.expose_secret())
@@ -81,14 +95,14 @@ mod tests {
             r#"{"sts.amazonaws.com":{"token":"jwt-a","expirationTimestamp":"2099-01-01T00:00:00Z"},"pods.eks.amazonaws.com":{"token":"jwt-b"}}"#,
         );
         assert_eq!(
-            for_audience(Some(&t), "sts.amazonaws.com")
+            for_audience(Some(&t), "sts.amazonaws.com", Caller::Driver)
                 .expect("a")
                 .token
                 .expose_secret(),
             "jwt-a"
         );
         assert_eq!(
-            for_audience(Some(&t), "pods.eks.amazonaws.com")
+            for_audience(Some(&t), "pods.eks.amazonaws.com", Caller::Driver)
                 .expect("b")
                 .token
                 .expose_secret(),
@@ -98,12 +112,12 @@ mod tests {
 
     #[test]
     fn missing_and_expired_tokens_say_what_to_do() {
-        let err = for_audience(None, "sts.amazonaws.com").expect_err("missing");
+        let err = for_audience(None, "sts.amazonaws.com", Caller::Driver).expect_err("missing");
         assert_eq!(err.grpc_code(), Code::FailedPrecondition);
         assert!(err.to_string().contains("tokenRequests"), "{err}");
         let t = tokens(r#"{"other":{"token":"x"}}"#);
         assert!(
-            for_audience(Some(&t), "sts.amazonaws.com")
+            for_audience(Some(&t), "sts.amazonaws.com", Caller::Driver)
                 .expect_err("absent")
                 .to_string()
                 .contains("tokenRequests")
@@ -111,14 +125,24 @@ mod tests {
         let t = tokens(
             r#"{"sts.amazonaws.com":{"token":"x","expirationTimestamp":"2001-01-01T00:00:00Z"}}"#,
         );
-        let err = for_audience(Some(&t), "sts.amazonaws.com").expect_err("expired");
+        let err = for_audience(Some(&t), "sts.amazonaws.com", Caller::Driver).expect_err("expired");
         assert!(
             err.to_string().contains("expired at 2001-01-01T00:00:00Z"),
             "{err}"
         );
+        let err = for_audience(None, "sts.amazonaws.com", Caller::SyncController)
+            .expect_err("missing from the controller");
+        assert_eq!(err.grpc_code(), Code::FailedPrecondition);
+        assert!(
+            err.to_string()
+                .contains("set tokenRequestAudience of the Secrets Store sync controller to [{audience: sts.amazonaws.com}]"),
+            "{err}"
+        );
         let t = tokens("not json");
         assert_eq!(
-            for_audience(Some(&t), "a").expect_err("json").grpc_code(),
+            for_audience(Some(&t), "a", Caller::Driver)
+                .expect_err("json")
+                .grpc_code(),
             Code::InvalidArgument
         );
     }

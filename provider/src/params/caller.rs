@@ -1,0 +1,118 @@
+//! Who sent a Mount: the Secrets Store CSI driver publishing a pod's volume, or the Secrets
+//! Store sync controller creating a Kubernetes Secret without any pod (docs/reference.md §2.10).
+//!
+//! The two are told apart by what only the controller sends, and a provider serves one of them
+//! (`--sync-controller`), so a request of the other kind is refused before anything else
+//! happens. A driver request cannot pass for the controller's: its `target_path` is the
+//! kubelet's volume path, which neither a pod nor a SecretProviderClass chooses.
+
+use std::collections::HashMap;
+
+use crate::error::MountError;
+
+/// The `target_path` the sync controller sends; it never creates it.
+pub const SYNC_TARGET_PATH: &str = "/mnt/secrets-store";
+
+/// Keys the driver always sends and the controller never does.
+const DRIVER_ONLY_KEYS: [&str; 2] = ["secretProviderClass", "csi.storage.k8s.io/ephemeral"];
+
+/// Who sent a Mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Caller {
+    /// The CSI driver, for a pod's volume.
+    #[default]
+    Driver,
+    /// The Secrets Store sync controller, for a SecretSync (no pod, no volume).
+    SyncController,
+}
+
+impl Caller {
+    /// The sync controller's request is the one whose `target_path` is exactly
+    /// [`SYNC_TARGET_PATH`] and whose attributes carry neither `secretProviderClass` nor
+    /// `csi.storage.k8s.io/ephemeral` (present, even empty, means the driver). Anything else is
+    /// the driver's.
+    pub fn of(target_path: &str, attributes: &HashMap<String, String>) -> Self {
+        let driver_keys = DRIVER_ONLY_KEYS.iter().any(|k| attributes.contains_key(*k));
+        if target_path == SYNC_TARGET_PATH && !driver_keys {
+            Self::SyncController
+        } else {
+            Self::Driver
+        }
+    }
+
+    /// A name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Driver => "driver",
+            Self::SyncController => "sync-controller",
+        }
+    }
+
+    /// Refuses a request from the caller this provider does not serve (`--sync-controller`
+    /// decides which one it serves).
+    pub fn admit(self, serves_sync_controller: bool) -> Result<(), MountError> {
+        match (self, serves_sync_controller) {
+            (Self::Driver, false) | (Self::SyncController, true) => Ok(()),
+            (Self::SyncController, false) => Err(MountError::Precondition(format!(
+                "the request is the Secrets Store sync controller's (target_path {SYNC_TARGET_PATH}, \
+                 no secretProviderClass), and this provider serves the CSI driver: run the \
+                 controller's Keywarden sidecar with --sync-controller"
+            ))),
+            (Self::Driver, true) => Err(MountError::Precondition(format!(
+                "this provider serves only the Secrets Store sync controller (--sync-controller), \
+                 and the request is not its (the controller sends target_path {SYNC_TARGET_PATH} \
+                 and no secretProviderClass or csi.storage.k8s.io/ephemeral)"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn attrs(keys: &[&str]) -> HashMap<String, String> {
+        keys.iter()
+            .map(|k| ((*k).to_owned(), String::new()))
+            .collect()
+    }
+
+    #[test]
+    fn only_the_controllers_shape_is_the_controller() {
+        let controller = attrs(&["objects", "csi.storage.k8s.io/pod.namespace"]);
+        assert_eq!(
+            Caller::of(SYNC_TARGET_PATH, &controller),
+            Caller::SyncController
+        );
+        // Any driver-only key, even empty, or any other target path: the driver.
+        for key in DRIVER_ONLY_KEYS {
+            let mut with = controller.clone();
+            with.insert(key.to_owned(), String::new());
+            assert_eq!(Caller::of(SYNC_TARGET_PATH, &with), Caller::Driver, "{key}");
+        }
+        for target in [
+            "/var/lib/kubelet/pods/u/volumes/kubernetes.io~csi/v/mount",
+            "/mnt/secrets-store/",
+            "/mnt/secrets-store/x",
+            "mnt/secrets-store",
+            "",
+        ] {
+            assert_eq!(Caller::of(target, &controller), Caller::Driver, "{target}");
+        }
+    }
+
+    #[test]
+    fn each_provider_serves_one_caller() {
+        Caller::Driver.admit(false).expect("driver on the node");
+        Caller::SyncController
+            .admit(true)
+            .expect("controller on its sidecar");
+        let err = Caller::SyncController.admit(false).expect_err("refused");
+        assert_eq!(err.grpc_code(), Code::FailedPrecondition);
+        assert!(err.to_string().contains("--sync-controller"), "{err}");
+        let err = Caller::Driver.admit(true).expect_err("refused");
+        assert_eq!(err.grpc_code(), Code::FailedPrecondition);
+        assert!(err.to_string().contains("serves only"), "{err}");
+    }
+}
