@@ -11,6 +11,7 @@ socket), and the processes' exit codes and socket inodes for the rolling update.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -67,6 +68,12 @@ def _synced(log: str) -> list[dict]:
         if entry.get("message") == "mount" and spans and spans[0].get("caller") == "sync-controller":
             out.append(entry)
     return out
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """Inode and change time: tmpfs reuses a freed inode number at once."""
+    st = os.stat(path)
+    return st.st_ino, st.st_ctime_ns
 
 
 def _tree(root: Path) -> set[str]:
@@ -167,6 +174,42 @@ def test_another_namespaces_object_is_refused_by_iam(start_iam_provider, tenants
     assert values["api-key"].decode() not in failed.value.details
 
 
+def test_the_token_must_be_the_named_service_accounts(start_iam_provider, tenants: TenantWorld, say) -> None:
+    """The controller names the namespace itself; Keywarden's own namespace rules (here a KMS
+    object bound to tenant-b) must not trust a name the token does not prove."""
+    secret = f"tenant-b-only-{uuid.uuid4().hex}".encode()
+    ctx = {"keywarden.io/namespace": "tenant-b"}
+    blob = base64.b64encode(tenants.encrypt(secret, ctx)).decode()
+    provider = _sidecar(start_iam_provider)
+
+    def bound_object(role_of: str) -> dict[str, str]:
+        return parameters([{"ciphertext": blob, "objectType": "kms", "objectAlias": "value", "encryptionContext": ctx}],
+                          identity="irsa", roleArn=tenants[role_of].role_arn)
+
+    # A SecretSync of tenant-b whose token is tenant-a's (a controller that mixed them up).
+    claimed = SecretSync(name="s", namespace="tenant-b", service_account="app",
+                         spc_parameters=bound_object("tenant-a"), data=[("value", "VALUE")])
+    foreign_token, _ = tokens(dataclasses.replace(claimed, namespace="tenant-a"))
+    log = tenants.endpoint.requests
+    mark = log.mark()
+    with SyncController(provider.socket_path) as controller:
+        with pytest.raises(MountFailed) as failed:
+            controller.sync(claimed, foreign_token)
+        say(f"namespace tenant-b, token of tenant-a:app -> {failed.value}")
+        assert failed.value.code == grpc.StatusCode.PERMISSION_DENIED
+        assert "system:serviceaccount:tenant-a:app" in failed.value.details
+        assert log.since(mark) == [], "refused before STS or KMS"
+        assert secret.decode() not in failed.value.details
+
+        # Control: tenant-b's own token and role open it.
+        own = dataclasses.replace(claimed, spc_parameters=bound_object("tenant-b"))
+        own_token, _ = tokens(own)
+        assert controller.sync(own, own_token) == {"VALUE": secret}
+        kms = [(r.operation, r.status) for r in log.since(mark) if r.service == "kms"]
+        say(f"tenant-b's own token: opened; KMS calls {kms}")
+        assert kms == [("Decrypt", 200)]
+
+
 def test_missing_token_names_token_request_audience(start_iam_provider, tenants: TenantWorld, say) -> None:
     prefix, _ = _seed(tenants, "tenant-a")
     provider = _sidecar(start_iam_provider)
@@ -235,7 +278,7 @@ def test_a_rolling_update_waits_for_the_previous_sidecar(
     prefix, values = _seed(tenants, "tenant-a")
     old = _sidecar(start_iam_provider)
     path = old.socket_path
-    old_inode = os.stat(path).st_ino
+    old_inode = _identity(path)
     sync = _secret_sync(tenants, "tenant-a", prefix)
     attr, _ = tokens(sync)
     env = {**old.aws_env}
@@ -255,7 +298,7 @@ def test_a_rolling_update_waits_for_the_previous_sidecar(
         wait_until(lambda: "waiting for it to stop" in new.log_text() or None, 20, "the new sidecar waits")
         say(f"new sidecar (pid {new.proc.pid}) waits while the old (pid {old.proc.pid}) serves")
         assert new.alive(), "the new sidecar must wait, not exit"
-        assert os.stat(path).st_ino == old_inode, "the old sidecar's socket is left in place"
+        assert _identity(path) == old_inode, "the old sidecar's socket is left in place"
         with SyncController(path) as controller:
             assert controller.sync(sync, attr)["API_KEY"] == values["api-key"]
         assert not _synced(new.log_text()), "the new sidecar served nothing yet"
@@ -267,7 +310,7 @@ def test_a_rolling_update_waits_for_the_previous_sidecar(
         assert not started, started
         say(f"old sidecar: SIGTERM, exit {code}; new sidecar ready: {new.ready}")
         assert code == 0 and new.ready
-        assert os.stat(path).st_ino != old_inode, "the new sidecar bound its own socket"
+        assert _identity(path) != old_inode, "the new sidecar bound its own socket"
         with SyncController(path) as controller:
             assert controller.sync(sync, attr)["DB_PASSWORD"] == values["password"]
         assert _synced(new.log_text()), "the new sidecar served the sync"
@@ -275,13 +318,13 @@ def test_a_rolling_update_waits_for_the_previous_sidecar(
         # The wait is bounded: a third instance gives up while the new one serves, and leaves it.
         third = ProviderProcess(tmp_path / "third", env, extra_args=SYNC + ["--socket-wait", "1s"],
                                 node_identity=False, socket=path)
-        inode = os.stat(path).st_ino
+        inode = _identity(path)
         with pytest.raises(AssertionError) as gave_up:
             third.start()
         say(f"third instance with --socket-wait 1s: {str(gave_up.value).splitlines()[0]}")
         assert third.proc is not None and third.proc.returncode not in (0, None)
-        assert "was still served by another live process after waiting" in third.log_text()
-        assert os.stat(path).st_ino == inode
+        assert "was still in use by another live process after waiting" in third.log_text()
+        assert _identity(path) == inode
         with SyncController(path) as controller:
             assert controller.sync(sync, attr)["DB_USER"] == values["username"]
     finally:

@@ -105,6 +105,7 @@ impl IdentityResolver {
                     &self.token_audience,
                     params.caller,
                 )?;
+                controller_token_matches(params, &token)?;
                 let role = match &params.role_arn {
                     Some(role) => role.clone(),
                     None => self.role_from_service_account(params).await?,
@@ -125,6 +126,7 @@ impl IdentityResolver {
                     POD_IDENTITY_AUDIENCE,
                     params.caller,
                 )?;
+                controller_token_matches(params, &token)?;
                 let credentials = self.credentials.pod_identity(&token).await?;
                 let (ns, sa) = (
                     params.pod.namespace.as_deref().unwrap_or_default(),
@@ -160,6 +162,28 @@ impl IdentityResolver {
             ))
         })
     }
+}
+
+/// The sync controller names the namespace and ServiceAccount itself and proves them only with
+/// the token (bound to no pod): the token's subject must be that account, so the namespace
+/// Keywarden's own checks use (sealed objects, node identity) is the one AWS verifies. The
+/// driver's tokens are kubelet's, for the pod kubelet names.
+fn controller_token_matches(
+    params: &MountParams,
+    token: &pod_tokens::PodToken,
+) -> Result<(), MountError> {
+    if params.caller != Caller::SyncController {
+        return Ok(());
+    }
+    let (Some(ns), Some(sa)) = (
+        params.pod.namespace.as_deref(),
+        params.pod.service_account.as_deref(),
+    ) else {
+        return Err(MountError::IdentityForbidden(
+            "the sync controller's request names no namespace or ServiceAccount".into(),
+        ));
+    };
+    token.check_subject(ns, sa)
 }
 
 /// `keywarden-<namespace>-<pod>` for the driver; `keywarden-sync-<namespace>-<service account>`

@@ -79,6 +79,52 @@ pub fn for_audience(
     })
 }
 
+/// Largest JWT payload whose claims are read (a projected token's is well under 2 KiB).
+const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+
+impl PodToken {
+    /// The token's `sub` claim, read without verifying the signature (AWS verifies it when the
+    /// token is exchanged); `None` when the token is not a JWT with a string `sub`.
+    pub fn subject(&self) -> Option<String> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use secrecy::ExposeSecret;
+        use zeroize::Zeroize;
+
+        #[derive(Deserialize)]
+        struct Claims {
+            sub: Option<String>,
+        }
+        let payload = self.token.expose_secret().split('.').nth(1)?;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return None;
+        }
+        let mut json = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+        let claims = serde_json::from_slice::<Claims>(&json).ok();
+        json.zeroize();
+        claims?.sub
+    }
+
+    /// Refuses a token whose subject is not `system:serviceaccount:<namespace>:<name>`: the
+    /// sync controller names the ServiceAccount itself, and the namespace it names is the one
+    /// Keywarden's own checks use, so it must be the one AWS will verify in the token.
+    pub fn check_subject(&self, namespace: &str, service_account: &str) -> Result<(), MountError> {
+        let expected = format!("system:serviceaccount:{namespace}:{service_account}");
+        match self.subject() {
+            Some(sub) if sub == expected => Ok(()),
+            Some(sub) => Err(MountError::IdentityForbidden(format!(
+                "the token is for {}, not for ServiceAccount {namespace}/{service_account} named \
+                 in the request",
+                crate::limits::quote(&sub)
+            ))),
+            None => Err(MountError::IdentityForbidden(format!(
+                "the token for ServiceAccount {namespace}/{service_account} is not a JWT with a \
+                 subject"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +154,50 @@ mod tests {
                 .expose_secret(),
             "jwt-b"
         );
+    }
+
+    fn jwt(claims: &str) -> PodToken {
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        PodToken {
+            token: SecretString::from(format!("{}.{}.sig", b64(b"{}"), b64(claims.as_bytes()))),
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn the_subject_must_be_the_named_service_account() {
+        let t = jwt(r#"{"sub":"system:serviceaccount:team-a:app","aud":["sts.amazonaws.com"]}"#);
+        assert_eq!(
+            t.subject().as_deref(),
+            Some("system:serviceaccount:team-a:app")
+        );
+        t.check_subject("team-a", "app").expect("same");
+        for (ns, sa) in [("team-b", "app"), ("team-a", "other"), ("team", "a:app")] {
+            let err = t.check_subject(ns, sa).expect_err("another account");
+            assert_eq!(err.grpc_code(), Code::PermissionDenied);
+            assert!(
+                err.to_string()
+                    .contains("the token is for \"system:serviceaccount:team-a:app\""),
+                "{err}"
+            );
+        }
+        for bad in [
+            PodToken {
+                token: SecretString::from("opaque".to_owned()),
+                expires: None,
+            },
+            jwt("not json"),
+            jwt(r#"{"sub":7}"#),
+            jwt(r#"{"aud":"x"}"#),
+        ] {
+            assert_eq!(bad.subject(), None);
+            let err = bad.check_subject("team-a", "app").expect_err("no subject");
+            assert!(
+                err.to_string().contains("not a JWT with a subject"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

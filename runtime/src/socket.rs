@@ -27,7 +27,7 @@ pub enum SocketError {
     },
     /// Another process was still serving on the path when the wait for it ran out.
     #[error(
-        "{path} was still served by another live process after waiting {waited:?}; refusing to take it over"
+        "{path} was still in use by another live process after waiting {waited:?}; refusing to take it over"
     )]
     StillInUse {
         /// The socket path.
