@@ -17,14 +17,17 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import threading
 import uuid
 from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 
 from harness.checks import wait_until
+from harness.docs import REPO, blocks
 from harness.driver import Driver, MountFailed
 from harness.iam import TenantWorld
 from harness.iam_fixtures import (  # noqa: F401  (fixtures)
@@ -50,6 +53,7 @@ from harness.sync_controller import (
 )
 
 SYNC = ["--sync-controller"]
+DOC = REPO / "docs/sync-controller.md"
 
 
 def _sha(token: str) -> str:
@@ -270,6 +274,53 @@ def test_a_driver_request_cannot_ride_on_the_controller_path(
     # Both still serve their own caller.
     with SyncController(sidecar.socket_path) as controller:
         assert set(controller.sync(sync, attr)) == {"API_KEY", "DB_USER", "DB_PASSWORD"}
+
+
+def _docs_example() -> str:
+    [block] = [b.text for b in blocks(DOC) if b.lang == "yaml"]
+    return block
+
+
+def test_the_docs_example_passes_check_and_syncs(start_iam_provider, tenants: TenantWorld, tmp_path, say) -> None:
+    """docs/sync-controller.md's SecretProviderClass and SecretSync: `check` accepts the pair
+    (and refuses a nested sourcePath), and the SecretSync, moved to tenant-a's bucket, role and
+    namespace, syncs through the sidecar with the bytes boto3 stored."""
+    text = _docs_example()
+    binary = str(ProviderProcess.installed_binary())
+    good = tmp_path / "good.yaml"
+    good.write_text(text)
+    proc = subprocess.run([binary, "check", "--spc", str(good)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", ""), "AWS_EC2_METADATA_DISABLED": "true"})
+    say(f"check: exit {proc.returncode}: {proc.stdout.strip().splitlines()[-1]}")
+    assert proc.returncode == 0 and "SecretSync team-a/app-secrets: 3 key(s) found among the files" in proc.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("sourcePath: db-password", "sourcePath: db/password"))
+    proc = subprocess.run([binary, "check", "--spc", str(bad)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", ""), "AWS_EC2_METADATA_DISABLED": "true"})
+    say(f"check, nested sourcePath: exit {proc.returncode}: {proc.stderr.strip()}")
+    assert proc.returncode == 1 and 'sourcePath "db/password" is refused' in proc.stderr
+
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    spc = next(d for d in docs if d["kind"] == "SecretProviderClass")
+    secret_sync = next(d for d in docs if d["kind"] == "SecretSync")
+    params = dict(spc["spec"]["parameters"])
+    tenant = tenants["tenant-a"]
+    objects = params["objects"].replace("s3://acme-secrets/team-a/", f"s3://{tenant.bucket}/docs-{uuid.uuid4().hex[:6]}/")
+    keys = [line.split(f"s3://{tenant.bucket}/", 1)[1].strip() for line in objects.splitlines() if "s3://" in line]
+    creds = {"username": "app", "password": uuid.uuid4().hex}
+    stored = {"api-key": uuid.uuid4().hex.encode(), "db.json": json.dumps(creds).encode()}
+    for key in keys:
+        tenants.put("tenant-a", key, stored[key.rsplit("/", 1)[1]])
+    params.update(objects=objects, roleArn=tenant.role_arn, region="us-east-1")
+    sync = SecretSync(name=secret_sync["metadata"]["name"], namespace="tenant-a",
+                      service_account=secret_sync["spec"]["serviceAccountName"], spc_parameters=params,
+                      data=[(d["sourcePath"], d["targetKey"]) for d in secret_sync["spec"]["secretObject"]["data"]])
+    provider = _sidecar(start_iam_provider)
+    attr, _ = tokens(sync)
+    with SyncController(provider.socket_path) as controller:
+        data = controller.sync(sync, attr)
+    say(f"the docs' SecretSync in tenant-a: Secret keys {sorted(data)}")
+    assert data == {"API_KEY": stored["api-key"], "DB_USERNAME": b"app", "DB_PASSWORD": creds["password"].encode()}
 
 
 def test_a_rolling_update_waits_for_the_previous_sidecar(

@@ -33,6 +33,7 @@ pub mod s3;
 pub mod sealed;
 pub mod sealing;
 pub mod secret_bytes;
+pub mod secret_sync;
 pub mod server;
 pub mod service;
 pub mod writer;
