@@ -361,42 +361,6 @@ mod tests {
     }
 
     #[test]
-    fn the_sync_controllers_request_names_no_pod() {
-        let mut map: HashMap<&str, &str> = HashMap::from([
-            ("objects", "- objectName: s3://bucket/key\n"),
-            (POD_NAME, "secrets-store-sync-controller-manager-7d9f-abcde"),
-            (POD_UID, "0f2b"),
-            (POD_NAMESPACE, "team-a"),
-            (SERVICE_ACCOUNT, "app"),
-        ]);
-        let controller = MountRequest {
-            attributes: serde_json::to_string(&map).expect("json"),
-            secrets: "{}".into(),
-            target_path: SYNC_TARGET_PATH.into(),
-            permission: "420".into(),
-            current_object_version: vec![],
-        };
-        let params = parse(&controller).expect("valid");
-        assert_eq!(params.caller, Caller::SyncController);
-        assert_eq!(
-            params.pod.name, None,
-            "the controller's own pod is not the mount's"
-        );
-        assert_eq!(params.pod.uid, None);
-        assert_eq!(params.pod.namespace.as_deref(), Some("team-a"));
-        assert_eq!(params.pod.service_account.as_deref(), Some("app"));
-
-        map.insert("secretProviderClass", "app-secrets");
-        let driver = MountRequest {
-            attributes: serde_json::to_string(&map).expect("json"),
-            ..controller
-        };
-        let params = parse(&driver).expect("valid");
-        assert_eq!(params.caller, Caller::Driver);
-        assert!(params.pod.name.is_some());
-    }
-
-    #[test]
     fn lenient_pod_info_survives_bad_attributes() {
         assert_eq!(PodInfo::lenient("garbage"), PodInfo::default());
         let info = PodInfo::lenient(r#"{"csi.storage.k8s.io/pod.name":"p","objects":7}"#);

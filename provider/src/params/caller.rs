@@ -70,6 +70,7 @@ impl Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keywarden_proto::csi::MountRequest;
     use tonic::Code;
 
     fn attrs(keys: &[&str]) -> HashMap<String, String> {
@@ -100,6 +101,45 @@ mod tests {
         ] {
             assert_eq!(Caller::of(target, &controller), Caller::Driver, "{target}");
         }
+    }
+
+    #[test]
+    fn the_sync_controllers_request_names_no_pod() {
+        let mut map: HashMap<&str, &str> = HashMap::from([
+            ("objects", "- objectName: s3://bucket/key\n"),
+            (
+                "csi.storage.k8s.io/pod.name",
+                "secrets-store-sync-controller-manager-7d9f-abcde",
+            ),
+            ("csi.storage.k8s.io/pod.uid", "0f2b"),
+            ("csi.storage.k8s.io/pod.namespace", "team-a"),
+            ("csi.storage.k8s.io/serviceAccount.name", "app"),
+        ]);
+        let controller = MountRequest {
+            attributes: serde_json::to_string(&map).expect("json"),
+            secrets: "{}".into(),
+            target_path: SYNC_TARGET_PATH.into(),
+            permission: "420".into(),
+            current_object_version: vec![],
+        };
+        let params = super::super::parse(&controller).expect("valid");
+        assert_eq!(params.caller, Caller::SyncController);
+        assert_eq!(
+            params.pod.name, None,
+            "the controller's own pod is not the mount's"
+        );
+        assert_eq!(params.pod.uid, None);
+        assert_eq!(params.pod.namespace.as_deref(), Some("team-a"));
+        assert_eq!(params.pod.service_account.as_deref(), Some("app"));
+
+        map.insert("secretProviderClass", "app-secrets");
+        let driver = MountRequest {
+            attributes: serde_json::to_string(&map).expect("json"),
+            ..controller
+        };
+        let params = super::super::parse(&driver).expect("valid");
+        assert_eq!(params.caller, Caller::Driver);
+        assert!(params.pod.name.is_some());
     }
 
     #[test]
