@@ -378,6 +378,22 @@ def test_a_rolling_update_waits_for_the_previous_sidecar(
         assert _identity(path) == inode
         with SyncController(path) as controller:
             assert controller.sync(sync, attr)["DB_USER"] == values["username"]
+
+        # SIGTERM while waiting (the update rolled back): exit 0, the serving socket untouched.
+        fourth = ProviderProcess(tmp_path / "fourth", env, extra_args=SYNC, node_identity=False, socket=path)
+        with open(fourth.log_path, "ab") as out:
+            fourth.proc = subprocess.Popen(fourth.argv(), stdin=subprocess.DEVNULL, stdout=out,
+                                           stderr=subprocess.STDOUT, env=fourth.env(), cwd=fourth.workdir)
+        try:
+            wait_until(lambda: "waiting for it to stop" in fourth.log_text() or None, 20, "the fourth waits")
+            fourth.signal(signal.SIGTERM)
+            code = fourth.wait_exit(20)
+        finally:
+            fourth.kill()
+        say(f"fourth instance: SIGTERM while waiting -> exit {code}")
+        assert code == 0 and _identity(path) == inode
+        with SyncController(path) as controller:
+            assert controller.sync(sync, attr)["API_KEY"] == values["api-key"]
     finally:
         starter.join(timeout=70)
         new.stop(check=True)
