@@ -41,6 +41,7 @@ from harness.iam_fixtures import (  # noqa: F401  (fixtures)
 )
 from harness.provider import ProviderProcess
 from harness.spc import parameters
+from harness.tokens import POD_IDENTITY_AUDIENCE
 from harness.sync_controller import (
     CONTROLLER_POD,
     ESCAPED_PATH,
@@ -159,6 +160,37 @@ def test_secret_sync_gets_the_namespaces_objects_with_its_service_accounts_role(
     lines = _synced(log_text)
     say(f"log: {len(lines)} mount lines with caller sync-controller; pod field {[entry.get('pod') for entry in lines]}")
     assert lines and all(not entry.get("pod") for entry in lines), "the controller's pod is not logged as the Mount's"
+
+
+def test_pod_identity_with_the_controllers_one_audience(start_iam_provider, tenants: TenantWorld, say) -> None:
+    prefix, values = _seed(tenants, "tenant-a")
+    provider = _sidecar(start_iam_provider)
+    agent = start_iam_provider.agent
+    sync = _secret_sync(tenants, "tenant-a", prefix)
+    params = {k: v for k, v in sync.spc_parameters.items() if k != "roleArn"}
+    sync = dataclasses.replace(sync, spc_parameters={**params, "identity": "podIdentity"})
+    log = tenants.endpoint.requests
+    with SyncController(provider.socket_path) as controller:
+        # tokenRequestAudience still sts.amazonaws.com: the message names the audience to set.
+        sts_attr, _ = tokens(sync)
+        with pytest.raises(MountFailed) as failed:
+            controller.sync(sync, sts_attr)
+        say(f"podIdentity with an sts.amazonaws.com token -> {failed.value.details}")
+        assert failed.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert "tokenRequestAudience" in failed.value.details and "pods.eks.amazonaws.com" in failed.value.details
+
+        attr, raw = tokens(sync, audience=POD_IDENTITY_AUDIENCE)
+        agent.accept(raw)
+        before = len(agent.requests)
+        mark = log.mark()
+        data = controller.sync(sync, attr)
+    reqs = log.since(mark)
+    say(f"podIdentity: Secret keys {sorted(data)}; agent requests {len(agent.requests) - before}; "
+        f"AWS calls {[(r.service, r.operation, r.status) for r in reqs]}")
+    assert data["API_KEY"] == values["api-key"] and data["DB_PASSWORD"] == values["password"]
+    assert [r.authorization for r in agent.requests[before:]] == [raw], "the controller's token, presented once"
+    gets = [r for r in reqs if (r.service, r.operation) == ("s3", "GetObject")]
+    assert gets and all(r.access_key.startswith("ASIA") and r.access_key != tenants.admin_key for r in gets)
 
 
 def test_another_namespaces_object_is_refused_by_iam(start_iam_provider, tenants: TenantWorld, say) -> None:
