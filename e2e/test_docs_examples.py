@@ -56,7 +56,8 @@ from harness.tokens import ISSUER
 INSTALL = REPO / "docs/install.md"
 README = REPO / "README.md"
 EXAMPLES = REPO / "charts/keywarden/examples"
-EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml") if p.name != "csi-driver-values.yaml")
+EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml")
+                       if p.name not in ("csi-driver-values.yaml", "sync-controller-values.yaml"))
 WALKTHROUGH_EXAMPLE = "irsa-role-arn.yaml"  # the example docs/install.md §4.3 applies
 STAND_IN_ROLES = ("ci-secrets-sealer", "kube-system-keywarden-secrets")
 

@@ -1,4 +1,5 @@
-"""Self-test: the driver client really sends both `:authority` forms.
+"""Self-test: the driver client and the sync controller client really send the `:authority`
+forms they claim.
 
 Drivers before v1.6.0 send the raw socket path as HTTP/2 `:authority`, which
 stock h2 servers reject; v1.6.0+ send `localhost`. The provider tests claim to
@@ -15,6 +16,7 @@ import struct
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from h2.config import H2Configuration
@@ -22,7 +24,9 @@ from h2.connection import H2Connection
 from h2.events import RequestReceived, StreamEnded
 
 from harness import protos
-from harness.driver import LOCALHOST, SOCKET_PATH, Driver
+from harness.driver import LOCALHOST, SOCKET_PATH, Driver, MountFailed
+from harness.sync_controller import ESCAPED_PATH, SecretSync, SyncController
+from harness.sync_controller import LOCALHOST as SYNC_LOCALHOST
 
 
 class RecordingH2Server:
@@ -104,3 +108,21 @@ def test_client_sends_the_authority_it_claims(recorder: RecordingH2Server, mode:
     assert headers[":authority"] == expected
     assert headers[":path"] == "/v1alpha1.CSIDriverProvider/Version"
     assert headers[":authority"].startswith("/") == (mode == SOCKET_PATH)
+
+
+@pytest.mark.parametrize("mode", [SYNC_LOCALHOST, ESCAPED_PATH])
+def test_sync_controller_client_sends_the_authority_it_claims(recorder: RecordingH2Server, mode: str, say) -> None:
+    """harness/sync_controller.py: `localhost` (a `unix://` target, current releases) or the
+    percent-encoded socket path (v0.0.1-v0.0.2), on a Mount call."""
+    sync = SecretSync(name="s", namespace="ns", service_account="sa", spc_parameters={"objects": "[]"})
+    with SyncController(recorder.path, authority=mode, timeout=5) as c:
+        try:
+            c.mount_raw(c.request(sync, None))
+        except MountFailed:
+            pass  # the recorder answers every call with a VersionResponse
+    assert len(recorder.requests) >= 1
+    headers = recorder.requests[0]
+    expected = "localhost" if mode == SYNC_LOCALHOST else quote(str(recorder.path), safe="")
+    say(f"mode {mode}: :authority on the wire = {headers[':authority']!r}, :path = {headers[':path']}")
+    assert headers[":authority"] == expected
+    assert headers[":path"] == "/v1alpha1.CSIDriverProvider/Mount"

@@ -7,8 +7,9 @@ exits 0 at the end of the grace (the drain is bounded, not a failure: the
 abandoned Mount's connection is closed, which the driver retries) with the
 socket removed and a warning in the log. After SIGKILL the socket file stays
 behind and a restart on the same path replaces it; a second instance on a
-path a live process serves exits 1 naming the socket, and the first one keeps
-serving. The last two hold for both binaries.
+path a live process serves exits 1 naming the socket (the provider after
+waiting --socket-wait for it), and the first one keeps serving. The last two
+hold for both binaries.
 """
 
 from __future__ import annotations
@@ -172,6 +173,10 @@ def test_second_instance_on_the_socket_refuses(server: Server, tmp_path: Path, s
     first = server.process
     before = os.stat(first.socket_path)
     second = dataclasses.replace(first, workdir=tmp_path / "second", socket=first.socket_path)
+    if first.name == "provider":
+        # The provider waits for a live predecessor (a rolling update) up to --socket-wait, then
+        # gives up the same way; test_sync_controller.py covers the wait itself.
+        second.extra_args = [*first.extra_args, "--socket-wait", "1s"]
     say(f"second {first.name} started on {first.socket_path} while the first serves")
     try:
         with pytest.raises(first.error):

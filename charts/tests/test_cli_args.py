@@ -184,3 +184,38 @@ def test_memory_budget_fits_the_memory_limit(provider) -> None:
     print(f"limit {limit >> 20} MiB, in-flight budget {budget >> 20} MiB, cache {cache >> 20} MiB")
     assert limit >= 2 * budget + cache + (32 << 20), "the memory limit leaves no room beside the budget"
     assert budget == flag_default(help_serve, "max-inflight-bytes"), "the chart's maxInflightBytes is the binary's default"
+
+
+def test_sync_controller_sidecar_example(provider):
+    """examples/sync-controller-values.yaml: the Keywarden container the sync controller's chart
+    renders verbatim into its pod (`toYaml .Values.providerContainer`), through the real parser,
+    on the socket the controller dials, with the audience Keywarden exchanges."""
+    from conftest import CHART, EXAMPLES
+
+    values = yaml.safe_load((EXAMPLES / "sync-controller-values.yaml").read_text())
+    chart = yaml.safe_load((CHART / "values.yaml").read_text())
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert set(values) <= {"tokenRequestAudience", "providerContainer"}, sorted(values)
+    rendered_containers = yaml.safe_load(yaml.safe_dump(values["providerContainer"]))
+    [c] = rendered_containers
+    assert c["image"] == f"{chart['image']['repository']}:{app_version}"
+    assert c["command"] == ["/usr/local/bin/keywarden-provider"] and c["args"][0] == "serve"
+    assert "--sync-controller" in c["args"]
+    [socket] = [a.split("=", 1)[1] for a in c["args"] if a.startswith("--socket=")]
+    # The controller dials <--provider-volume=/provider>/<spec.provider>.sock.
+    assert socket == "/provider/keywarden.sock"
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts == {"providervol": "/provider"}
+    assert values["tokenRequestAudience"] == [{"audience": chart["identity"]["tokenAudience"]}]
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    grace = [a for a in c["args"] if a.startswith("--shutdown-grace=")]
+    assert grace == ["--shutdown-grace=5s"], "below the controller pod's 10 s termination grace"
+
+    proc = run_parser(PROVIDER_BIN, c["args"], clean_env(c), provider)
+    assert proc.returncode == 0, f"{c['args']}\n{proc.stderr}"
+    # The parser is not a rubber stamp here either: the controller only reads responses.
+    proc = run_parser(PROVIDER_BIN, c["args"] + ["--write-mode=provider"], clean_env(c), provider)
+    assert proc.returncode == 2 and "--sync-controller needs --write-mode driver" in proc.stderr, proc.stderr
+    print(f"sidecar: {' '.join(c['args'])} -> ok")

@@ -14,7 +14,9 @@ import yaml
 from conftest import CHART, EXAMPLES, KUBERNETES_VERSIONS
 from crd_schemas import CRD_SCHEMAS
 
-MANIFESTS = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "csi-driver-values.yaml")
+# Values files for the upstream charts (the CSI driver's, the sync controller's), not manifests.
+UPSTREAM_VALUES = {"csi-driver-values.yaml", "sync-controller-values.yaml"}
+MANIFESTS = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name not in UPSTREAM_VALUES)
 
 # docs/reference.md §2.3: the parameters Keywarden reads, and the keys of one object spec.
 PARAMETERS = {"objects", "region", "identity", "roleArn"}

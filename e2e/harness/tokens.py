@@ -39,8 +39,10 @@ def rfc3339(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def jwt(pod: Pod, audience: str, expires: dt.datetime) -> str:
-    """A JWT-looking projected token for `pod` and `audience` (unsigned: the signature is random)."""
+def jwt(pod: Pod, audience: str, expires: dt.datetime, bound: bool = True) -> str:
+    """A JWT-looking projected token for `pod` and `audience` (unsigned: the signature is random).
+    `bound=False`: a TokenRequest token not bound to any pod (what the sync controller mints for
+    a ServiceAccount), so no `kubernetes.io.pod` claim."""
     now = dt.datetime.now(dt.timezone.utc)
     header = {"alg": "RS256", "kid": "keywarden-e2e"}
     claims: dict[str, Any] = {
@@ -53,10 +55,11 @@ def jwt(pod: Pod, audience: str, expires: dt.datetime) -> str:
         "sub": subject(pod),
         "kubernetes.io": {
             "namespace": pod.namespace,
-            "pod": {"name": pod.name, "uid": pod.uid},
             "serviceaccount": {"name": pod.service_account, "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, subject(pod)))},
         },
     }
+    if bound:
+        claims["kubernetes.io"]["pod"] = {"name": pod.name, "uid": pod.uid}
     return ".".join(
         (
             _b64url(json.dumps(header, separators=(",", ":")).encode()),
@@ -71,6 +74,7 @@ def pod_tokens(
     audiences: tuple[str, ...] = (IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE),
     lifetime: dt.timedelta = dt.timedelta(hours=1),
     expired: tuple[str, ...] = (),
+    bound: bool = True,
 ) -> tuple[str, dict[str, str]]:
     """(attribute value, {audience: token}) for `pod`; audiences in `expired` expired a minute ago."""
     now = dt.datetime.now(dt.timezone.utc)
@@ -78,7 +82,7 @@ def pod_tokens(
     raw: dict[str, str] = {}
     for aud in audiences:
         expires = now - dt.timedelta(minutes=1) if aud in expired else now + lifetime
-        token = jwt(pod, aud, expires)
+        token = jwt(pod, aud, expires, bound=bound)
         raw[aud] = token
         value[aud] = {"token": token, "expirationTimestamp": rfc3339(expires)}
     return json.dumps(value, separators=(",", ":")), raw

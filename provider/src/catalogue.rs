@@ -15,6 +15,7 @@ mod prefixes;
 mod request;
 mod serving;
 mod sizes;
+mod sync;
 mod writing;
 
 pub use aws::*;
@@ -26,6 +27,7 @@ pub use prefixes::*;
 pub use request::*;
 pub use serving::*;
 pub use sizes::*;
+pub use sync::*;
 pub use writing::*;
 
 use keywarden_runtime::catalogue::{Kind, Placeholders, Section};
@@ -77,6 +79,7 @@ pub const SECTIONS: &[Section] = &[
     identity::SECTION,
     aws::SECTION,
     sizes::SECTION,
+    sync::SECTION,
     writing::SECTION,
     serving::SECTION,
     keywarden_runtime::catalogue::SERVING,

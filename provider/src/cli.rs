@@ -151,6 +151,17 @@ pub struct ServeArgs {
     /// Mounts served at once; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "KEYWARDEN_MAX_CONCURRENT_MOUNTS", default_value_t = 256)]
     pub max_concurrent_mounts: usize,
+
+    /// Serve the Secrets Store sync controller (as the sidecar of its pod) instead of the CSI
+    /// driver: only the controller's requests are accepted (docs/reference.md §2.10).
+    #[arg(long, env = "KEYWARDEN_SYNC_CONTROLLER", action = ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub sync_controller: bool,
+
+    /// How long to wait for another live process serving on --socket to stop (a rolling update
+    /// on the same node) before giving up; `0s` refuses at once.
+    #[arg(long, env = "KEYWARDEN_SOCKET_WAIT", default_value = "60s", value_parser = parse_duration)]
+    pub socket_wait: Duration,
 }
 
 /// The provider's defaults for the shared serving flags.
@@ -196,6 +207,8 @@ mod tests {
         assert!(!args.s3_force_path_style);
         assert_eq!(args.node_identity_namespaces, ["a", "b"]);
         assert_eq!(args.mount_timeout, Duration::from_secs(100));
+        assert_eq!(args.socket_wait, Duration::from_secs(60));
+        assert!(!args.sync_controller);
         assert_eq!(
             args.serve.http_addr,
             HttpAddr::On("0.0.0.0:8989".parse().expect("addr"))
@@ -211,6 +224,8 @@ mod tests {
             &["serve", "--socket-mode", "0999"],
             &["serve", "--bogus"],
             &["serve", "--write-mode", "both"],
+            &["serve", "--sync-controller=perhaps"],
+            &["serve", "--socket-wait", "a while"],
         ] {
             let mut argv = vec!["keywarden-provider"];
             argv.extend_from_slice(args);

@@ -53,6 +53,10 @@ pub struct ServeConfig {
     pub max_inflight_bytes: usize,
     /// Drain period after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Serve the sync controller instead of the CSI driver.
+    pub sync_controller: bool,
+    /// How long to wait for a live predecessor on the socket.
+    pub socket_wait: Duration,
 }
 
 impl TryFrom<&ServeArgs> for ServeConfig {
@@ -61,6 +65,9 @@ impl TryFrom<&ServeArgs> for ServeConfig {
     fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
         if args.allow_non_tmpfs && args.write_mode != WriteMode::Provider {
             return Err(catalogue::non_tmpfs_needs_provider_mode().into());
+        }
+        if args.sync_controller && args.write_mode == WriteMode::Provider {
+            return Err(catalogue::sync_needs_driver_mode().into());
         }
         if args.mount_timeout.is_zero() {
             return Err(catalogue::zero_mount_timeout().into());
@@ -126,6 +133,8 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             max_concurrent_mounts: args.max_concurrent_mounts,
             max_inflight_bytes: args.max_inflight_bytes,
             shutdown_grace: args.serve.shutdown_grace,
+            sync_controller: args.sync_controller,
+            socket_wait: args.socket_wait,
         })
     }
 }

@@ -13,7 +13,7 @@ use crate::catalogue;
 use crate::credentials::CredentialCache;
 use crate::error::MountError;
 use crate::kube_api::{KubeApi, ROLE_ANNOTATION};
-use crate::params::{IdentityKind, MountParams};
+use crate::params::{Caller, IdentityKind, MountParams};
 use crate::pod_tokens;
 
 /// Audience of the token the EKS Pod Identity agent accepts.
@@ -95,7 +95,12 @@ impl IdentityResolver {
                 })
             }
             IdentityKind::Irsa => {
-                let token = pod_tokens::for_audience(params.tokens.as_ref(), &self.token_audience)?;
+                let token = pod_tokens::for_audience(
+                    params.tokens.as_ref(),
+                    &self.token_audience,
+                    params.caller,
+                )?;
+                controller_token_matches(params, &token)?;
                 let role = match &params.role_arn {
                     Some(role) => role.clone(),
                     None => self.role_from_service_account(params).await?,
@@ -111,8 +116,12 @@ impl IdentityResolver {
                 })
             }
             IdentityKind::PodIdentity => {
-                let token =
-                    pod_tokens::for_audience(params.tokens.as_ref(), POD_IDENTITY_AUDIENCE)?;
+                let token = pod_tokens::for_audience(
+                    params.tokens.as_ref(),
+                    POD_IDENTITY_AUDIENCE,
+                    params.caller,
+                )?;
+                controller_token_matches(params, &token)?;
                 let credentials = self.credentials.pod_identity(&token).await?;
                 let (ns, sa) = (
                     params.pod.namespace.as_deref().unwrap_or_default(),
@@ -142,13 +151,41 @@ impl IdentityResolver {
     }
 }
 
-/// `keywarden-<namespace>-<pod>`, limited to what STS accepts (64 of `[\w+=,.@-]`).
+/// The sync controller names the namespace and ServiceAccount itself and proves them only with
+/// the token (bound to no pod): the token's subject must be that account, so the namespace
+/// Keywarden's own checks use (sealed objects, node identity) is the one AWS verifies. The
+/// driver's tokens are kubelet's, for the pod kubelet names.
+fn controller_token_matches(
+    params: &MountParams,
+    token: &pod_tokens::PodToken,
+) -> Result<(), MountError> {
+    if params.caller != Caller::SyncController {
+        return Ok(());
+    }
+    let (Some(ns), Some(sa)) = (
+        params.pod.namespace.as_deref(),
+        params.pod.service_account.as_deref(),
+    ) else {
+        return Err(catalogue::sync_request_unnamed());
+    };
+    token.check_subject(ns, sa)
+}
+
+/// `keywarden-<namespace>-<pod>` for the driver; `keywarden-sync-<namespace>-<service account>`
+/// for the sync controller, whose request names the controller's own pod, not a pod of the
+/// namespace. Limited to what STS accepts (64 of `[\w+=,.@-]`).
 pub fn session_name(params: &MountParams) -> String {
-    let raw = format!(
-        "keywarden-{}-{}",
-        params.pod.namespace.as_deref().unwrap_or("unknown"),
-        params.pod.name.as_deref().unwrap_or("pod")
-    );
+    let namespace = params.pod.namespace.as_deref().unwrap_or("unknown");
+    let raw = match params.caller {
+        Caller::Driver => format!(
+            "keywarden-{namespace}-{}",
+            params.pod.name.as_deref().unwrap_or("pod")
+        ),
+        Caller::SyncController => format!(
+            "keywarden-sync-{namespace}-{}",
+            params.pod.service_account.as_deref().unwrap_or("default")
+        ),
+    };
     raw.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
@@ -179,6 +216,7 @@ mod tests {
             },
             tokens: None,
             target_path: String::new(),
+            caller: Caller::Driver,
         }
     }
 
@@ -261,5 +299,14 @@ mod tests {
         let name = session_name(&p);
         assert!(name.len() <= 64);
         assert!(name.starts_with("keywarden-team-a-web-0-x"), "{name}");
+    }
+
+    #[test]
+    fn the_sync_controllers_session_is_named_after_the_service_account() {
+        let mut p = params(IdentityKind::Irsa, Some("team-a"));
+        p.caller = Caller::SyncController;
+        p.pod.name = Some("secrets-store-sync-controller-manager-0".into());
+        p.pod.service_account = Some("app".into());
+        assert_eq!(session_name(&p), "keywarden-sync-team-a-app");
     }
 }

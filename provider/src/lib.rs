@@ -35,6 +35,7 @@ pub mod s3_prefix;
 pub mod sealed;
 pub mod sealing;
 pub mod secret_bytes;
+pub mod secret_sync;
 pub mod server;
 pub mod service;
 pub mod writer;

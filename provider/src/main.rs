@@ -7,7 +7,7 @@ use keywarden_provider::aws::AwsClients;
 use keywarden_provider::cli::{Cli, Command, ServeArgs};
 use keywarden_provider::config::ServeConfig;
 use keywarden_provider::server;
-use keywarden_runtime::{Listeners, cli, shutdown};
+use keywarden_runtime::{Listeners, cli, shutdown, socket};
 
 fn main() -> ExitCode {
     let cli: Cli = match cli::parse(PROGRAM) {
@@ -40,16 +40,21 @@ fn serve(args: &ServeArgs) -> ExitCode {
 
 async fn start(config: ServeConfig) -> anyhow::Result<()> {
     let http = config.http_addr.bind().await?;
-    let listeners = Listeners::bind(&config.socket, config.socket_mode, http)?;
+    // A predecessor still serving on the socket (a rolling update on the same node) is waited
+    // for, up to --socket-wait; SIGTERM meanwhile ends the wait and the process.
+    let mut shutdown = std::pin::pin!(shutdown::signal_received());
+    let bound = tokio::select! {
+        bound = socket::bind_when_free(&config.socket, config.socket_mode, config.socket_wait) => bound?,
+        () = &mut shutdown => return Ok(()),
+    };
+    let (socket, socket_guard) = bound;
+    let listeners = Listeners {
+        socket,
+        socket_guard,
+        http,
+    };
     let aws =
         Arc::new(AwsClients::from_env(config.region.clone(), config.s3_force_path_style).await);
-    server::run(
-        config,
-        aws,
-        listeners,
-        Default::default(),
-        shutdown::signal_received(),
-    )
-    .await?;
+    server::run(config, aws, listeners, Default::default(), shutdown).await?;
     Ok(())
 }

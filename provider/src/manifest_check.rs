@@ -1,6 +1,7 @@
 //! `keywarden-provider check`: validate a SecretProviderClass manifest offline with the same
-//! rules a Mount applies, and with `--out DIR` perform a real fetch into a directory using the
-//! local AWS credentials and the provider's own writer.
+//! rules a Mount applies (and the SecretSyncs beside it that read it, `secret_sync.rs`), and with
+//! `--out DIR` perform a real fetch into a directory using the local AWS credentials and the
+//! provider's own writer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ use crate::writer;
 /// `check` options.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The SecretProviderClass manifest (YAML; other documents in the file are ignored).
+    /// The SecretProviderClass manifest (YAML). SecretSyncs in the same file that name the class
+    /// are checked against its files; other documents are ignored.
     #[arg(long)]
     pub spc: PathBuf,
     /// Namespace of the pods that would mount it (default: the manifest's, else `default`).
@@ -147,6 +149,21 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
             ));
         }
     }
+    // SecretSyncs in the same file that read this class: every sourcePath must be one of its
+    // files, in the form the sync controller's CRD accepts.
+    let files: Vec<&str> = parsed
+        .objects
+        .iter()
+        .flat_map(|o| {
+            std::iter::once(o.alias.as_str()).chain(o.jmes_paths.iter().map(|j| j.alias.as_str()))
+        })
+        .collect();
+    report.push_str(&crate::secret_sync::check(
+        &documents(&text)?,
+        &name,
+        &namespace,
+        &files,
+    )?);
     let Some(out) = &args.out else {
         return Ok(report);
     };
@@ -201,6 +218,12 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
         report.push_str(&format!("  {} version {}\n", version.id, version.version));
     }
     Ok(report)
+}
+
+fn documents(text: &str) -> anyhow::Result<Vec<serde_yaml::Value>> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| serde_yaml::Value::deserialize(d).context("the manifest is not valid YAML"))
+        .collect()
 }
 
 fn find_spc(text: &str) -> anyhow::Result<Manifest> {

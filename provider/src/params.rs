@@ -15,7 +15,10 @@ use crate::error::MountError;
 use crate::limits::{self, MAX_ATTRIBUTES_BYTES};
 use crate::objects::{self, ObjectPlan};
 
+mod caller;
 mod keys;
+
+pub use caller::{Caller, SYNC_TARGET_PATH};
 
 const POD_NAME: &str = "csi.storage.k8s.io/pod.name";
 const POD_NAMESPACE: &str = "csi.storage.k8s.io/pod.namespace";
@@ -118,6 +121,8 @@ pub struct MountParams {
     pub tokens: Option<SecretString>,
     /// Where the volume is published (used only when the provider writes the files).
     pub target_path: String,
+    /// Who sent the request: the CSI driver or the sync controller.
+    pub caller: Caller,
 }
 
 /// Parses a Mount request. Every error names the parameter or object at fault.
@@ -134,7 +139,13 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         .map_err(|e| catalogue::attributes_not_strings(e.line(), e.column()))?;
     keys::check(map.keys())?;
     let default_mode = parse_permission(&request.permission)?;
-    let pod = PodInfo::from_map(&map);
+    let caller = Caller::of(&request.target_path, &map);
+    let mut pod = PodInfo::from_map(&map);
+    if caller == Caller::SyncController {
+        // The controller names its own pod: nothing of the Mount belongs to it.
+        pod.name = None;
+        pod.uid = None;
+    }
     let tokens = map
         .remove(TOKENS)
         .filter(|t| !t.is_empty())
@@ -178,6 +189,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         pod,
         tokens,
         target_path: request.target_path.clone(),
+        caller,
     })
 }
 

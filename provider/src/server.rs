@@ -111,6 +111,7 @@ pub async fn run(
             max_in_flight: config.max_concurrent_mounts,
             budget: NodeBudget::new(config.max_inflight_bytes),
             max_response_bytes: config.limits.max_response_bytes,
+            sync_controller: config.sync_controller,
         },
         config.mount_timeout,
         metrics,
@@ -120,7 +121,12 @@ pub async fn run(
     let routes = tonic::service::Routes::new(
         CsiDriverProviderServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES),
     );
-    tracing::info!(socket = %listeners.socket_guard.path().display(), "serving the CSI driver");
+    let serving = if config.sync_controller {
+        "serving the Secrets Store sync controller"
+    } else {
+        "serving the CSI driver"
+    };
+    tracing::info!(socket = %listeners.socket_guard.path().display(), "{serving}");
     keywarden_runtime::serve(
         listeners,
         routes,

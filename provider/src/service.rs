@@ -32,6 +32,9 @@ pub struct Admission {
     pub budget: NodeBudget,
     /// `--max-response-bytes`: what one Mount's files may total.
     pub max_response_bytes: usize,
+    /// `--sync-controller`: serve the Secrets Store sync controller's requests, and only
+    /// those, instead of the CSI driver's.
+    pub sync_controller: bool,
 }
 
 /// The gRPC service.
@@ -76,7 +79,9 @@ impl ProviderService {
             }
         };
         record_pod(&params.pod, Some(params.objects.len()));
+        tracing::Span::current().record("caller", params.caller.as_str());
         let result = async {
+            params.caller.admit(self.admission.sync_controller)?;
             let _permit = self
                 .slots
                 .try_acquire()
@@ -122,6 +127,7 @@ impl CsiDriverProvider for ProviderService {
             namespace = Empty,
             spc = Empty,
             objects = Empty,
+            caller = Empty,
         );
         self.serve_mount(request).instrument(span).await
     }

@@ -51,6 +51,8 @@ async fn start(policy: IdentityPolicy) -> Running {
         max_concurrent_mounts: 4,
         max_inflight_bytes: 48 << 20,
         shutdown_grace: Duration::from_secs(2),
+        sync_controller: false,
+        socket_wait: Duration::ZERO,
     };
     let listeners = Listeners::bind(&socket_path, 0o600, None).expect("bind");
     let sdk = aws_config::SdkConfig::builder()

@@ -1,7 +1,9 @@
 //! The lifecycle of a server's unix socket: private from the first instant, never stolen.
 //!
 //! * A socket file left by a crashed process is removed; a socket some live process still
-//!   answers on is not: the second instance refuses to start instead.
+//!   answers on is not: the second instance refuses to start instead, or, with
+//!   [`bind_when_free`], waits a bounded time for the live process to leave (a rolling update
+//!   that starts the new instance before the old one stops) and then binds.
 //! * The socket is bound under a temporary name, given its mode, then renamed into place, so it
 //!   is never reachable with the umask's looser mode.
 //! * The returned [`SocketGuard`] removes the file on drop, but only if it is still ours.
@@ -22,6 +24,14 @@ pub enum SocketError {
     InUse {
         /// The socket path.
         path: PathBuf,
+    },
+    /// Another process was still serving on the path when the wait for it ran out.
+    #[error("{}", crate::catalogue::socket_still_in_use(.path, .waited))]
+    StillInUse {
+        /// The socket path.
+        path: PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
     },
     /// Something other than a socket sits at the path; we do not delete it.
     #[error("{}", crate::catalogue::socket_not_a_socket(.path))]
@@ -129,6 +139,51 @@ pub fn bind_replacing(
     mode: u32,
 ) -> Result<(tokio::net::UnixListener, SocketGuard), SocketError> {
     bind_with(path, mode, true)
+}
+
+/// How often [`bind_when_free`] probes a socket a live process holds.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Like [`bind`], but a socket a live process serves on is waited for, up to `wait`, instead of
+/// refused at once: the path is probed every 200 ms and bound as soon as nothing answers on it
+/// (the predecessor stopped and removed its file, or died and left a stale one). The
+/// predecessor's socket is never replaced or removed while it answers. `wait` of zero is
+/// [`bind`].
+pub async fn bind_when_free(
+    path: &Path,
+    mode: u32,
+    wait: std::time::Duration,
+) -> Result<(tokio::net::UnixListener, SocketGuard), SocketError> {
+    let started = tokio::time::Instant::now();
+    let mut announced = false;
+    loop {
+        match bind_with(path, mode, false) {
+            Err(SocketError::InUse { path }) => {
+                let waited = started.elapsed();
+                if waited >= wait {
+                    return Err(if wait.is_zero() {
+                        SocketError::InUse { path }
+                    } else {
+                        SocketError::StillInUse { path, waited }
+                    });
+                }
+                if !announced {
+                    announced = true;
+                    tracing::info!(path = %path.display(), ?wait,
+                        "another live process serves on the socket; waiting for it to stop");
+                }
+                tokio::time::sleep(WAIT_POLL.min(wait - waited)).await;
+            }
+            Ok(bound) => {
+                if announced {
+                    tracing::info!(path = %path.display(), waited = ?started.elapsed(),
+                        "the previous process left the socket; serving on it");
+                }
+                return Ok(bound);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn bind_with(
@@ -262,6 +317,55 @@ mod tests {
         );
         drop(new_guard);
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_second_instance_waits_for_the_first_to_leave() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.sock");
+        let (first, first_guard) = bind(&path, 0o600).expect("first bind");
+        let identity = std::fs::symlink_metadata(&path).expect("stat").ino();
+        let waiting = tokio::spawn({
+            let path = path.clone();
+            async move { bind_when_free(&path, 0o600, std::time::Duration::from_secs(30)).await }
+        });
+        tokio::time::sleep(WAIT_POLL * 2).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second instance waits while the first serves"
+        );
+        assert_eq!(
+            std::fs::symlink_metadata(&path).expect("stat").ino(),
+            identity,
+            "the first instance's socket is left in place while it serves"
+        );
+        drop(first);
+        drop(first_guard);
+        let (second, _guard) = waiting.await.expect("task").expect("bound once free");
+        let _client = std::os::unix::net::UnixStream::connect(&path).expect("connects");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), second.accept())
+                .await
+                .is_ok(),
+            "the second instance serves"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_wait_is_bounded_and_leaves_the_live_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.sock");
+        let (_first, _guard) = bind(&path, 0o600).expect("first bind");
+        let err = bind_when_free(&path, 0o600, std::time::Duration::from_millis(300))
+            .await
+            .expect_err("still in use");
+        assert!(matches!(err, SocketError::StillInUse { .. }), "{err}");
+        assert!(err.to_string().contains("after waiting"), "{err}");
+        let err = bind_when_free(&path, 0o600, std::time::Duration::ZERO)
+            .await
+            .expect_err("no wait");
+        assert!(matches!(err, SocketError::InUse { .. }), "{err}");
+        std::os::unix::net::UnixStream::connect(&path).expect("the first still answers");
     }
 
     #[tokio::test]

@@ -30,6 +30,13 @@ crate::catalogue! {
     /// second copy of the static pod. Keep one (for the KMS plugin during an upgrade, see
     /// `--take-over-socket`).
     Part fn socket_in_use(path: &Path) = "{path:?} is in use by another live process; refusing to take it over";
+    /// The provider waits for a live process on its socket (a rolling update that starts the
+    /// new pod before the old one stops) up to `--socket-wait` (60 s) and then gives up: two
+    /// releases of the chart (or the node's provider and a sync controller sidecar) share one
+    /// socket directory. Keep one per directory, or raise `--socket-wait` if the old pod's
+    /// termination grace is longer.
+    Part fn socket_still_in_use(path: &Path, waited: &std::time::Duration) =
+        "{path:?} was still in use by another live process after waiting {waited:?}; refusing to take it over";
     /// Something other than a socket sits at the socket path; it is never removed: delete it.
     Part fn socket_not_a_socket(path: &Path) = "{path:?} exists and is not a socket; refusing to remove it";
     /// A file-system call on the socket or its directory failed (ACTION is `create`, `bind`,
