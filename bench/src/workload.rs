@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use keywarden_proto::csi::MountRequest;
 use serde::Deserialize;
 
@@ -60,6 +62,19 @@ pub struct Object {
     /// Encryption context of the blob.
     #[serde(default)]
     pub context: HashMap<String, String>,
+    /// The file the provider writes it to (the objectAlias).
+    pub path: String,
+    /// The plaintext that was seeded, base64: what every Mount and bare fetch must return.
+    pub plaintext_b64: String,
+}
+
+impl Object {
+    /// The seeded plaintext.
+    pub fn plaintext(&self) -> anyhow::Result<Vec<u8>> {
+        BASE64
+            .decode(&self.plaintext_b64)
+            .with_context(|| format!("plaintext_b64 of {} is not base64", self.path))
+    }
 }
 
 /// Requests and the objects each of them names.
@@ -70,6 +85,9 @@ pub struct Workload {
     /// The objects of the (first) request, in SPC order.
     pub objects: Vec<Object>,
 }
+
+/// What a Mount of the workload must return: file path → seeded plaintext.
+pub type Expected = HashMap<String, Vec<u8>>;
 
 impl Workload {
     /// Reads a workload file.
@@ -84,5 +102,13 @@ impl Workload {
             path.display()
         );
         Ok(workload)
+    }
+
+    /// The files every Mount of the workload must return, with their contents.
+    pub fn expected(&self) -> anyhow::Result<Expected> {
+        self.objects
+            .iter()
+            .map(|o| Ok((o.path.clone(), o.plaintext()?)))
+            .collect()
     }
 }
