@@ -32,10 +32,11 @@ from .world import World, pods, workload, write_workload
 
 # (objects per Mount, timed rounds): p99 needs at least 100 samples of each series.
 LATENCY_RUNS = ((1, 300), (10, 200), (50, 100))
-WARMUP, BLOCKS = 5, 3
+WARMUP, BLOCKS = 5, 5
 MAX_RATIO, MAX_FANOUT_RATIO = 1.2, 3.0
 THROUGHPUT_ROUNDS, THROUGHPUT_CLIENTS, THROUGHPUT_OBJECTS, THROUGHPUT_PODS = 4, 16, 10, 16
 THROUGHPUT_WARMUP_S, THROUGHPUT_MEASURE_S, MIN_THROUGHPUT_RATIO = 1, 3, 0.5
+THROUGHPUT_WINDOW = "30s"  # the provider's default --revalidate-window
 REMOUNTS = 5
 DEPLOYMENT_PODS = 50
 RSS_VOLUMES, RSS_PODS_PER_VOLUME, RSS_OBJECTS_PER_VOLUME = 20, 10, 10
@@ -93,7 +94,7 @@ def mount_latency(bins: Binaries, scratch: Path, say: Any) -> list[Row]:
             for series in ("provider", "bare")
             for q in ("p50", "p99")
         }
-        p50[count] = med[("provider", "p50")]
+        p50[count] = (med[("provider", "p50")], med[("bare", "p50")])
         split = {k: statistics.median(s[k] for s in splits[count]) for k in splits[count][0]}
         say(
             f"Mount of {count}: provider p50 {med[('provider', 'p50')]:.3f} p99 {med[('provider', 'p99')]:.3f}, "
@@ -125,16 +126,17 @@ def mount_latency(bins: Binaries, scratch: Path, say: Any) -> list[Row]:
                 )
             )
     small, large = LATENCY_RUNS[0][0], LATENCY_RUNS[-1][0]
-    ratio = p50[large] / p50[small]
+    ratio = p50[large][0] / p50[small][0]
+    bare_ratio = p50[large][1] / p50[small][1]
     rows.append(
         Row(
             figure=f"provider Mount of {large} objects vs of {small}, cold, fast endpoint, p50",
-            measured=ms(p50[large]),
-            baseline=f"{ms(p50[small])} Mount of {small}",
+            measured=ms(p50[large][0]),
+            baseline=f"{ms(p50[small][0])} Mount of {small} (bare SDK: {bare_ratio:.1f}× for the same calls)",
             target=f"≤ {MAX_FANOUT_RATIO:g}×",
             passed=ratio <= MAX_FANOUT_RATIO,
             ratio=ratio,
-            detail={"p50_ms": p50},
+            detail={"p50_ms": {"provider": {c: v[0] for c, v in p50.items()}, "bare": {c: v[1] for c, v in p50.items()}}},
         )
     )
     return rows
@@ -210,10 +212,12 @@ def remount(world: World, bins: Binaries, scratch: Path, say: Any) -> Row:
 
 def remount_throughput(bins: Binaries, scratch: Path, say: Any) -> Row:
     """Warm re-Mounts from 16 clients against the fast endpoint vs the no-op provider answering the
-    same files from memory over the same socket stack, in alternating rounds; medians."""
+    same files from memory over the same socket stack, in alternating rounds; medians. The
+    provider runs with its default revalidation window, so a warm re-Mount is its own work
+    (request parsing, identity, cache, response), which is what the no-op provider skips."""
     with (
         FastWorld(bins) as fast,
-        provider(fast.aws_env(), bins, "--revalidate-window", "0") as prov,
+        provider(fast.aws_env(), bins, "--revalidate-window", THROUGHPUT_WINDOW) as prov,
         workdir("kw-bench-noop-") as d,
     ):
         objects = fast.objects(THROUGHPUT_OBJECTS, "warm")
@@ -237,8 +241,11 @@ def remount_throughput(bins: Binaries, scratch: Path, say: Any) -> Row:
                         provider_calls.append(fast.calls(mark))
     ops = {name: statistics.median(r["mounts_per_sec"] for r in rs) for name, rs in results.items()}
     ratio = ops["provider"] / ops["noop"]
+    # Within the window a warm re-Mount reaches no endpoint; when the window runs out during the
+    # run, one conditional GET per object renews it (answered 304).
     warm = fill["ok"] == THROUGHPUT_PODS and all(
         c["kms_total"] == 0 and c["sts"] == 0 and c["s3_get"] == c["s3_get_304"] == c["s3_get_conditional"]
+        and c["s3_get"] <= THROUGHPUT_OBJECTS
         for c in provider_calls
     )  # fmt: skip
     say(
@@ -248,8 +255,8 @@ def remount_throughput(bins: Binaries, scratch: Path, say: Any) -> Row:
     )
     return Row(
         figure=(
-            f"warm re-Mount, {THROUGHPUT_OBJECTS} objects, {THROUGHPUT_CLIENTS} clients, fast endpoint "
-            "(one 304 per object): throughput"
+            f"warm re-Mount, {THROUGHPUT_OBJECTS} objects, {THROUGHPUT_CLIENTS} clients, default flags "
+            f"(--revalidate-window {THROUGHPUT_WINDOW}), fast endpoint: throughput"
         ),
         measured=f"{ops['provider']:,.0f} Mounts/s",
         baseline=f"{ops['noop']:,.0f} Mounts/s no-op provider (files from memory)",
