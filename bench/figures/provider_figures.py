@@ -325,7 +325,8 @@ def memory_under_load(world: World, bins: Binaries, scratch: Path, say: Any) -> 
         )
         for v in range(RSS_VOLUMES)
     ]
-    requests = [r for v in volumes for r in v["requests"]]
+    # Each request carries its own volume's objects, so that every Mount's files are checked.
+    requests = [dict(r, objects=v["objects"]) for v in volumes for r in v["requests"]]
     path = write_workload(scratch / "rss.json", {"requests": requests, "objects": volumes[0]["objects"]})
     with provider(world.aws.env(), bins) as prov:
         pid = prov.proc.pid

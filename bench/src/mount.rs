@@ -140,14 +140,13 @@ pub async fn latency(
 /// Sends every request of the workload at the same instant, each on its own stream of one
 /// connection, and waits for all answers.
 pub async fn burst(channel: Channel, workload: &Workload) -> anyhow::Result<BurstReport> {
-    let expected = Arc::new(workload.expected()?);
     let start = Arc::new(tokio::sync::Barrier::new(workload.requests.len() + 1));
     let mut tasks = Vec::with_capacity(workload.requests.len());
     for request in &workload.requests {
         let mut client = Client::new(channel.clone());
         let message = request.message();
         let start = start.clone();
-        let expected = expected.clone();
+        let expected = workload.expected_for(request)?;
         tasks.push(tokio::spawn(async move {
             start.wait().await;
             let started = Instant::now();

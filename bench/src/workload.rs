@@ -24,6 +24,10 @@ pub struct Request {
     /// Default file permission, decimal.
     #[serde(default = "default_permission")]
     pub permission: String,
+    /// The objects of this request, when they are not the workload's (a burst of several
+    /// SecretProviderClasses).
+    #[serde(default)]
+    pub objects: Option<Vec<Object>>,
 }
 
 fn null_json() -> String {
@@ -104,11 +108,20 @@ impl Workload {
         Ok(workload)
     }
 
-    /// The files every Mount of the workload must return, with their contents.
+    /// The files every Mount of the workload's own objects must return, with their contents.
     pub fn expected(&self) -> anyhow::Result<Expected> {
-        self.objects
-            .iter()
-            .map(|o| Ok((o.path.clone(), o.plaintext()?)))
-            .collect()
+        expected_of(&self.objects)
     }
+
+    /// The files a Mount of `request` must return.
+    pub fn expected_for(&self, request: &Request) -> anyhow::Result<Expected> {
+        expected_of(request.objects.as_deref().unwrap_or(&self.objects))
+    }
+}
+
+fn expected_of(objects: &[Object]) -> anyhow::Result<Expected> {
+    objects
+        .iter()
+        .map(|o| Ok((o.path.clone(), o.plaintext()?)))
+        .collect()
 }
