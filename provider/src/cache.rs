@@ -3,7 +3,9 @@
 //!
 //! Driver v1.6.0+ re-Mounts every volume about once a minute. With this cache an unchanged S3
 //! object costs one conditional `GetObject` (304) and no KMS call, and inline ciphertext costs
-//! nothing. Entries are keyed by the effective identity, so one identity's proof of access is
+//! nothing. Within `--revalidate-window` of S3's last answer for an entry (its fetch or a 304),
+//! Mounts of the same identity and object use it without asking S3 again, so a node's round of
+//! re-Mounts costs one request per identity and object rather than one per pod. Entries are keyed by the effective identity, so one identity's proof of access is
 //! never reused for another; for S3 objects the 304 answered to the pod's own credentials is what
 //! authorizes reuse.
 //!
@@ -174,9 +176,9 @@ impl PlaintextCache {
     }
 
     /// Counts a 304 for the flight's entry and restarts its revalidation window. It does not
-    /// restart the entry's TTL: a 304 proves
-    /// the S3 object unchanged, not that KMS would still decrypt it, so a plaintext lives at most
-    /// the TTL from the fetch and decryption that produced it. That bounds how long a disabled
+    /// restart the entry's TTL: a 304 proves the S3 object unchanged, not that KMS would still
+    /// decrypt it, so a plaintext lives at most the TTL from the fetch and decryption that
+    /// produced it. That bounds how long a disabled
     /// key or a removed `kms:Decrypt` goes unnoticed (`docs/security-model.md`).
     pub fn confirm(&self, _guard: &FlightGuard<'_>, entry: &Entry) {
         *entry
