@@ -67,8 +67,8 @@ def test_after_the_window_one_conditional_get_and_a_change_is_seen(start_provide
         after, after_reqs = _mount(d, aws, params, target)
         again, again_reqs = _mount(d, aws, params, target)
         new = f"after-{uuid.uuid4().hex}".encode()
-        _kms_put = seed.kms.encrypt(KeyId=kms_key["KeyId"], Plaintext=new, EncryptionContext=CTX)["CiphertextBlob"]
-        seed.put(bucket, key, _kms_put)
+        blob = seed.kms.encrypt(KeyId=kms_key["KeyId"], Plaintext=new, EncryptionContext=CTX)["CiphertextBlob"]
+        seed.put(bucket, key, blob)
         stale, stale_reqs = _mount(d, aws, params, target)
         time.sleep(1.2)
         fresh, fresh_reqs = _mount(d, aws, params, target)
