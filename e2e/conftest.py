@@ -72,7 +72,7 @@ def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 @pytest.fixture
 def start_provider(aws: MotoEndpoint) -> Iterator[Callable[..., ProviderProcess]]:
-    """start_provider(extra_args=[...], node_identity=True, aws_env=None) -> a ready
+    """start_provider(extra_args=[...], node_identity=True, aws_env=None, revalidate_window="0") -> a ready
     ProviderProcess (on `aws`, or on the endpoint `aws_env` names), stopped (and checked) at
     teardown (harness/fixtures.py)."""
 
@@ -81,12 +81,14 @@ def start_provider(aws: MotoEndpoint) -> Iterator[Callable[..., ProviderProcess]
         extra_args: list[str] | None = None,
         node_identity: bool = True,
         aws_env: dict[str, str] | None = None,
+        revalidate_window: str | None = "0",
     ) -> ProviderProcess:
         return ProviderProcess(
             workdir=workdir,
             aws_env=aws_env or aws.env(),
             extra_args=list(extra_args or []),
             node_identity=node_identity,
+            revalidate_window=revalidate_window,
         )
 
     with launcher("kw-prov-", make) as start:

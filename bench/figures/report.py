@@ -32,7 +32,7 @@ def mib(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
-def markdown(rows: list[Row], machine: dict[str, Any], wall_seconds: float) -> str:
+def markdown(rows: list[Row], machine: dict[str, Any], wall_seconds: float, extra: list[str]) -> str:
     lines = [
         "| figure | measured | baseline | ratio | target | result |",
         "|---|---|---|---|---|---|",
@@ -54,12 +54,13 @@ def markdown(rows: list[Row], machine: dict[str, Any], wall_seconds: float) -> s
             f"{met} of {len(rows)} figures meet their target. Suite wall time {wall_seconds:.0f} s "
             "(without the release build). Reproduce with `make bench`; the design of each figure is in "
             "[docs/decisions.md](../../docs/decisions.md#benchmarks).",
+            *extra,
             "",
         ]
     )
 
 
-def write(out: Path, rows: list[Row], machine: dict[str, Any], wall_seconds: float) -> Path:
+def write(out: Path, rows: list[Row], machine: dict[str, Any], wall_seconds: float, extra: list[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(
         json.dumps(
@@ -69,5 +70,5 @@ def write(out: Path, rows: list[Row], machine: dict[str, Any], wall_seconds: flo
         + "\n"
     )
     path = out / "report.md"
-    path.write_text(markdown(rows, machine, wall_seconds))
+    path.write_text(markdown(rows, machine, wall_seconds, extra))
     return path

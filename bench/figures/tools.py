@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,23 @@ class Binaries:
         if done.returncode != 0:
             raise RuntimeError(f"keywarden-bench {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
         return json.loads(done.stdout)
+
+
+@contextmanager
+def server(bins: Binaries, socket: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A bench server (`noop-kms`, `noop-provider`) until its socket exists; terminated after."""
+    from harness.process import terminate
+
+    proc = subprocess.Popen([str(bins.bench), *args, "--socket", str(socket)], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"keywarden-bench {args[0]} did not create {socket}")
+            time.sleep(0.02)
+        yield proc
+    finally:
+        terminate(proc)
 
 
 @contextmanager

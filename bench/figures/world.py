@@ -69,6 +69,16 @@ class World:
     def stop(self) -> None:
         self.aws.stop()
 
+    def roles(self, count: int, prefix: str) -> list[str]:
+        """ARNs of `count` new IAM roles that trust the cluster's OIDC provider."""
+        run = uuid.uuid4().hex[:6]
+        return [
+            self.seed.iam.create_role(
+                RoleName=f"{prefix}-{run}-{i:02d}", AssumeRolePolicyDocument=json.dumps(TRUST_POLICY)
+            )["Role"]["Arn"]
+            for i in range(count)
+        ]
+
     def env(self) -> dict[str, str]:
         """Environment of a process talking to this endpoint only."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KEYWARDEN_"))}
@@ -94,7 +104,8 @@ class World:
                 "objectAlias": f"secret-{i:03d}",
                 "encryptionContext": dict(CONTEXT),
             }
-            bare = {"bucket": self.bucket, "key": key, "kms": True, "base64": as_text, "context": dict(CONTEXT)}
+            bare = {"bucket": self.bucket, "key": key, "kms": True, "base64": as_text, "context": dict(CONTEXT),
+                    "path": spec["objectAlias"], "plaintext_b64": base64.b64encode(plaintext).decode()}
             made.append(SecretObject(spec, bare))
         return made
 

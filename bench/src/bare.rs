@@ -35,13 +35,12 @@ impl Bare {
         }
     }
 
-    /// Fetches (and decrypts) every object concurrently; returns the plaintext bytes in total.
-    pub async fn fetch_all(&self, objects: &[Object]) -> anyhow::Result<usize> {
-        let sizes = futures::future::try_join_all(objects.iter().map(|o| self.fetch(o))).await?;
-        Ok(sizes.into_iter().sum())
+    /// Fetches (and decrypts) every object concurrently; returns the plaintexts, in order.
+    pub async fn fetch_all(&self, objects: &[Object]) -> anyhow::Result<Vec<Vec<u8>>> {
+        futures::future::try_join_all(objects.iter().map(|o| self.fetch(o))).await
     }
 
-    async fn fetch(&self, object: &Object) -> anyhow::Result<usize> {
+    async fn fetch(&self, object: &Object) -> anyhow::Result<Vec<u8>> {
         let output = self
             .s3
             .get_object()
@@ -52,7 +51,7 @@ impl Bare {
             .with_context(|| format!("GetObject s3://{}/{}", object.bucket, object.key))?;
         let body = output.body.collect().await?.into_bytes();
         if !object.kms {
-            return Ok(body.len());
+            return Ok(body.to_vec());
         }
         let blob = if object.base64 {
             BASE64.decode(&body)?
@@ -68,6 +67,6 @@ impl Bare {
             .send()
             .await
             .with_context(|| format!("Decrypt of s3://{}/{}", object.bucket, object.key))?;
-        Ok(output.plaintext.map_or(0, |p| p.into_inner().len()))
+        Ok(output.plaintext.map(|p| p.into_inner()).unwrap_or_default())
     }
 }

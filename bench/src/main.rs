@@ -1,14 +1,15 @@
 //! `keywarden-bench`: the load generators and baselines of `make bench`. Each command prints one
 //! JSON document on stdout (servers print nothing and run until SIGTERM).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use keywarden_bench::workload::Workload;
-use keywarden_bench::{channel, decrypt_load, mount, noop_kms};
+use keywarden_bench::{
+    channel, decrypt_load, emit, fast_endpoint, mount, noop_kms, noop_provider, remount_load,
+};
 
 /// Load generators and baselines of the benchmark suite.
 #[derive(Debug, Parser)]
@@ -43,6 +44,39 @@ enum Command {
         /// Workload file (JSON: requests and objects).
         #[arg(long)]
         workload: PathBuf,
+    },
+    /// Warm re-Mounts from many clients for a fixed time; throughput and latency.
+    RemountLoad {
+        /// The provider's (or the no-op provider's) socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// Workload file (JSON: requests and objects).
+        #[arg(long)]
+        workload: PathBuf,
+        /// Mounts in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Untimed seconds first.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+    /// Serve the CSI provider service answering the workload's files from memory, until SIGTERM.
+    NoopProvider {
+        /// Socket to create.
+        #[arg(long)]
+        socket: PathBuf,
+        /// Workload file whose objects are the answer.
+        #[arg(long)]
+        workload: PathBuf,
+    },
+    /// Serve the fast local AWS endpoint until SIGTERM; prints `{"url": …}` once listening.
+    FastEndpoint {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
     },
     /// Serve the no-op KMS v2 service on a unix socket until SIGTERM.
     NoopKms {
@@ -97,6 +131,29 @@ async fn run(command: Command) -> anyhow::Result<()> {
             emit(&mount::burst(channel, &workload).await?)
         }
         Command::NoopKms { socket } => noop_kms::serve(&socket).await,
+        Command::RemountLoad {
+            socket,
+            workload,
+            concurrency,
+            warmup,
+            seconds,
+        } => {
+            let workload = Workload::load(&workload)?;
+            let channel = channel::connect(&socket).await?;
+            let report = remount_load::run(
+                channel,
+                &workload,
+                concurrency,
+                Duration::from_secs_f64(warmup),
+                Duration::from_secs_f64(seconds),
+            )
+            .await?;
+            emit(&report)
+        }
+        Command::NoopProvider { socket, workload } => {
+            noop_provider::serve(&socket, &Workload::load(&workload)?).await
+        }
+        Command::FastEndpoint { listen } => fast_endpoint::serve(&listen).await,
         Command::DecryptLoad {
             socket,
             concurrency,
@@ -114,12 +171,4 @@ async fn run(command: Command) -> anyhow::Result<()> {
             emit(&report)
         }
     }
-}
-
-/// Writes `value` as one JSON document on stdout.
-fn emit(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, value)?;
-    out.write_all(b"\n")?;
-    Ok(())
 }

@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 
 use crate::bare::Bare;
 use crate::stats::{self, Summary};
-use crate::workload::Workload;
+use crate::workload::{Expected, Workload};
 
 type Client = CsiDriverProviderClient<Channel>;
 
@@ -57,21 +57,29 @@ pub struct BurstReport {
     pub wall_ms: f64,
 }
 
-/// Sends one Mount and checks that it returned one file per object.
-async fn mount_once(
+/// Sends one Mount and checks that it returned exactly the expected files, byte for byte.
+pub async fn mount_once(
     client: &mut Client,
     request: MountRequest,
-    files: usize,
+    expected: &Expected,
 ) -> anyhow::Result<()> {
     let response = client.mount(request).await?.into_inner();
     if let Some(error) = response.error.filter(|e| !e.code.is_empty()) {
         anyhow::bail!("Mount answered error {}", error.code);
     }
     anyhow::ensure!(
-        response.files.len() == files,
-        "Mount returned {} files, expected {files}",
-        response.files.len()
+        response.files.len() == expected.len(),
+        "Mount returned {} files, expected {}",
+        response.files.len(),
+        expected.len()
     );
+    for file in &response.files {
+        match expected.get(&file.path) {
+            Some(want) if want.as_slice() == file.contents.as_ref() => {}
+            Some(_) => anyhow::bail!("Mount returned other contents for {}", file.path),
+            None => anyhow::bail!("Mount returned an unexpected file {}", file.path),
+        }
+    }
     Ok(())
 }
 
@@ -87,6 +95,7 @@ pub async fn latency(
     let mut client = Client::new(channel);
     let request = workload.requests[0].message();
     let files = workload.objects.len();
+    let expected = workload.expected()?;
     let mut provider = Vec::with_capacity(warmup + iterations);
     let mut baseline = Vec::with_capacity(warmup + iterations);
     for round in 0..warmup + iterations {
@@ -95,14 +104,20 @@ pub async fn latency(
         for step in 0..2 {
             let started = Instant::now();
             if (round + step) % 2 == 0 {
-                mount_once(&mut client, request.clone(), files)
+                mount_once(&mut client, request.clone(), &expected)
                     .await
                     .context("provider Mount")?;
                 provider_time = started.elapsed();
             } else {
-                let bytes = bare.fetch_all(&workload.objects).await?;
+                let plaintexts = bare.fetch_all(&workload.objects).await?;
                 bare_time = started.elapsed();
-                anyhow::ensure!(bytes > 0, "the bare fetch returned no bytes");
+                for (object, got) in workload.objects.iter().zip(&plaintexts) {
+                    anyhow::ensure!(
+                        expected.get(&object.path) == Some(got),
+                        "the bare fetch returned other contents for {}",
+                        object.path
+                    );
+                }
             }
         }
         provider.push(provider_time);
@@ -125,17 +140,17 @@ pub async fn latency(
 /// Sends every request of the workload at the same instant, each on its own stream of one
 /// connection, and waits for all answers.
 pub async fn burst(channel: Channel, workload: &Workload) -> anyhow::Result<BurstReport> {
-    let files = workload.objects.len();
     let start = Arc::new(tokio::sync::Barrier::new(workload.requests.len() + 1));
     let mut tasks = Vec::with_capacity(workload.requests.len());
     for request in &workload.requests {
         let mut client = Client::new(channel.clone());
         let message = request.message();
         let start = start.clone();
+        let expected = workload.expected_for(request)?;
         tasks.push(tokio::spawn(async move {
             start.wait().await;
             let started = Instant::now();
-            let result = mount_once(&mut client, message, files).await;
+            let result = mount_once(&mut client, message, &expected).await;
             (started.elapsed(), result)
         }));
     }

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use keywarden_proto::csi::MountRequest;
 use serde::Deserialize;
 
@@ -22,6 +24,10 @@ pub struct Request {
     /// Default file permission, decimal.
     #[serde(default = "default_permission")]
     pub permission: String,
+    /// The objects of this request, when they are not the workload's (a burst of several
+    /// SecretProviderClasses).
+    #[serde(default)]
+    pub objects: Option<Vec<Object>>,
 }
 
 fn null_json() -> String {
@@ -60,6 +66,19 @@ pub struct Object {
     /// Encryption context of the blob.
     #[serde(default)]
     pub context: HashMap<String, String>,
+    /// The file the provider writes it to (the objectAlias).
+    pub path: String,
+    /// The plaintext that was seeded, base64: what every Mount and bare fetch must return.
+    pub plaintext_b64: String,
+}
+
+impl Object {
+    /// The seeded plaintext.
+    pub fn plaintext(&self) -> anyhow::Result<Vec<u8>> {
+        BASE64
+            .decode(&self.plaintext_b64)
+            .with_context(|| format!("plaintext_b64 of {} is not base64", self.path))
+    }
 }
 
 /// Requests and the objects each of them names.
@@ -70,6 +89,9 @@ pub struct Workload {
     /// The objects of the (first) request, in SPC order.
     pub objects: Vec<Object>,
 }
+
+/// What a Mount of the workload must return: file path → seeded plaintext.
+pub type Expected = HashMap<String, Vec<u8>>;
 
 impl Workload {
     /// Reads a workload file.
@@ -85,4 +107,21 @@ impl Workload {
         );
         Ok(workload)
     }
+
+    /// The files every Mount of the workload's own objects must return, with their contents.
+    pub fn expected(&self) -> anyhow::Result<Expected> {
+        expected_of(&self.objects)
+    }
+
+    /// The files a Mount of `request` must return.
+    pub fn expected_for(&self, request: &Request) -> anyhow::Result<Expected> {
+        expected_of(request.objects.as_deref().unwrap_or(&self.objects))
+    }
+}
+
+fn expected_of(objects: &[Object]) -> anyhow::Result<Expected> {
+    objects
+        .iter()
+        .map(|o| Ok((o.path.clone(), o.plaintext()?)))
+        .collect()
 }

@@ -4,6 +4,11 @@ Runs `$KEYWARDEN_PROVIDER_BIN serve` as a ServerProcess (harness/process.py:
 start, readiness, logs, checked SIGTERM shutdown). What is the provider's own:
 its flags (path-style S3, JSON logs, node identity allowed unless a test says
 otherwise) and readiness on GET /readyz.
+
+The suite runs the provider with `--revalidate-window 0` unless a test sets
+`revalidate_window` (None: the provider's default) or passes the flag itself: every
+re-Mount then sends its conditional request, which is what most rotation and
+revocation tests count. e2e/test_revalidate_window.py tests the window.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class ProviderProcess(ServerProcess):
     ready_path = "/readyz"
 
     node_identity: bool = True
+    revalidate_window: str | None = "0"
 
     def argv(self) -> list[str]:
         args = [
@@ -46,4 +52,6 @@ class ProviderProcess(ServerProcess):
         ]
         if self.node_identity:
             args.append("--allow-node-identity")
+        if self.revalidate_window is not None and "--revalidate-window" not in self.extra_args:
+            args += ["--revalidate-window", self.revalidate_window]
         return args + list(self.extra_args)

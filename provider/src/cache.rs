@@ -3,7 +3,9 @@
 //!
 //! Driver v1.6.0+ re-Mounts every volume about once a minute. With this cache an unchanged S3
 //! object costs one conditional `GetObject` (304) and no KMS call, and inline ciphertext costs
-//! nothing. Entries are keyed by the effective identity, so one identity's proof of access is
+//! nothing. Within `--revalidate-window` of S3's last answer for an entry (its fetch or a 304),
+//! Mounts of the same identity and object use it without asking S3 again, so a node's round of
+//! re-Mounts costs one request per identity and object rather than one per pod. Entries are keyed by the effective identity, so one identity's proof of access is
 //! never reused for another; for S3 objects the 304 answered to the pod's own credentials is what
 //! authorizes reuse.
 //!
@@ -12,8 +14,11 @@
 //! (wiped on drop), entries expire after the TTL, and the total is bounded in bytes (oldest
 //! evicted first).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use keywarden_runtime::cache::{self, Bound, Cache, Evict};
 
@@ -40,16 +45,27 @@ pub struct Entry {
     pub version: String,
     /// The S3 ETag, as S3 sent it, for `If-None-Match`.
     pub etag: Option<String>,
+    /// When S3 last proved the entry current to its identity (the fetch, then each 304); shared
+    /// by every copy of the entry.
+    proven_at: Arc<Mutex<Instant>>,
 }
 
 impl Entry {
-    /// A new entry.
+    /// A new entry, proven now.
     pub fn new(plaintext: SecretBytes, version: String, etag: Option<String>) -> Self {
         Self {
             plaintext: Arc::new(plaintext),
             version,
             etag,
+            proven_at: Arc::new(Mutex::new(Instant::now())),
         }
+    }
+
+    fn proven_at(&self) -> Instant {
+        *self
+            .proven_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -71,6 +87,13 @@ pub type FlightGuard<'a> = cache::Flight<'a, CacheKey, Entry>;
 #[derive(Debug)]
 pub struct PlaintextCache {
     max_bytes: usize,
+    /// How long an S3 proof (fetch or 304) of an entry lets later Mounts of the same identity
+    /// skip the conditional request (`--revalidate-window`); zero: never.
+    revalidate_window: Duration,
+    /// Off only for the benchmark's uncoalesced baseline (`--no-coalesce`): every fetch then
+    /// gets a key of its own, so nothing is shared or reused.
+    coalesce: bool,
+    uncoalesced: AtomicU64,
     entries: Cache<CacheKey, Entry>,
     metrics: Metrics,
 }
@@ -85,14 +108,49 @@ impl PlaintextCache {
         };
         Self {
             max_bytes,
+            revalidate_window: Duration::ZERO,
+            coalesce: true,
+            uncoalesced: AtomicU64::new(0),
             entries: Cache::new(bound, Evict::OldestStored).with_ttl(ttl),
             metrics,
         }
     }
 
+    /// The same cache where an S3 proof of an entry stands for `window`: within it, a Mount of the
+    /// same (identity, object) takes the entry without a conditional request. The entry's TTL
+    /// still counts from its decryption, so a window never extends the KMS proof.
+    pub fn with_revalidate_window(mut self, window: Duration) -> Self {
+        self.revalidate_window = window;
+        self
+    }
+
+    /// Whether S3 proved `entry` current within the revalidation window, so that this Mount may
+    /// use it without asking S3 again. Counted as a `reused` cache result when it does.
+    pub fn recently_proven(&self, entry: &Entry) -> bool {
+        let recent = !self.revalidate_window.is_zero()
+            && entry.proven_at().elapsed() < self.revalidate_window;
+        if recent {
+            self.metrics.cache("plaintext", "reused");
+        }
+        recent
+    }
+
+    /// The same cache with coalescing and reuse switched off: the measured baseline of the
+    /// benchmark's fan-out figure (docs/decisions.md, "Benchmarks"), never a production setting.
+    pub fn without_coalescing(mut self) -> Self {
+        self.coalesce = false;
+        self
+    }
+
     /// Joins (or starts) the flight for `key`. Cancel-safe: dropping the future leaves no state.
     pub async fn enter(&self, key: &CacheKey) -> FlightGuard<'_> {
-        self.entries.enter(key).await
+        if self.coalesce {
+            return self.entries.enter(key).await;
+        }
+        let n = self.uncoalesced.fetch_add(1, Ordering::Relaxed);
+        let mut own = key.clone();
+        own.decryption.push_str(&format!("\0uncoalesced:{n}"));
+        self.entries.enter(&own).await
     }
 
     /// What the cache holds for the flight's key.
@@ -117,11 +175,16 @@ impl PlaintextCache {
         guard.store(entry);
     }
 
-    /// Counts a 304 for the flight's entry. It does not restart the entry's TTL: a 304 proves
-    /// the S3 object unchanged, not that KMS would still decrypt it, so a plaintext lives at most
-    /// the TTL from the fetch and decryption that produced it. That bounds how long a disabled
+    /// Counts a 304 for the flight's entry and restarts its revalidation window. It does not
+    /// restart the entry's TTL: a 304 proves the S3 object unchanged, not that KMS would still
+    /// decrypt it, so a plaintext lives at most the TTL from the fetch and decryption that
+    /// produced it. That bounds how long a disabled
     /// key or a removed `kms:Decrypt` goes unnoticed (`docs/security-model.md`).
-    pub fn confirm(&self, _guard: &FlightGuard<'_>) {
+    pub fn confirm(&self, _guard: &FlightGuard<'_>, entry: &Entry) {
+        *entry
+            .proven_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
         self.metrics.cache("plaintext", "revalidated");
     }
 

@@ -111,6 +111,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYWARDEN_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub cache_ttl: Duration,
 
+    /// How long S3's answer (a fetch or a 304) for an identity's object stands: within it, other
+    /// Mounts of the same identity and object reuse it without a conditional request. `0`
+    /// revalidates on every Mount. Never extends `--cache-ttl`.
+    #[arg(long, env = "KEYWARDEN_REVALIDATE_WINDOW", default_value = "30s", value_parser = parse_duration)]
+    pub revalidate_window: Duration,
+
     /// Most plaintext bytes the cache holds; the oldest entries go first.
     #[arg(long, env = "KEYWARDEN_CACHE_MAX_BYTES", default_value_t = 33_554_432)]
     pub cache_max_bytes: usize,
@@ -162,6 +168,11 @@ pub struct ServeArgs {
     /// on the same node) before giving up; `0s` refuses at once.
     #[arg(long, env = "KEYWARDEN_SOCKET_WAIT", default_value = "60s", value_parser = parse_duration)]
     pub socket_wait: Duration,
+
+    /// Benchmark only: fetch every object of every Mount itself, with no coalescing of
+    /// identical fetches and no reuse of cached plaintext (the uncoalesced baseline).
+    #[arg(long, hide = true)]
+    pub no_coalesce: bool,
 }
 
 /// The provider's defaults for the shared serving flags.

@@ -39,6 +39,10 @@ pub struct ServeConfig {
     pub cache_ttl: Duration,
     /// Plaintext cache byte bound.
     pub cache_max_bytes: usize,
+    /// How long an S3 proof of a cached entry stands for its identity.
+    pub revalidate_window: Duration,
+    /// Coalescing of identical fetches (off only with the benchmark's `--no-coalesce`).
+    pub coalesce: bool,
     /// Mount deadline.
     pub mount_timeout: Duration,
     /// Size limits.
@@ -122,6 +126,8 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             },
             cache_ttl: args.cache_ttl,
             cache_max_bytes: args.cache_max_bytes,
+            revalidate_window: args.revalidate_window,
+            coalesce: !args.no_coalesce,
             mount_timeout: args.mount_timeout,
             limits: Limits {
                 max_object_bytes: args.max_object_bytes,

@@ -228,42 +228,48 @@ impl Mounter {
                     Lookup::Valid(entry) => Some(entry),
                     _ => None,
                 };
-                let object_ref = ObjectRef {
-                    label: &object.label,
-                    bucket,
-                    key,
-                    version: version.as_deref(),
-                    if_none_match: cached.as_ref().and_then(|e| e.etag.as_deref()),
-                };
-                let outcome = s3::get_object(
-                    &clients.s3,
-                    object_ref,
-                    self.limits.max_object_bytes,
-                    budget,
-                    &self.metrics,
-                )
-                .await
-                .inspect_err(|_| self.cache.forget(&flight))?;
-                match (outcome, cached) {
-                    (GetOutcome::NotModified, Some(entry)) => {
-                        self.cache.confirm(&flight);
-                        entry
-                    }
-                    (GetOutcome::NotModified, None) => {
-                        return Err(MountError::Transient {
-                            object: object.label.clone(),
-                            reason: catalogue::unexpected_not_modified(),
-                        });
-                    }
-                    (GetOutcome::Modified(fetched), _) => {
-                        let _body_charge = fetched.charge;
-                        let plaintext = content::open(object, fetched.bytes, context)
-                            .await
-                            .inspect_err(|_| self.cache.forget(&flight))?;
-                        produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
-                        let entry = Entry::new(plaintext, fetched.version, fetched.etag);
-                        self.cache.store(&flight, entry.clone());
-                        entry
+                match cached {
+                    // Proven to this identity within the revalidation window: no request.
+                    Some(entry) if self.cache.recently_proven(&entry) => entry,
+                    cached => {
+                        let object_ref = ObjectRef {
+                            label: &object.label,
+                            bucket,
+                            key,
+                            version: version.as_deref(),
+                            if_none_match: cached.as_ref().and_then(|e| e.etag.as_deref()),
+                        };
+                        let outcome = s3::get_object(
+                            &clients.s3,
+                            object_ref,
+                            self.limits.max_object_bytes,
+                            budget,
+                            &self.metrics,
+                        )
+                        .await
+                        .inspect_err(|_| self.cache.forget(&flight))?;
+                        match (outcome, cached) {
+                            (GetOutcome::NotModified, Some(entry)) => {
+                                self.cache.confirm(&flight, &entry);
+                                entry
+                            }
+                            (GetOutcome::NotModified, None) => {
+                                return Err(MountError::Transient {
+                                    object: object.label.clone(),
+                                    reason: catalogue::unexpected_not_modified(),
+                                });
+                            }
+                            (GetOutcome::Modified(fetched), _) => {
+                                let _body_charge = fetched.charge;
+                                let plaintext = content::open(object, fetched.bytes, context)
+                                    .await
+                                    .inspect_err(|_| self.cache.forget(&flight))?;
+                                produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
+                                let entry = Entry::new(plaintext, fetched.version, fetched.etag);
+                                self.cache.store(&flight, entry.clone());
+                                entry
+                            }
+                        }
                     }
                 }
             }

@@ -91,11 +91,13 @@ pub async fn run(
             allow_non_tmpfs: config.allow_non_tmpfs,
         },
     };
-    let cache = Arc::new(PlaintextCache::new(
-        config.cache_ttl,
-        config.cache_max_bytes,
-        metrics.clone(),
-    ));
+    let cache = PlaintextCache::new(config.cache_ttl, config.cache_max_bytes, metrics.clone())
+        .with_revalidate_window(config.revalidate_window);
+    let cache = Arc::new(if config.coalesce {
+        cache
+    } else {
+        cache.without_coalescing()
+    });
     let identities = Arc::new(identity_resolver(&config, metrics.clone())?);
     let mounter = Mounter::new(
         aws,

@@ -40,6 +40,8 @@ async fn start(policy: IdentityPolicy) -> Running {
         identity: policy,
         cache_ttl: Duration::ZERO,
         cache_max_bytes: 1024,
+        revalidate_window: Duration::ZERO,
+        coalesce: true,
         mount_timeout: Duration::from_secs(5),
         limits: Limits {
             max_object_bytes: 1024,

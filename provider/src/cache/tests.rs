@@ -100,6 +100,24 @@ async fn waiters_take_the_flights_result() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_coalescing_nothing_is_shared_or_reused() {
+    let cache = Arc::new(cache(Duration::from_secs(60), 1024).without_coalescing());
+    let leader = cache.enter(&key("k")).await;
+    // A second identical fetch starts at once (it does not wait on the first one's flight)...
+    let waiter = waiter(&cache).await;
+    let found = tokio::time::timeout(Duration::from_secs(1), waiter)
+        .await
+        .expect("the second fetch waited on the first one's flight")
+        .expect("waiter");
+    assert!(matches!(found, Lookup::Miss));
+    cache.store(&leader, entry(b"fetched by the leader"));
+    drop(leader);
+    // ...and a later one does not find what the first one stored.
+    let guard = cache.enter(&key("k")).await;
+    assert!(matches!(cache.lookup(&guard), Lookup::Miss));
+}
+
+#[tokio::test(start_paused = true)]
 async fn expired_entries_are_dropped() {
     let cache = cache(Duration::from_secs(60), 1024);
     {
@@ -109,9 +127,11 @@ async fn expired_entries_are_dropped() {
     tokio::time::advance(Duration::from_secs(59)).await;
     {
         let guard = cache.enter(&key("k")).await;
-        assert!(matches!(cache.lookup(&guard), Lookup::Valid(_)));
+        let Lookup::Valid(found) = cache.lookup(&guard) else {
+            panic!("the entry is within its TTL");
+        };
         // A 304 does not restart the TTL.
-        cache.confirm(&guard);
+        cache.confirm(&guard, &found);
     }
     tokio::time::advance(Duration::from_secs(1)).await;
     let guard = cache.enter(&key("k")).await;
@@ -152,4 +172,54 @@ async fn an_entry_over_the_bound_is_not_handed_over() {
     cache.store(&leader, entry(b"12345"));
     drop(leader);
     assert!(matches!(waiter.await.expect("waiter"), Lookup::Miss));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_s3_proof_stands_for_the_revalidation_window_only() {
+    let window = Duration::from_secs(30);
+    let cache = cache(Duration::from_secs(300), 1024).with_revalidate_window(window);
+    let fetched = entry(b"proven by the fetch");
+    assert!(cache.recently_proven(&fetched), "a fresh fetch is a proof");
+    tokio::time::advance(window - Duration::from_millis(1)).await;
+    assert!(
+        cache.recently_proven(&fetched.clone()),
+        "copies share the proof"
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert!(!cache.recently_proven(&fetched), "the window has passed");
+
+    // A 304 proves it again, for every copy of the entry.
+    let guard = cache.enter(&key("k")).await;
+    let copy = fetched.clone();
+    cache.confirm(&guard, &copy);
+    assert!(cache.recently_proven(&fetched));
+
+    let off = self::cache(Duration::from_secs(300), 1024);
+    assert!(
+        !off.recently_proven(&entry(b"x")),
+        "window 0 never skips S3"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_window_does_not_outlive_the_ttl() {
+    // The TTL counts from the decryption: a 304 restarts the window, never the entry's life.
+    let ttl = Duration::from_secs(60);
+    let cache = cache(ttl, 1024).with_revalidate_window(Duration::from_secs(30));
+    let guard = cache.enter(&key("k")).await;
+    cache.store(&guard, entry(b"v"));
+    drop(guard);
+    tokio::time::advance(Duration::from_secs(50)).await;
+    let guard = cache.enter(&key("k")).await;
+    let Lookup::Valid(found) = cache.lookup(&guard) else {
+        panic!("the entry is within its TTL");
+    };
+    cache.confirm(&guard, &found);
+    drop(guard);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let guard = cache.enter(&key("k")).await;
+    assert!(
+        matches!(cache.lookup(&guard), Lookup::Miss),
+        "past the TTL the entry is gone, although S3 proved it 11 s ago"
+    );
 }
