@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from harness.aws import ACCESS_KEY, REGION, SECRET_KEY
+from harness.aws import endpoint_env
 from harness.process import terminate
 
 from .tools import Binaries
@@ -56,14 +56,7 @@ class FastWorld:
 
     def aws_env(self) -> dict[str, str]:
         """The settings that point a process at this endpoint (the keys moto's env sets)."""
-        return {
-            "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        return endpoint_env(self.url)
 
     def env(self) -> dict[str, str]:
         """Environment of a process talking to this endpoint only."""

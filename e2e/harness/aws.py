@@ -37,6 +37,18 @@ REGION = "us-east-1"
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 
+
+def endpoint_env(url: str) -> dict[str, str]:
+    """Environment for a process that should talk to the local endpoint at `url` only."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _ACCESS_KEY_RE = re.compile(r"Credential=([^/,\s]+)/")
 _JSON_TARGET_SERVICE = {"TrentService": "kms"}
@@ -277,14 +289,7 @@ class MotoEndpoint(ThreadedMotoServer):
 
     def env(self) -> dict[str, str]:
         """Environment for a process that should talk to this endpoint only."""
-        return {
-            "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        return endpoint_env(self.url)
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API); the request log is kept."""

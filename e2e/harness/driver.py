@@ -116,6 +116,19 @@ class MountResult:
     returned_modes: dict[str, int] = field(default_factory=dict)
 
 
+def channel_options(authority: str | None) -> list[tuple[str, Any]]:
+    """The driver's channel options (receive limit, retry policy), with `authority` as the
+    default `:authority` when given (gRPC's own choice otherwise)."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", MAX_RECV),
+        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+    ]
+    if authority is not None:
+        options.append(("grpc.default_authority", authority))
+    return options
+
+
 class Driver:
     """Driver-side connection to one provider socket."""
 
@@ -124,15 +137,10 @@ class Driver:
         self.authority_mode = authority
         self.timeout = timeout
         self.pb2, pb2_grpc = protos.v1alpha1()
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", MAX_RECV),
-            ("grpc.service_config", SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
-        ]
         if authority == LOCALHOST:
-            options.append(("grpc.default_authority", "localhost"))
+            options = channel_options("localhost")
         elif authority == SOCKET_PATH:
-            options.append(("grpc.default_authority", self.socket_path))
+            options = channel_options(self.socket_path)
         else:
             raise ValueError(f"unknown authority mode {authority!r}")
         self.channel = grpc.insecure_channel(f"unix:{self.socket_path}", options=options)

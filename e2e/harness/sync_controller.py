@@ -32,7 +32,7 @@ from typing import Any
 import grpc
 
 from . import protos
-from .driver import MAX_RECV, SERVICE_CONFIG, MountFailed, Pod
+from .driver import MountFailed, Pod, channel_options
 from .tokens import IRSA_AUDIENCE, pod_tokens
 
 TARGET_PATH = "/mnt/secrets-store"
@@ -82,15 +82,10 @@ class SyncController:
         self.pod_uid = pod_uid
         self.timeout = timeout
         self.pb2, pb2_grpc = protos.v1alpha1()
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", MAX_RECV),
-            ("grpc.service_config", SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
-        ]
         if authority == LOCALHOST:
-            options.append(("grpc.default_authority", "localhost"))
+            options = channel_options("localhost")
         elif authority == ESCAPED_PATH:
-            options.append(("grpc.default_authority", urllib.parse.quote(self.socket_path, safe="")))
+            options = channel_options(urllib.parse.quote(self.socket_path, safe=""))
         else:
             raise ValueError(f"unknown authority mode {authority!r}")
         self.channel = grpc.insecure_channel(f"unix://{self.socket_path}", options=options)

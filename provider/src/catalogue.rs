@@ -30,7 +30,7 @@ pub use sizes::*;
 pub use sync::*;
 pub use writing::*;
 
-use keywarden_runtime::catalogue::{Kind, Placeholders, Section};
+use keywarden_runtime::catalogue::{Placeholders, Section};
 
 use crate::error::MountError;
 
@@ -44,21 +44,7 @@ impl std::fmt::Display for Message {
     }
 }
 
-macro_rules! kinds {
-    ($($kind:ident => $code:literal),* $(,)?) => {$(
-        #[doc = concat!("A Mount error returned as `", $code, "`.")]
-        pub struct $kind;
-        impl Kind for $kind {
-            type Out = MountError;
-            const CODE: &'static str = $code;
-            fn make(text: String) -> MountError {
-                MountError::$kind(Message(text))
-            }
-        }
-    )*};
-}
-
-kinds! {
+keywarden_runtime::error_kinds! { MountError;
     InvalidArgument => "INVALID_ARGUMENT",
     IdentityForbidden => "PERMISSION_DENIED",
     Precondition => "FAILED_PRECONDITION",
@@ -88,44 +74,4 @@ pub const SECTIONS: &[Section] = &[
 /// How the page shows the arguments every section uses.
 pub const PLACEHOLDERS: Placeholders = &[("label", "objects[N] (NAME)"), ("owner", "OWNER")];
 
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-
-    const BEGIN: &str =
-        "<!-- BEGIN keywarden-provider catalogue (generated: provider/src/catalogue.rs) -->";
-    const END: &str = "<!-- END keywarden-provider catalogue -->";
-
-    #[test]
-    fn troubleshooting_page_is_the_catalogue() {
-        let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/troubleshooting.md");
-        let rendered = keywarden_runtime::catalogue::markdown(SECTIONS, PLACEHOLDERS);
-        keywarden_runtime::catalogue::check_generated(&page, BEGIN, END, &rendered)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    #[test]
-    fn every_entry_has_a_fix_and_a_unique_name() {
-        let mut names = std::collections::BTreeSet::new();
-        for section in SECTIONS {
-            for entry in section.entries {
-                assert!(entry.fix.trim().len() > 10, "{} has no fix", entry.name);
-                assert!(names.insert(entry.name), "{} is declared twice", entry.name);
-            }
-        }
-    }
-
-    /// Messages are made by the catalogue only: no error text is formatted elsewhere.
-    #[test]
-    fn no_message_is_written_outside_the_catalogue() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let offenders = keywarden_runtime::catalogue::stray_messages(&src, &src.join("catalogue"));
-        assert!(
-            offenders.is_empty(),
-            "messages outside the catalogue:\n{}",
-            offenders.join("\n")
-        );
-    }
-}
+keywarden_runtime::catalogue_test!("keywarden-provider");

@@ -45,6 +45,24 @@ impl Kind for Part {
     }
 }
 
+/// Declares the kinds of a binary's error type whose variants carry a catalogue `Message`: for
+/// each `Variant => "CODE"`, a unit struct `Variant` whose entries build `Error::Variant`. The
+/// `Message` type in scope at the call site must be a tuple struct over `String`.
+#[macro_export]
+macro_rules! error_kinds {
+    ($error:ident; $($kind:ident => $code:literal),* $(,)?) => {$(
+        #[doc = concat!("An error returned as `", $code, "`.")]
+        pub struct $kind;
+        impl $crate::catalogue::Kind for $kind {
+            type Out = $error;
+            const CODE: &'static str = $code;
+            fn make(text: String) -> $error {
+                $error::$kind(Message(text))
+            }
+        }
+    )*};
+}
+
 /// Kinds for the text of a structured error (a `thiserror` variant whose `Display` calls the
 /// catalogue), named after the gRPC code it is returned with; and for the one line a binary
 /// prints before it exits: `ExitStart` (exit 2, its flags are refused) and `ExitCommand`
@@ -288,6 +306,65 @@ pub fn clip(message: &str) -> String {
         (whole, false) => whole.to_owned(),
         (head, true) => format!("{head}…"),
     }
+}
+
+/// The unit test of a binary's catalogue module: [`check_catalogue`] for the crate being
+/// tested, with the catalogue's `SECTIONS` and `PLACEHOLDERS` in scope.
+#[macro_export]
+macro_rules! catalogue_test {
+    ($binary:literal) => {
+        #[cfg(test)]
+        mod catalogue_tests {
+            /// The page's tables are this catalogue, every entry has a fix and a unique name,
+            /// and no error text is formatted outside it.
+            #[test]
+            fn troubleshooting_page_is_the_catalogue_and_the_only_source_of_messages() {
+                let problems = $crate::catalogue::check_catalogue(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+                    $binary,
+                    super::SECTIONS,
+                    super::PLACEHOLDERS,
+                );
+                assert!(problems.is_empty(), "{}", problems.join("\n"));
+            }
+        }
+    };
+}
+
+/// Everything a binary's catalogue test checks, for the crate at `crate_dir` whose page region
+/// is marked with `binary`'s name: the page region equals what `sections` render (or is
+/// rewritten with `KEYWARDEN_REGENERATE_DOCS=1`), every entry has a fix and a unique name, and
+/// no error text is formatted outside `src/catalogue`. Returns the problems found.
+pub fn check_catalogue(
+    crate_dir: &std::path::Path,
+    binary: &str,
+    sections: &[Section],
+    placeholders: Placeholders,
+) -> Vec<String> {
+    let page = crate_dir.join("../docs/troubleshooting.md");
+    let dir = crate_dir
+        .file_name()
+        .map_or_else(String::new, |d| d.to_string_lossy().into_owned());
+    let begin = format!("<!-- BEGIN {binary} catalogue (generated: {dir}/src/catalogue.rs) -->");
+    let end = format!("<!-- END {binary} catalogue -->");
+    let mut problems = Vec::new();
+    if let Err(e) = check_generated(&page, &begin, &end, &markdown(sections, placeholders)) {
+        problems.push(e);
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for entry in sections.iter().flat_map(|s| s.entries) {
+        if entry.fix.trim().len() <= 10 {
+            problems.push(format!("{} has no fix", entry.name));
+        }
+        if !names.insert(entry.name) {
+            problems.push(format!("{} is declared twice", entry.name));
+        }
+    }
+    let src = crate_dir.join("src");
+    for stray in stray_messages(&src, &src.join("catalogue")) {
+        problems.push(format!("message outside the catalogue: {stray}"));
+    }
+    problems
 }
 
 /// Lines of the Rust sources under `src` (outside `catalogue` and test code) that format error
