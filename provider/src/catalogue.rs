@@ -12,6 +12,7 @@ mod identity;
 mod objects;
 mod paths;
 mod request;
+mod secrets;
 mod serving;
 mod sizes;
 mod writing;
@@ -22,6 +23,7 @@ pub use identity::*;
 pub use objects::*;
 pub use paths::*;
 pub use request::*;
+pub use secrets::*;
 pub use serving::*;
 pub use sizes::*;
 pub use writing::*;
@@ -72,6 +74,7 @@ pub const SECTIONS: &[Section] = &[
     paths::SECTION,
     content::SECTION,
     identity::SECTION,
+    secrets::SECTION,
     aws::SECTION,
     sizes::SECTION,
     writing::SECTION,

@@ -23,9 +23,11 @@ use crate::identity::IdentityResolver;
 use crate::jmes;
 use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType, Source};
+use crate::parameters::{self, Prefetched, Wanted};
 use crate::params::MountParams;
 use crate::s3::{self, GetOutcome, ObjectRef};
 use crate::secret_bytes::{SecretBytes, SharedSecret};
+use crate::secrets_manager::{self, ReadContext};
 use crate::writer::{self, FileToWrite};
 
 /// Size limits of a Mount.
@@ -99,11 +101,40 @@ impl Mounter {
         let clients = self.aws.clients(region, identity.credentials.as_ref());
         let identity_key = identity.key;
         let namespace = params.pod.namespace.as_deref();
+        let keys: Vec<CacheKey> = params
+            .objects
+            .iter()
+            .map(|object| cache_key(&identity_key, object, namespace, &clients.region))
+            .collect();
+        // Parameter Store objects are read first, batched; their entries serve `produce`.
+        let wanted: Vec<Wanted<'_>> = params
+            .objects
+            .iter()
+            .zip(&keys)
+            .filter_map(|(object, key)| match &object.source {
+                Source::Managed(reference) if object.object_type == ObjectType::SsmParameter => {
+                    Some(Wanted {
+                        key,
+                        label: &object.label,
+                        reference,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let prefetched = if wanted.is_empty() {
+            Prefetched::default()
+        } else {
+            parameters::prefetch(&self.cache, wanted, self.read_context(&clients, budget)).await?
+        };
         // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
         let fetches: Vec<_> = params
             .objects
             .iter()
-            .map(|object| self.produce(object, &clients, &identity_key, namespace, budget))
+            .zip(&keys)
+            .map(|(object, key)| {
+                self.produce(object, key, &clients, &prefetched, namespace, budget)
+            })
             .collect();
         let produced: Vec<Produced> = futures::stream::iter(fetches)
             .buffered(MAX_FETCH_FAN_OUT)
@@ -112,7 +143,7 @@ impl Mounter {
 
         let mut response = MountResponse::default();
         let mut secrets = Vec::new();
-        let mut charges = Vec::new();
+        let mut charges = prefetched.charges;
         for (object, produced) in params.objects.iter().zip(produced) {
             response.object_version.push(ObjectVersion {
                 id: object.id(),
@@ -165,13 +196,29 @@ impl Mounter {
     async fn produce(
         &self,
         object: &ObjectPlan,
+        key: &CacheKey,
         clients: &RegionalClients,
-        identity_key: &str,
+        prefetched: &Prefetched,
         namespace: Option<&str>,
         budget: &MountBudget,
     ) -> Result<Produced, MountError> {
-        let key = cache_key(identity_key, object, namespace);
-        let flight = self.cache.enter(&key).await;
+        // Parameters were read in batches before; their entries are in `prefetched`.
+        if object.object_type == ObjectType::SsmParameter {
+            let entry =
+                prefetched
+                    .entries
+                    .get(key)
+                    .cloned()
+                    .ok_or_else(|| MountError::NotFound {
+                        object: object.label.clone(),
+                        what: "parameter",
+                    })?;
+            return files(object, entry, None, budget);
+        }
+        if let Source::Managed(reference) = &object.source {
+            secrets_manager::check_region(&object.label, reference, &clients.region)?;
+        }
+        let flight = self.cache.enter(key).await;
         let cached = self.cache.lookup(&flight);
         let context = OpenContext {
             kms: &clients.kms,
@@ -192,6 +239,17 @@ impl Mounter {
                 let plaintext = content::open(object, SecretBytes::from(decoded), context).await?;
                 produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
                 let entry = Entry::new(plaintext, version, None);
+                self.cache.store(&flight, entry.clone());
+                entry
+            }
+            // Secrets Manager has no conditional read: within the TTL the entry is used as is.
+            (Source::Managed(_), Lookup::Valid(entry)) => entry,
+            (Source::Managed(reference), Lookup::Miss) => {
+                let ctx = self.read_context(clients, budget);
+                let fetched =
+                    secrets_manager::get_secret_value(&object.label, reference, ctx).await?;
+                produced_here = Some(fetched.charge);
+                let entry = Entry::new(fetched.bytes, fetched.version, None);
                 self.cache.store(&flight, entry.clone());
                 entry
             }
@@ -248,7 +306,33 @@ impl Mounter {
             }
         };
         drop(flight);
+        files(object, entry, produced_here, budget)
+    }
 
+    fn read_context<'a>(
+        &'a self,
+        clients: &'a RegionalClients,
+        budget: &'a MountBudget,
+    ) -> ReadContext<'a> {
+        ReadContext {
+            clients,
+            max_bytes: self.limits.max_object_bytes,
+            budget,
+            metrics: &self.metrics,
+        }
+    }
+}
+
+/// The files of one object from its plaintext: the whole object (shared with the cache, or
+/// its decoding) and its jmesPath fields. `produced_here` is the plaintext's charge when this
+/// Mount fetched it.
+fn files(
+    object: &ObjectPlan,
+    entry: Entry,
+    produced_here: Option<Charge>,
+    budget: &MountBudget,
+) -> Result<Produced, MountError> {
+    {
         // The whole object is a file that shares the cached buffer, or its decoding.
         let mut charges: Vec<Charge> = produced_here.into_iter().collect();
         let whole = decoded(
@@ -306,8 +390,21 @@ fn decoded(
 
 /// The cache key of an object: who fetched it, what it is, and how it is decrypted. Sealed
 /// objects can be bound to a namespace, so their plaintext is never shared across namespaces.
-fn cache_key(identity: &str, object: &ObjectPlan, namespace: Option<&str>) -> CacheKey {
+fn cache_key(
+    identity: &str,
+    object: &ObjectPlan,
+    namespace: Option<&str>,
+    region: &str,
+) -> CacheKey {
     let object_id = match &object.source {
+        // Names resolve in a region; a version id or label pins what is read.
+        Source::Managed(r) => format!(
+            "{}:{region}:{}?versionId={}&label={}",
+            object.object_type.as_str(),
+            r.name,
+            r.version.as_deref().unwrap_or_default(),
+            r.label.as_deref().unwrap_or_default()
+        ),
         Source::S3 {
             version: Some(v), ..
         } => format!("{}?versionId={v}", object.id()),

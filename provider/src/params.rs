@@ -144,7 +144,11 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         .get("objects")
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(catalogue::objects_missing)?;
-    let objects = objects::parse(objects_yaml, default_mode)?;
+    let translation = match map.get("pathTranslation").filter(|v| !v.is_empty()) {
+        Some(value) => objects::PathTranslation::parse(value)?,
+        None => objects::PathTranslation::default(),
+    };
+    let objects = objects::parse_with(objects_yaml, default_mode, translation)?;
     for object in &objects {
         crate::content::check_context(
             &object.label,

@@ -17,13 +17,14 @@ pub(super) const DRIVER: &[&str] = &["secretProviderClass"];
 /// The prefix of the pod information and tokens kubelet adds.
 pub(super) const DRIVER_PREFIX: &str = "csi.storage.k8s.io/";
 
-/// Class parameters of the AWS provider: `usePodIdentity` is honoured; the others concern
-/// Secrets Manager, Parameter Store and failover, which Keywarden does not serve yet, so they
-/// are refused rather than silently ignored.
-pub(super) const AWS_HONOURED: &[&str] = &["usePodIdentity"];
+/// Class parameters of the AWS provider: `usePodIdentity` and `pathTranslation` are honoured;
+/// `preferredAddressType` (how the AWS provider reaches the Pod Identity agent) is accepted and
+/// has no effect, as Keywarden's agent address is a flag (docs/decisions.md). Failover is not
+/// served yet, so `failoverRegion` is refused rather than silently ignored.
+pub(super) const AWS_HONOURED: &[&str] =
+    &["usePodIdentity", "pathTranslation", "preferredAddressType"];
 /// AWS-provider parameters refused with a message saying so (see [`check`]).
-pub(super) const AWS_UNSUPPORTED: &[&str] =
-    &["failoverRegion", "pathTranslation", "preferredAddressType"];
+pub(super) const AWS_UNSUPPORTED: &[&str] = &["failoverRegion"];
 
 /// Checks every key of `attributes`, in one pass: an AWS-provider parameter Keywarden does not
 /// serve yet is refused by name, any other unknown key with a suggestion for a near miss.
@@ -91,6 +92,8 @@ mod tests {
             "identity",
             "roleArn",
             "usePodIdentity",
+            "pathTranslation",
+            "preferredAddressType",
             "secretProviderClass",
             "csi.storage.k8s.io/pod.name",
             "csi.storage.k8s.io/serviceAccount.tokens",
