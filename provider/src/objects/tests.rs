@@ -186,3 +186,64 @@ fn an_unknown_object_encoding_is_named_with_its_object() {
         "{err}"
     );
 }
+
+#[test]
+fn aws_provider_descriptors() {
+    let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf";
+    let plan = one(&format!("- objectName: {arn}\n")).expect("arn alone");
+    assert_eq!(plan.object_type, ObjectType::SecretsManager);
+    assert_eq!(
+        plan.alias,
+        "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod_db-AbCdEf"
+    );
+    let plan = one("- objectName: /app/db\n  objectType: ssmparameter\n  objectVersion: \"3\"\n")
+        .expect("parameter");
+    assert_eq!(
+        plan.alias, "_app_db",
+        "the AWS provider's default pathTranslation"
+    );
+    assert_eq!(plan.id(), "ssmparameter:/app/db");
+    let plans = parse_with(
+        "- objectName: app/db\n  objectType: secretsmanager\n  objectAlias: a/b\n",
+        0o644,
+        PathTranslation::Off,
+    )
+    .expect("off");
+    assert_eq!(plans[0].alias, "a/b");
+    // The same name twice with no alias is one file twice: refused, as the AWS provider does.
+    let err = match parse(
+        "- objectName: db\n  objectType: secretsmanager\n- objectName: db\n  objectType: secretsmanager\n",
+        0o644,
+    ) {
+        Ok(_) => panic!("duplicate accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("objects[1]") && err.contains("\"db\""),
+        "{err}"
+    );
+    // Two versions of one secret under two aliases are two files.
+    parse(
+        "- objectName: db\n  objectType: secretsmanager\n  objectAlias: cur\n- objectName: db\n  objectType: secretsmanager\n  objectVersionLabel: AWSPREVIOUS\n  objectAlias: prev\n",
+        0o644,
+    )
+    .expect("labels");
+    for (yaml, want) in [
+        (
+            "- objectName: s3://b/k\n  objectVersionLabel: x\n",
+            "applies only to secretsmanager",
+        ),
+        (
+            "- ciphertext: AQID\n  objectType: secretsmanager\n  objectAlias: x\n",
+            "objectType kms or sealed",
+        ),
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  failoverObject:\n    objectName: db2\n",
+            "failoverObject",
+        ),
+        ("- objectName: db\n  objectType: ssm\n", "unknown variant"),
+    ] {
+        let err = one(yaml).expect_err(yaml);
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}
