@@ -132,15 +132,23 @@ def test_rotation_is_seen_after_the_cache_ttl(start_provider, sm: Any, aws: Moto
         assert _calls(aws, mark) == [("secretsmanager", "GetSecretValue")]
 
 
-def test_concurrent_identical_mounts_read_once(driver: Driver, sm: Any, aws: MotoEndpoint, target, say) -> None:
-    """Two objects naming one secret version in one Mount share one read."""
+def test_identical_reads_in_flight_are_coalesced(start_provider, sm: Any, aws: MotoEndpoint, target, say) -> None:
+    """Four objects naming one secret version in one Mount are fetched at the same time: with the
+    cache off (`--cache-ttl 0s` keeps entries only for reads in flight), one read serves all four
+    only because the others waited on it."""
+    provider = start_provider(extra_args=["--cache-ttl", "0s"])
     name = _name("shared")
     sm.create_secret(Name=name, SecretString="same")
     objects = [{"objectName": name, "objectType": "secretsmanager", "objectAlias": f"copy-{i}"} for i in range(4)]
-    mark = aws.requests.mark()
-    result = driver.mount(parameters(objects), target)
-    assert {result.files[f"copy-{i}"].contents for i in range(4)} == {b"same"}
-    assert _calls(aws, mark) == [("secretsmanager", "GetSecretValue")]
+    with Driver(provider.socket_path) as driver:
+        mark = aws.requests.mark()
+        result = driver.mount(parameters(objects), target)
+        assert {result.files[f"copy-{i}"].contents for i in range(4)} == {b"same"}
+        assert _calls(aws, mark) == [("secretsmanager", "GetSecretValue")]
+        mark = aws.requests.mark()
+        driver.mount(parameters(objects), target)
+        say(f"re-Mount with the cache off: {_calls(aws, mark)}")
+        assert _calls(aws, mark) == [("secretsmanager", "GetSecretValue")], "no cache beyond the flight"
 
 
 @pytest.mark.parametrize(
