@@ -168,7 +168,7 @@ def test_identical_reads_in_flight_are_coalesced(start_provider, sm: Any, aws: M
          grpc.StatusCode.INVALID_ARGUMENT, "failoverObject"),
         ({"objectName": "x", "objectType": "secretsmanager"}, {"pathTranslation": "ab"},
          grpc.StatusCode.INVALID_ARGUMENT, "pathTranslation"),
-        ({"objectName": "x", "objectType": "secretsmanager"}, {"failoverRegion": "us-west-2"},
+        ({"objectName": "x", "objectType": "secretsmanager"}, {"failoverRegion": "Us-West"},
          grpc.StatusCode.INVALID_ARGUMENT, "failoverRegion"),
     ],
 )

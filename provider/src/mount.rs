@@ -99,6 +99,16 @@ impl Mounter {
             .resolve(params, &self.aws.sts(region))
             .await?;
         let clients = self.aws.clients(region, identity.credentials.as_ref());
+        // The same identity in the failover region (secrets and parameters only).
+        let failover = match params.failover_region.as_deref() {
+            Some(other) if other == region => {
+                return Err(catalogue::failover_region_same(&crate::limits::quote(
+                    other,
+                )));
+            }
+            Some(other) => Some(self.aws.clients(other, identity.credentials.as_ref())),
+            None => None,
+        };
         let identity_key = identity.key;
         let namespace = params.pod.namespace.as_deref();
         let keys: Vec<CacheKey> = params
@@ -125,7 +135,12 @@ impl Mounter {
         let prefetched = if wanted.is_empty() {
             Prefetched::default()
         } else {
-            parameters::prefetch(&self.cache, wanted, self.read_context(&clients, budget)).await?
+            parameters::prefetch(
+                &self.cache,
+                wanted,
+                self.read_context(&clients, failover.as_ref(), budget),
+            )
+            .await?
         };
         // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
         let fetches: Vec<_> = params
@@ -133,7 +148,8 @@ impl Mounter {
             .iter()
             .zip(&keys)
             .map(|(object, key)| {
-                self.produce(object, key, &clients, &prefetched, namespace, budget)
+                let ctx = self.read_context(&clients, failover.as_ref(), budget);
+                self.produce(object, key, ctx, &prefetched, namespace)
             })
             .collect();
         let produced: Vec<Produced> = futures::stream::iter(fetches)
@@ -197,11 +213,11 @@ impl Mounter {
         &self,
         object: &ObjectPlan,
         key: &CacheKey,
-        clients: &RegionalClients,
+        ctx: ReadContext<'_>,
         prefetched: &Prefetched,
         namespace: Option<&str>,
-        budget: &MountBudget,
     ) -> Result<Produced, MountError> {
+        let (clients, budget) = (ctx.clients, ctx.budget);
         // Parameters were read in batches before; their entries are in `prefetched`.
         if object.object_type == ObjectType::SsmParameter {
             let entry =
@@ -245,9 +261,7 @@ impl Mounter {
             // Secrets Manager has no conditional read: within the TTL the entry is used as is.
             (Source::Managed(_), Lookup::Valid(entry)) => entry,
             (Source::Managed(reference), Lookup::Miss) => {
-                let ctx = self.read_context(clients, budget);
-                let fetched =
-                    secrets_manager::get_secret_value(&object.label, reference, ctx).await?;
+                let fetched = secrets_manager::read_secret(&object.label, reference, ctx).await?;
                 produced_here = Some(fetched.charge);
                 let entry = Entry::new(fetched.bytes, fetched.version, None);
                 self.cache.store(&flight, entry.clone());
@@ -312,10 +326,12 @@ impl Mounter {
     fn read_context<'a>(
         &'a self,
         clients: &'a RegionalClients,
+        failover: Option<&'a RegionalClients>,
         budget: &'a MountBudget,
     ) -> ReadContext<'a> {
         ReadContext {
             clients,
+            failover,
             max_bytes: self.limits.max_object_bytes,
             budget,
             metrics: &self.metrics,

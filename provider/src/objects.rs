@@ -62,11 +62,20 @@ struct RawObject {
     object_alias: Option<String>,
     object_version: Option<String>,
     object_version_label: Option<String>,
-    failover_object: Option<serde_json::Value>,
+    failover_object: Option<RawFailover>,
     file_permission: Option<String>,
     encryption_context: Option<BTreeMap<String, String>>,
     jmes_path: Option<Vec<RawJmesPath>>,
     object_encoding: Option<String>,
+}
+
+/// The AWS provider's `failoverObject`: what to read in `failoverRegion`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawFailover {
+    object_name: String,
+    object_version: Option<String>,
+    object_version_label: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,18 +207,18 @@ pub fn parse_with(
 
 fn validate_object(
     i: usize,
-    raw: RawObject,
+    mut raw: RawObject,
     default_mode: u32,
     translation: PathTranslation,
     paths: &mut PathSet,
 ) -> Result<ObjectPlan, MountError> {
     let name = raw.object_name.as_deref().unwrap_or("inline");
     let label = format!("objects[{i}] ({})", limits::prefix(name));
-    if raw.failover_object.is_some() {
-        return Err(catalogue::failover_object_unsupported(&label));
-    }
     let mut object_type = raw.object_type.unwrap_or(ObjectType::S3);
     let managed_name = raw.object_name.as_deref().is_some_and(managed::is_arn);
+    if raw.failover_object.is_some() && !object_type.is_managed() && !managed_name {
+        return Err(catalogue::failover_not_managed(&label));
+    }
     if raw.object_version_label.is_some() && !object_type.is_managed() && !managed_name {
         return Err(catalogue::label_not_managed(&label));
     }
@@ -224,6 +233,23 @@ fn validate_object(
             )?;
             object_type = found;
             let default_alias = reference.name.clone();
+            let mut reference = reference;
+            if let Some(failover) = raw.failover_object.take() {
+                if raw.object_alias.is_none() {
+                    return Err(catalogue::failover_needs_alias(&label));
+                }
+                let (failover_type, failover) = managed::parse(
+                    &label,
+                    Some(found),
+                    failover.object_name,
+                    failover.object_version,
+                    failover.object_version_label,
+                )?;
+                if failover_type != found || failover.version != reference.version {
+                    return Err(catalogue::failover_differs(&label));
+                }
+                reference.failover = Some(Box::new(failover));
+            }
             (Source::Managed(reference), Some(default_alias))
         }
         (Some(_), Some(_)) => {

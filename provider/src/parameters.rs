@@ -97,43 +97,45 @@ async fn read_batch(
     let Some(first) = batch.first().map(|m| m.wanted.label) else {
         return Ok(());
     };
-    let names: Vec<String> = batch
-        .iter()
-        .map(|m| m.wanted.reference.selector())
-        .collect();
-    let call = ctx.metrics.aws_request("ssm", "GetParameters");
-    let result = ctx
-        .clients
-        .ssm
-        .get_parameters()
-        .set_names(Some(names))
-        .with_decryption(true)
-        .send()
-        .await;
-    let output = match result {
-        Ok(output) => output,
-        Err(err) => {
-            let status = err.raw_response().map(|r| r.status().as_u16());
-            let mapped = aws_error::classify(first, &err, status);
-            call.finish(mapped.label());
+    let primary: Vec<&ManagedRef> = batch.iter().map(|m| m.wanted.reference).collect();
+    let (output, targets) = match get_parameters(first, &primary, ctx.clients, ctx).await {
+        Err(err) if secrets_manager::fails_over(&err) && ctx.failover.is_some() => {
+            let Some(failover) = ctx.failover else {
+                return Err(err);
+            };
+            let targets: Vec<&ManagedRef> = batch
+                .iter()
+                .map(|m| {
+                    m.wanted
+                        .reference
+                        .failover
+                        .as_deref()
+                        .unwrap_or(m.wanted.reference)
+                })
+                .collect();
+            for (m, target) in batch.iter().zip(&targets) {
+                secrets_manager::check_region(m.wanted.label, target, &failover.region)?;
+            }
+            ctx.metrics.failover("ssm");
             tracing::warn!(
                 object = first,
+                region = failover.region,
                 parameters = batch.len(),
-                error = aws_error::describe(&err, status),
-                "GetParameters failed"
+                "Mount region failed; reading the parameters in failoverRegion"
             );
-            return Err(mapped);
+            let output = get_parameters(first, &targets, failover, ctx).await?;
+            (output, targets)
         }
+        other => (other?, primary),
     };
-    call.finish("ok");
     let mut found = output.parameters.unwrap_or_default();
-    for miss in batch {
-        let name = &miss.wanted.reference.name;
+    for (miss, target) in batch.into_iter().zip(targets) {
+        let name = &target.name;
         let label = miss.wanted.label;
         let Some(i) = found.iter().position(|p| answers(p, name)) else {
             return Err(MountError::NotFound {
                 object: label.to_owned(),
-                what: if miss.wanted.reference.selector() == *name {
+                what: if target.selector() == *name {
                     "parameter"
                 } else {
                     "parameter version"
@@ -158,6 +160,42 @@ fn canonical(name: &str) -> &str {
     match name.split_once(":parameter") {
         Some((_, tail)) if name.starts_with("arn:") => arn_name(tail),
         _ => name,
+    }
+}
+
+/// One `GetParameters` call for `references` with `clients`.
+async fn get_parameters(
+    first: &str,
+    references: &[&ManagedRef],
+    clients: &crate::aws::RegionalClients,
+    ctx: ReadContext<'_>,
+) -> Result<aws_sdk_ssm::operation::get_parameters::GetParametersOutput, MountError> {
+    let names: Vec<String> = references.iter().map(|r| r.selector()).collect();
+    let call = ctx.metrics.aws_request("ssm", "GetParameters");
+    let result = clients
+        .ssm
+        .get_parameters()
+        .set_names(Some(names))
+        .with_decryption(true)
+        .send()
+        .await;
+    match result {
+        Ok(output) => {
+            call.finish("ok");
+            Ok(output)
+        }
+        Err(err) => {
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            let mapped = aws_error::classify(first, &err, status);
+            call.finish(mapped.label());
+            tracing::warn!(
+                object = first,
+                parameters = references.len(),
+                error = aws_error::describe(&err, status),
+                "GetParameters failed"
+            );
+            Err(mapped)
+        }
     }
 }
 

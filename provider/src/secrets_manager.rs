@@ -36,6 +36,8 @@ pub struct Fetched {
 pub struct ReadContext<'a> {
     /// The Mount's clients (its region and the pod's identity).
     pub clients: &'a RegionalClients,
+    /// The clients of `failoverRegion` (the same identity), if the class names one.
+    pub failover: Option<&'a RegionalClients>,
     /// `--max-object-bytes`.
     pub max_bytes: usize,
     /// The Mount's memory budget.
@@ -81,15 +83,46 @@ pub fn accept(
     Ok((bytes, charge))
 }
 
-/// One `GetSecretValue` call.
-pub async fn get_secret_value(
+/// Whether a failure of the Mount's region sends the read to `failoverRegion`: only a fault
+/// that persisted through the SDK's retries (throttling, 5xx, timeouts, broken connections),
+/// never a refusal, a missing secret or a validation error.
+pub fn fails_over(err: &MountError) -> bool {
+    matches!(err, MountError::Transient { .. })
+}
+
+/// The secret, from the Mount's region, else (on a regional failure) from `failoverRegion`:
+/// its `failoverObject`, or the same name.
+pub async fn read_secret(
     label: &str,
     reference: &ManagedRef,
     ctx: ReadContext<'_>,
 ) -> Result<Fetched, MountError> {
+    let primary = get_secret_value(label, reference, ctx.clients, ctx).await;
+    match (primary, ctx.failover) {
+        (Err(err), Some(failover)) if fails_over(&err) => {
+            let target = reference.failover.as_deref().unwrap_or(reference);
+            check_region(label, target, &failover.region)?;
+            ctx.metrics.failover("secretsmanager");
+            tracing::warn!(
+                object = label,
+                region = failover.region,
+                "Mount region failed; reading the secret in failoverRegion"
+            );
+            get_secret_value(label, target, failover, ctx).await
+        }
+        (result, _) => result,
+    }
+}
+
+/// One `GetSecretValue` call with `clients`.
+async fn get_secret_value(
+    label: &str,
+    reference: &ManagedRef,
+    clients: &RegionalClients,
+    ctx: ReadContext<'_>,
+) -> Result<Fetched, MountError> {
     let call = ctx.metrics.aws_request("secretsmanager", "GetSecretValue");
-    let result = ctx
-        .clients
+    let result = clients
         .secrets
         .get_secret_value()
         .secret_id(&reference.name)

@@ -71,6 +71,8 @@ pub struct ManagedRef {
     pub version: Option<String>,
     /// Secrets Manager `VersionStage`, or the parameter label.
     pub label: Option<String>,
+    /// `failoverObject`: what to read in `failoverRegion` instead of the same name.
+    pub failover: Option<Box<ManagedRef>>,
 }
 
 impl ManagedRef {
@@ -183,6 +185,7 @@ pub(super) fn parse(
             arn_region,
             version,
             label: version_label,
+            failover: None,
         },
     ))
 }
