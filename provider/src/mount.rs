@@ -17,18 +17,20 @@ use crate::budget::{Charge, MountBudget};
 use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::catalogue;
 use crate::content::{self, OpenContext};
-use crate::encoding::ObjectEncoding;
 use crate::error::MountError;
 use crate::identity::IdentityResolver;
-use crate::jmes;
 use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType, Source};
-use crate::parameters::{self, Prefetched, Wanted};
+use crate::parameters::{self, Prefetched};
 use crate::params::MountParams;
 use crate::s3::{self, GetOutcome, ObjectRef};
-use crate::secret_bytes::{SecretBytes, SharedSecret};
+use crate::secret_bytes::SecretBytes;
 use crate::secrets_manager::{self, ReadContext};
 use crate::writer::{self, FileToWrite};
+
+mod files;
+
+use files::{Produced, files};
 
 /// Size limits of a Mount.
 #[derive(Debug, Clone, Copy)]
@@ -117,31 +119,8 @@ impl Mounter {
             .map(|object| cache_key(&identity_key, object, namespace, &clients.region))
             .collect();
         // Parameter Store objects are read first, batched; their entries serve `produce`.
-        let wanted: Vec<Wanted<'_>> = params
-            .objects
-            .iter()
-            .zip(&keys)
-            .filter_map(|(object, key)| match &object.source {
-                Source::Managed(reference) if object.object_type == ObjectType::SsmParameter => {
-                    Some(Wanted {
-                        key,
-                        label: &object.label,
-                        reference,
-                    })
-                }
-                _ => None,
-            })
-            .collect();
-        let prefetched = if wanted.is_empty() {
-            Prefetched::default()
-        } else {
-            parameters::prefetch(
-                &self.cache,
-                wanted,
-                self.read_context(&clients, failover.as_ref(), budget),
-            )
-            .await?
-        };
+        let ctx = self.read_context(&clients, failover.as_ref(), budget);
+        let prefetched = parameters::prefetch(&self.cache, &params.objects, &keys, ctx).await?;
         // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
         let fetches: Vec<_> = params
             .objects
@@ -339,71 +318,6 @@ impl Mounter {
     }
 }
 
-/// The files of one object from its plaintext: the whole object (shared with the cache, or
-/// its decoding) and its jmesPath fields. `produced_here` is the plaintext's charge when this
-/// Mount fetched it.
-fn files(
-    object: &ObjectPlan,
-    entry: Entry,
-    produced_here: Option<Charge>,
-    budget: &MountBudget,
-) -> Result<Produced, MountError> {
-    {
-        // The whole object is a file that shares the cached buffer, or its decoding.
-        let mut charges: Vec<Charge> = produced_here.into_iter().collect();
-        let whole = decoded(
-            object.encoding,
-            &object.label,
-            &entry.plaintext,
-            budget,
-            &mut charges,
-        )?;
-        budget.file(&object.label, whole.as_ref().len())?;
-        let mut files = Vec::with_capacity(1 + object.jmes_paths.len());
-        files.push((object.alias.clone(), object.mode, whole));
-        if !object.jmes_paths.is_empty() {
-            let plaintext = entry.plaintext.as_slice();
-            let _parse_charge = budget.hold(jmes::parse_cost(plaintext), &object.label)?;
-            let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths)?;
-            for (j, (plan, field)) in object.jmes_paths.iter().zip(fields).enumerate() {
-                let field_charge = budget.hold(field.len(), &object.label)?;
-                let field = Arc::new(field);
-                let owner = format!("{} jmesPath[{j}]", object.label);
-                let field = decoded(plan.encoding, &owner, &field, budget, &mut charges)?;
-                if plan.encoding == ObjectEncoding::Utf8 {
-                    // The file is the extracted buffer itself; a decoded file replaces it.
-                    charges.push(field_charge);
-                }
-                budget.file(&object.label, field.as_ref().len())?;
-                files.push((plan.alias.clone(), plan.mode, field));
-            }
-        }
-        Ok(Produced {
-            version: entry.version,
-            files,
-            charges,
-        })
-    }
-}
-
-/// The file of `plaintext` under `encoding`: the buffer itself for `utf-8`, else a new decoded
-/// buffer whose charge joins `charges`.
-fn decoded(
-    encoding: ObjectEncoding,
-    label: &str,
-    plaintext: &Arc<SecretBytes>,
-    budget: &MountBudget,
-    charges: &mut Vec<Charge>,
-) -> Result<SharedSecret, MountError> {
-    match encoding.apply(label, plaintext.as_slice(), budget)? {
-        None => Ok(SharedSecret(plaintext.clone())),
-        Some((bytes, charge)) => {
-            charges.push(charge);
-            Ok(SharedSecret(Arc::new(bytes)))
-        }
-    }
-}
-
 /// The cache key of an object: who fetched it, what it is, and how it is decrypted. Sealed
 /// objects can be bound to a namespace, so their plaintext is never shared across namespaces.
 fn cache_key(
@@ -441,13 +355,6 @@ fn cache_key(
         object: object_id,
         decryption,
     }
-}
-
-/// One object's contribution to the mount, and what it holds of the memory budget.
-struct Produced {
-    version: String,
-    files: Vec<(String, u32, SharedSecret)>,
-    charges: Vec<Charge>,
 }
 
 /// A finished Mount: its response, and its charges to the memory budget, which must stay taken

@@ -15,19 +15,19 @@ use crate::budget::Charge;
 use crate::cache::{CacheKey, Entry, FlightGuard, Lookup, PlaintextCache};
 use crate::error::MountError;
 use crate::limits::{MAX_PARAMETER_VALUE_BYTES, MAX_PARAMETERS_PER_CALL};
-use crate::objects::ManagedRef;
+use crate::objects::{ManagedRef, ObjectPlan, ObjectType, Source};
 use crate::secret_bytes::SecretBytes;
 use crate::secrets_manager::{self, ReadContext};
 
 /// One parameter a Mount wants: its cache key, its label and what to read.
 #[derive(Debug, Clone, Copy)]
-pub struct Wanted<'a> {
+struct Wanted<'a> {
     /// The cache key (identity, region, selector).
-    pub key: &'a CacheKey,
+    key: &'a CacheKey,
     /// The object's label, for messages.
-    pub label: &'a str,
+    label: &'a str,
     /// What to read.
-    pub reference: &'a ManagedRef,
+    reference: &'a ManagedRef,
 }
 
 /// The parameters of a Mount, and the charges of the values this Mount read.
@@ -44,12 +44,31 @@ struct Miss<'c, 'a> {
     wanted: Wanted<'a>,
 }
 
-/// Reads every parameter in `wanted` that the cache does not hold, batched.
-pub async fn prefetch<'a>(
+/// Reads every parameter among `objects` (whose cache keys are `keys`) that the cache does not
+/// hold, batched.
+pub async fn prefetch(
     cache: &PlaintextCache,
-    mut wanted: Vec<Wanted<'a>>,
+    objects: &[ObjectPlan],
+    keys: &[CacheKey],
     ctx: ReadContext<'_>,
 ) -> Result<Prefetched, MountError> {
+    let mut wanted: Vec<Wanted<'_>> = objects
+        .iter()
+        .zip(keys)
+        .filter_map(|(object, key)| match &object.source {
+            Source::Managed(reference) if object.object_type == ObjectType::SsmParameter => {
+                Some(Wanted {
+                    key,
+                    label: &object.label,
+                    reference,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Prefetched::default());
+    }
     for w in &wanted {
         secrets_manager::check_region(w.label, w.reference, &ctx.clients.region)?;
     }
