@@ -247,3 +247,41 @@ fn aws_provider_descriptors() {
         assert!(err.contains(want), "{yaml}: {err}");
     }
 }
+
+#[test]
+fn failover_object_rules() {
+    let plan = one(
+        "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: arn:aws:secretsmanager:us-west-2:111122223333:secret:db-AbCdEf\n",
+    )
+    .expect("failover by ARN");
+    let Source::Managed(reference) = &plan.source else {
+        panic!("not managed: {:?}", plan.source);
+    };
+    let failover = reference.failover.as_deref().expect("failover kept");
+    assert_eq!(failover.arn_region.as_deref(), Some("us-west-2"));
+    for (yaml, want) in [
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  failoverObject:\n    objectName: db2\n",
+            "needs objectAlias",
+        ),
+        (
+            "- objectName: /p\n  objectType: ssmparameter\n  objectAlias: p\n  objectVersion: \"1\"\n  failoverObject:\n    objectName: /p\n    objectVersion: \"2\"\n",
+            "same type and objectVersion",
+        ),
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: arn:aws:ssm:us-west-2:111122223333:parameter/db\n",
+            "does not match",
+        ),
+        (
+            "- objectName: s3://b/k\n  failoverObject:\n    objectName: s3://c/k\n",
+            "failoverObject applies only",
+        ),
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: db2\n    region: x\n",
+            "unknown field `region`",
+        ),
+    ] {
+        let err = one(yaml).expect_err(yaml);
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}
