@@ -9,7 +9,7 @@ proxy's behaviour at run time:
 - `clear()`: pass every request through, byte for byte (method, path, header
   names, values and order, Host as sent, body), so SigV4 signatures verify.
 - `inject(Fault(...))`: answer a share of the requests that match a service
-  (and operation) with a throttling error or a 5xx in that service's wire
+  (and operation, and the region of the request's signature) with a throttling error or a 5xx in that service's wire
   format, hold them for some seconds before forwarding, or close the
   connection without answering (FIN, or RST with `reset`). The share is
   deterministic: with share s the k-th matching request is faulted when
@@ -58,19 +58,23 @@ class Fault:
     status: int = 500  # kind "error": 500 or 503
     seconds: float = 0.0  # kind "delay": hold this long, then forward
     reset: bool = False  # kind "drop": RST instead of FIN
+    region: str | None = None  # only requests signed for this region; None: every region
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.share <= 1.0:
             raise ValueError(f"share must be within 0..1, not {self.share}")
 
-    def matches(self, service: str, operation: str) -> bool:
-        return self.service in (None, service) and self.operation in (None, operation)
+    def matches(self, service: str, operation: str, region: str = "") -> bool:
+        return (self.service in (None, service) and self.operation in (None, operation)
+                and self.region in (None, region))
 
 
 def error_response(kind: Kind, status: int, service: str) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, headers, body) of a throttling or server error as `service` sends it."""
-    if service == "kms":
-        code = "ThrottlingException" if kind == "throttle" else "KMSInternalException"
+    if service in ("kms", "secretsmanager", "ssm"):
+        internal = {"kms": "KMSInternalException", "secretsmanager": "InternalServiceError"}.get(
+            service, "InternalServerError")
+        code = "ThrottlingException" if kind == "throttle" else internal
         body = f'{{"__type":"{code}","message":"injected by the fault proxy"}}'.encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
         return (400 if kind == "throttle" else status), headers, body
@@ -199,10 +203,10 @@ class FaultProxy:
 
     # Used by the handler -----------------------------------------------------
 
-    def _decide(self, service: str, operation: str) -> Fault | None:
+    def _decide(self, service: str, operation: str, region: str = "") -> Fault | None:
         with self._lock:
             fault = self._fault
-            if fault is None or not fault.matches(service, operation):
+            if fault is None or not fault.matches(service, operation, region):
                 return None
             self._matched += 1
             k = self._matched
@@ -274,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
                    "CONTENT_TYPE": self.headers.get("Content-Type", "")}
         environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in self.headers.items()})
         service, operation = classify(environ, body)
-        fault = self.proxy._decide(service, operation)
+        scope = self.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")
+        fault = self.proxy._decide(service, operation, scope[2] if len(scope) > 2 else "")
         if self.proxy._gone.is_set():
             return self._cut(service, operation, "gone")
         if fault is not None and fault.kind in ("throttle", "error"):

@@ -19,7 +19,9 @@ for STS, the role and session name asked for.
   the admin user (standing in for the EKS Pod Identity service, which assumes
   the role for the pod); permissions `s3:GetObject`/`s3:GetObjectVersion` on
   the tenant's own bucket only, `kms:Decrypt`/`kms:GenerateDataKey` on `*`
-  (moto checks KMS with resource `*`);
+  (moto checks KMS with resource `*`), `secretsmanager:GetSecretValue` on the secrets
+  named `<tenant>/*` and `ssm:GetParameters` on the parameters `/<tenant>/*` (decided by
+  harness/iam_server.py with those ARNs as resources);
 - a versioned bucket per tenant and one KMS key,
 
 then switches enforcement on (`/moto-api/reset-auth` 0) and proves it: an
@@ -205,8 +207,12 @@ class TenantWorld:
     s3: Any = None
     kms: Any = None
     sts: Any = None
+    secrets: Any = None
+    ssm: Any = None
 
     def __post_init__(self) -> None:
+        self.secrets = self.endpoint.client("secretsmanager", self.admin_key, self.admin_secret)
+        self.ssm = self.endpoint.client("ssm", self.admin_key, self.admin_secret)
         self.s3 = self.endpoint.client("s3", self.admin_key, self.admin_secret)
         self.kms = self.endpoint.client("kms", self.admin_key, self.admin_secret)
         self.sts = self.endpoint.client("sts", self.admin_key, self.admin_secret)
@@ -266,6 +272,11 @@ class TenantWorld:
                     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                      "Resource": f"arn:aws:s3:::{bucket}/*"},
                     {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"},
+                    # Secrets and parameters under the tenant's own name prefix only.
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                     "Resource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:{name}/*"},
+                    {"Effect": "Allow", "Action": "ssm:GetParameters",
+                     "Resource": f"arn:aws:ssm:*:{ACCOUNT}:parameter/{name}/*"},
                 ]}),
             )
             s3.create_bucket(Bucket=bucket)

@@ -31,6 +31,9 @@ ordinary one: this script is started as a child by harness/iam.py.
   from the caller's identity policies (moto ignores those conditions; a bucket policy is not
   consulted). A refusal is
   answered as AWS answers it (KMS: 400 `AccessDeniedException`; S3: 403 `AccessDenied`).
+- Secrets Manager `GetSecretValue` and SSM `GetParameters` are decided here too, with the
+  secret's ARN (its real one, random suffix included, when it exists) and each parameter's ARN
+  as resources; one refused name refuses the whole GetParameters call.
 - A GetObject of a key with a path element `slow` is answered two seconds late
   (`SLOW_SECONDS`), so a test can have many Mounts in flight during one fetch.
 - Every request is appended as one JSON line to LOG before its response is sent:
@@ -263,8 +266,53 @@ def _pod_identity_refusal(caller: Any, form: dict[str, list[str]]) -> str | None
     return None
 
 
+def _secret_arn(region: str, secret_id: str) -> str:
+    """The ARN AWS authorizes a GetSecretValue against: the secret's own (with its random
+    suffix) when it exists, else the ARN its name would have."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    if secret_id.startswith("arn:"):
+        return secret_id
+    try:
+        return secretsmanager_backends[ACCOUNT][region].describe_secret(secret_id).arn
+    except Exception:
+        return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{secret_id}"
+
+
+def _parameter_arn(region: str, name: str) -> str:
+    """A GetParameters name (`name`, `name:selector` or an ARN) as the parameter's ARN."""
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        return ":".join(parts[:6])
+    base = name.split(":", 1)[0]
+    return f"arn:aws:ssm:{region}:{ACCOUNT}:parameter/{base.removeprefix('/')}"
+
+
+def _managed_refusal(caller: Any, region: str, service: str, operation: str, body: bytes) -> str | None:
+    """Secrets Manager GetSecretValue and SSM GetParameters, against the resources they read
+    (moto checks these actions against resource `*` only). GetParameters is refused whole when
+    any name is refused, as AWS does."""
+    from harness.iam_policy import evaluate
+
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    if service == "secretsmanager":
+        action, resources = "secretsmanager:GetSecretValue", [_secret_arn(region, str(request.get("SecretId", "")))]
+    else:
+        action, resources = "ssm:GetParameters", [_parameter_arn(region, str(n)) for n in request.get("Names", [])]
+    principal, policies = _principal_and_policies(caller)
+    for resource in resources:
+        decision = evaluate(action, resource, {}, principal, policies, None)
+        if not decision.allowed:
+            return (f"User: {principal.arn} is not authorized to perform: {action} on resource: "
+                    f"{resource} because {decision.reason}")
+    return None
+
+
 def _refuse(start_response: Any, service: str, message: str) -> list[bytes]:
-    if service == "kms":
+    if service in ("kms", "secretsmanager", "ssm"):
         body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
         start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
                                            ("Content-Length", str(len(body)))])
@@ -345,6 +393,9 @@ class Recorder:
             if caller is not None:
                 if service == "kms" and operation in _KMS_KEY_OPERATIONS:
                     refusal = _kms_call_refusal(caller, _region_of(auth), operation, body)
+                    _DECIDED.active = refusal is None
+                elif (service, operation) in (("secretsmanager", "GetSecretValue"), ("ssm", "GetParameters")):
+                    refusal = _managed_refusal(caller, _region_of(auth), service, operation, body)
                     _DECIDED.active = refusal is None
                 elif service == "s3" and operation in ("GetObject", "PutObject"):
                     refusal = _s3_kms_refusal(caller, operation, entry["path"],

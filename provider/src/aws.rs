@@ -39,6 +39,12 @@ pub struct RegionalClients {
     pub s3: aws_sdk_s3::Client,
     /// KMS.
     pub kms: aws_sdk_kms::Client,
+    /// Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// SSM Parameter Store.
+    pub ssm: aws_sdk_ssm::Client,
+    /// The region these clients call.
+    pub region: String,
 }
 
 impl AwsClients {
@@ -97,18 +103,27 @@ impl AwsClients {
     }
 
     fn build(&self, region: &str, credentials: Option<Credentials>) -> RegionalClients {
+        let name = region.to_owned();
         let region = Region::new(region.to_owned());
         let mut s3 = aws_sdk_s3::config::Builder::from(&self.base)
             .region(region.clone())
             .force_path_style(self.force_path_style);
-        let mut kms = aws_sdk_kms::config::Builder::from(&self.base).region(region);
+        let mut kms = aws_sdk_kms::config::Builder::from(&self.base).region(region.clone());
+        let mut secrets =
+            aws_sdk_secretsmanager::config::Builder::from(&self.base).region(region.clone());
+        let mut ssm = aws_sdk_ssm::config::Builder::from(&self.base).region(region);
         if let Some(credentials) = credentials {
             s3 = s3.credentials_provider(credentials.clone());
-            kms = kms.credentials_provider(credentials);
+            kms = kms.credentials_provider(credentials.clone());
+            secrets = secrets.credentials_provider(credentials.clone());
+            ssm = ssm.credentials_provider(credentials);
         }
         RegionalClients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             kms: aws_sdk_kms::Client::from_conf(kms.build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
+            region: name,
         }
     }
 }

@@ -13,6 +13,7 @@ mod objects;
 mod paths;
 mod prefixes;
 mod request;
+mod secrets;
 mod serving;
 mod sizes;
 mod sync;
@@ -25,6 +26,7 @@ pub use objects::*;
 pub use paths::*;
 pub use prefixes::*;
 pub use request::*;
+pub use secrets::*;
 pub use serving::*;
 pub use sizes::*;
 pub use sync::*;
@@ -63,6 +65,7 @@ pub const SECTIONS: &[Section] = &[
     prefixes::SECTION,
     content::SECTION,
     identity::SECTION,
+    secrets::SECTION,
     aws::SECTION,
     sizes::SECTION,
     sync::SECTION,

@@ -51,7 +51,7 @@ pub async fn open(
     ctx: OpenContext<'_>,
 ) -> Result<SecretBytes, MountError> {
     match object.object_type {
-        ObjectType::S3 => Ok(bytes),
+        ObjectType::S3 | ObjectType::SecretsManager | ObjectType::SsmParameter => Ok(bytes),
         ObjectType::Kms => {
             check_context(&object.label, &object.encryption_context, ctx.namespace)?;
             let _copy = ctx.budget.hold(bytes.len(), &object.label)?;

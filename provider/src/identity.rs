@@ -208,6 +208,7 @@ mod tests {
         MountParams {
             objects: vec![],
             region: None,
+            failover_region: None,
             identity: kind,
             role_arn: None,
             pod: PodInfo {

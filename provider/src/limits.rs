@@ -52,3 +52,13 @@ pub const MAX_YAML_NODES: usize = 16 * 1024;
 
 /// Quoting bounded prefixes of the input in messages is shared with the KMS plugin.
 pub use keywarden_runtime::catalogue::{QUOTE_BYTES, clip, prefix, quote};
+
+/// Largest Secrets Manager value accepted: the service stores at most 64 KiB, so a larger answer
+/// is not from Secrets Manager.
+pub const MAX_SECRET_VALUE_BYTES: usize = 64 * 1024;
+
+/// Largest Parameter Store value accepted: an advanced parameter holds at most 8 KiB.
+pub const MAX_PARAMETER_VALUE_BYTES: usize = 8 * 1024;
+
+/// Most names in one `GetParameters` call (the service's limit).
+pub const MAX_PARAMETERS_PER_CALL: usize = 10;

@@ -56,6 +56,12 @@ pub struct Metrics {
     aws: AwsCalls,
     cache: Family<CacheLabels, Counter>,
     in_flight: Gauge,
+    failovers: Family<FailoverLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailoverLabels {
+    service: &'static str,
 }
 
 impl Metrics {
@@ -73,7 +79,13 @@ impl Metrics {
             aws_calls: Family::default(),
             cache: Family::default(),
             in_flight: Gauge::default(),
+            failovers: Family::default(),
         };
+        sub.register(
+            "failovers",
+            "Reads sent to failoverRegion after the Mount's region failed, by service",
+            metrics.failovers.clone(),
+        );
         sub.register(
             "mounts",
             "Mount requests by outcome and gRPC code",
@@ -138,6 +150,13 @@ impl Metrics {
             service,
             operation,
         }
+    }
+
+    /// Records one read sent to `failoverRegion`.
+    pub fn failover(&self, service: &'static str) {
+        self.failovers
+            .get_or_create(&FailoverLabels { service })
+            .inc();
     }
 
     /// Records one cache lookup.

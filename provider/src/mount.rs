@@ -17,17 +17,21 @@ use crate::budget::{Charge, MountBudget};
 use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::catalogue;
 use crate::content::{self, OpenContext};
-use crate::encoding::ObjectEncoding;
 use crate::error::MountError;
 use crate::identity::IdentityResolver;
-use crate::jmes;
 use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType, Source};
+use crate::parameters::{self, Prefetched};
 use crate::params::MountParams;
 use crate::s3::{self, GetOutcome, ObjectRef};
 use crate::s3_prefix::{self, Expanded};
-use crate::secret_bytes::{SecretBytes, SharedSecret};
+use crate::secret_bytes::SecretBytes;
+use crate::secrets_manager::{self, ReadContext};
 use crate::writer::{self, FileToWrite};
+
+mod files;
+
+use files::{Produced, files};
 
 /// Size limits of a Mount.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +104,16 @@ impl Mounter {
             .resolve(params, &self.aws.sts(region))
             .await?;
         let clients = self.aws.clients(region, identity.credentials.as_ref());
+        // The same identity in the failover region (secrets and parameters only).
+        let failover = match params.failover_region.as_deref() {
+            Some(other) if other == region => {
+                return Err(catalogue::failover_region_same(&crate::limits::quote(
+                    other,
+                )));
+            }
+            Some(other) => Some(self.aws.clients(other, identity.credentials.as_ref())),
+            None => None,
+        };
         let identity_key = identity.key;
         let namespace = params.pod.namespace.as_deref();
         // Prefix entries are listed first (as the pod's identity); their members are then
@@ -112,11 +126,22 @@ impl Mounter {
             &self.metrics,
         )
         .await?;
-        // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
-        let fetches: Vec<_> = expanded
+        let plans: Vec<&ObjectPlan> = expanded.iter().flat_map(Expanded::plans).collect();
+        let keys: Vec<CacheKey> = plans
             .iter()
-            .flat_map(Expanded::plans)
-            .map(|object| self.produce(object, &clients, &identity_key, namespace, budget))
+            .map(|object| cache_key(&identity_key, object, namespace, &clients.region))
+            .collect();
+        // Parameter Store objects are read first, batched; their entries serve `produce`.
+        let ctx = self.read_context(&clients, failover.as_ref(), budget);
+        let prefetched = parameters::prefetch(&self.cache, &plans, &keys, ctx).await?;
+        // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
+        let fetches: Vec<_> = plans
+            .iter()
+            .zip(&keys)
+            .map(|(object, key)| {
+                let ctx = self.read_context(&clients, failover.as_ref(), budget);
+                self.produce(object, key, ctx, &prefetched, namespace)
+            })
             .collect();
         let produced: Vec<Produced> = futures::stream::iter(fetches)
             .buffered(MAX_FETCH_FAN_OUT)
@@ -125,7 +150,8 @@ impl Mounter {
 
         let mut response = MountResponse::default();
         let mut secrets = Vec::new();
-        let mut charges = vec![listing_charge];
+        let mut charges = prefetched.charges;
+        charges.push(listing_charge);
         let mut produced = produced.into_iter();
         for entry in &expanded {
             let group: Vec<Produced> = produced.by_ref().take(entry.plan_count()).collect();
@@ -182,13 +208,29 @@ impl Mounter {
     async fn produce(
         &self,
         object: &ObjectPlan,
-        clients: &RegionalClients,
-        identity_key: &str,
+        key: &CacheKey,
+        ctx: ReadContext<'_>,
+        prefetched: &Prefetched,
         namespace: Option<&str>,
-        budget: &MountBudget,
     ) -> Result<Produced, MountError> {
-        let key = cache_key(identity_key, object, namespace);
-        let flight = self.cache.enter(&key).await;
+        let (clients, budget) = (ctx.clients, ctx.budget);
+        // Parameters were read in batches before; their entries are in `prefetched`.
+        if object.object_type == ObjectType::SsmParameter {
+            let entry =
+                prefetched
+                    .entries
+                    .get(key)
+                    .cloned()
+                    .ok_or_else(|| MountError::NotFound {
+                        object: object.label.clone(),
+                        what: "parameter".to_owned(),
+                    })?;
+            return files(object, entry, None, budget);
+        }
+        if let Source::Managed(reference) = &object.source {
+            secrets_manager::check_region(&object.label, reference, &clients.region)?;
+        }
+        let flight = self.cache.enter(key).await;
         let cached = self.cache.lookup(&flight);
         let context = OpenContext {
             kms: &clients.kms,
@@ -215,6 +257,15 @@ impl Mounter {
             (Source::S3Prefix { .. }, _) => {
                 // `s3_prefix::expand` replaces every prefix entry by its members.
                 return Err(catalogue::prefix_not_listed(&object.label));
+            }
+            // Secrets Manager has no conditional read: within the TTL the entry is used as is.
+            (Source::Managed(_), Lookup::Valid(entry)) => entry,
+            (Source::Managed(reference), Lookup::Miss) => {
+                let fetched = secrets_manager::read_secret(&object.label, reference, ctx).await?;
+                produced_here = Some(fetched.charge);
+                let entry = Entry::new(fetched.bytes, fetched.version, None);
+                self.cache.store(&flight, entry.clone());
+                entry
             }
             (
                 Source::S3 {
@@ -275,66 +326,42 @@ impl Mounter {
             }
         };
         drop(flight);
-
-        // The whole object is a file that shares the cached buffer, or its decoding.
-        let mut charges: Vec<Charge> = produced_here.into_iter().collect();
-        let whole = decoded(
-            object.encoding,
-            &object.label,
-            &entry.plaintext,
-            budget,
-            &mut charges,
-        )?;
-        budget.file(&object.label, whole.as_ref().len())?;
-        let mut files = Vec::with_capacity(1 + object.jmes_paths.len());
-        files.push((object.alias.clone(), object.mode, whole));
-        if !object.jmes_paths.is_empty() {
-            let plaintext = entry.plaintext.as_slice();
-            let _parse_charge = budget.hold(jmes::parse_cost(plaintext), &object.label)?;
-            let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths)?;
-            for (j, (plan, field)) in object.jmes_paths.iter().zip(fields).enumerate() {
-                let field_charge = budget.hold(field.len(), &object.label)?;
-                let field = Arc::new(field);
-                let owner = format!("{} jmesPath[{j}]", object.label);
-                let field = decoded(plan.encoding, &owner, &field, budget, &mut charges)?;
-                if plan.encoding == ObjectEncoding::Utf8 {
-                    // The file is the extracted buffer itself; a decoded file replaces it.
-                    charges.push(field_charge);
-                }
-                budget.file(&object.label, field.as_ref().len())?;
-                files.push((plan.alias.clone(), plan.mode, field));
-            }
-        }
-        Ok(Produced {
-            version: entry.version,
-            files,
-            charges,
-        })
+        files(object, entry, produced_here, budget)
     }
-}
 
-/// The file of `plaintext` under `encoding`: the buffer itself for `utf-8`, else a new decoded
-/// buffer whose charge joins `charges`.
-fn decoded(
-    encoding: ObjectEncoding,
-    label: &str,
-    plaintext: &Arc<SecretBytes>,
-    budget: &MountBudget,
-    charges: &mut Vec<Charge>,
-) -> Result<SharedSecret, MountError> {
-    match encoding.apply(label, plaintext.as_slice(), budget)? {
-        None => Ok(SharedSecret(plaintext.clone())),
-        Some((bytes, charge)) => {
-            charges.push(charge);
-            Ok(SharedSecret(Arc::new(bytes)))
+    fn read_context<'a>(
+        &'a self,
+        clients: &'a RegionalClients,
+        failover: Option<&'a RegionalClients>,
+        budget: &'a MountBudget,
+    ) -> ReadContext<'a> {
+        ReadContext {
+            clients,
+            failover,
+            max_bytes: self.limits.max_object_bytes,
+            budget,
+            metrics: &self.metrics,
         }
     }
 }
 
 /// The cache key of an object: who fetched it, what it is, and how it is decrypted. Sealed
 /// objects can be bound to a namespace, so their plaintext is never shared across namespaces.
-fn cache_key(identity: &str, object: &ObjectPlan, namespace: Option<&str>) -> CacheKey {
+fn cache_key(
+    identity: &str,
+    object: &ObjectPlan,
+    namespace: Option<&str>,
+    region: &str,
+) -> CacheKey {
     let object_id = match &object.source {
+        // Names resolve in a region; a version id or label pins what is read.
+        Source::Managed(r) => format!(
+            "{}:{region}:{}?versionId={}&label={}",
+            object.object_type.as_str(),
+            r.name,
+            r.version.as_deref().unwrap_or_default(),
+            r.label.as_deref().unwrap_or_default()
+        ),
         Source::S3 {
             version: Some(v), ..
         } => format!("{}?versionId={v}", object.id()),
@@ -355,13 +382,6 @@ fn cache_key(identity: &str, object: &ObjectPlan, namespace: Option<&str>) -> Ca
         object: object_id,
         decryption,
     }
-}
-
-/// One object's contribution to the mount, and what it holds of the memory budget.
-struct Produced {
-    version: String,
-    files: Vec<(String, u32, SharedSecret)>,
-    charges: Vec<Charge>,
 }
 
 /// A finished Mount: its response, and its charges to the memory budget, which must stay taken

@@ -11,7 +11,10 @@ use crate::error::MountError;
 use crate::limits::{self, MAX_JMESPATH_ENTRIES, MAX_OBJECTS, MAX_OBJECTS_BYTES};
 use crate::mount_path::{self, PathSet};
 
+mod managed;
 mod yaml;
+
+pub use managed::{ManagedRef, PathTranslation};
 
 /// What the fetched bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -23,6 +26,12 @@ pub enum ObjectType {
     Kms,
     /// A Keywarden sealed object.
     Sealed,
+    /// An AWS Secrets Manager secret (`SecretString` or `SecretBinary`).
+    #[serde(rename = "secretsmanager")]
+    SecretsManager,
+    /// An SSM Parameter Store parameter (`SecureString` values decrypted).
+    #[serde(rename = "ssmparameter")]
+    SsmParameter,
 }
 
 impl ObjectType {
@@ -32,7 +41,14 @@ impl ObjectType {
             Self::S3 => "s3",
             Self::Kms => "kms",
             Self::Sealed => "sealed",
+            Self::SecretsManager => "secretsmanager",
+            Self::SsmParameter => "ssmparameter",
         }
+    }
+
+    /// Whether the object is read from Secrets Manager or Parameter Store.
+    pub fn is_managed(self) -> bool {
+        matches!(self, Self::SecretsManager | Self::SsmParameter)
     }
 }
 
@@ -45,10 +61,21 @@ struct RawObject {
     ciphertext: Option<String>,
     object_alias: Option<String>,
     object_version: Option<String>,
+    object_version_label: Option<String>,
+    failover_object: Option<RawFailover>,
     file_permission: Option<String>,
     encryption_context: Option<BTreeMap<String, String>>,
     jmes_path: Option<Vec<RawJmesPath>>,
     object_encoding: Option<String>,
+}
+
+/// The AWS provider's `failoverObject`: what to read in `failoverRegion`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawFailover {
+    object_name: String,
+    object_version: Option<String>,
+    object_version_label: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +112,8 @@ pub enum Source {
         /// The base64 text.
         ciphertext: String,
     },
+    /// A Secrets Manager secret or a Parameter Store parameter (the object type says which).
+    Managed(ManagedRef),
 }
 
 /// A field extracted from a JSON object into its own file.
@@ -130,6 +159,7 @@ impl ObjectPlan {
             Source::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
             Source::S3Prefix { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
             Source::Inline { .. } => format!("inline:{}", self.alias),
+            Source::Managed(r) => format!("{}:{}", self.object_type.as_str(), r.name),
         }
     }
 }
@@ -138,6 +168,16 @@ impl ObjectPlan {
 /// `permission`. Every bound of [`crate::limits`] that concerns the list is checked before the
 /// part it protects is read further.
 pub fn parse(yaml: &str, default_mode: u32) -> Result<Vec<ObjectPlan>, MountError> {
+    parse_with(yaml, default_mode, PathTranslation::default())
+}
+
+/// [`parse`], with the class parameter `pathTranslation`, which makes the file names of
+/// `secretsmanager` and `ssmparameter` objects.
+pub fn parse_with(
+    yaml: &str,
+    default_mode: u32,
+    translation: PathTranslation,
+) -> Result<Vec<ObjectPlan>, MountError> {
     if yaml.len() > MAX_OBJECTS_BYTES {
         return Err(catalogue::too_big(catalogue::over_limit(
             "parameter objects",
@@ -169,7 +209,7 @@ pub fn parse(yaml: &str, default_mode: u32) -> Result<Vec<ObjectPlan>, MountErro
     let mut paths = PathSet::default();
     let mut plans = Vec::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
-        let plan = validate_object(i, raw, default_mode, &mut paths)?;
+        let plan = validate_object(i, raw, default_mode, translation, &mut paths)?;
         plans.push(plan);
     }
     Ok(plans)
@@ -177,14 +217,51 @@ pub fn parse(yaml: &str, default_mode: u32) -> Result<Vec<ObjectPlan>, MountErro
 
 fn validate_object(
     i: usize,
-    raw: RawObject,
+    mut raw: RawObject,
     default_mode: u32,
+    translation: PathTranslation,
     paths: &mut PathSet,
 ) -> Result<ObjectPlan, MountError> {
     let name = raw.object_name.as_deref().unwrap_or("inline");
     let label = format!("objects[{i}] ({})", limits::prefix(name));
-    let object_type = raw.object_type.unwrap_or(ObjectType::S3);
+    let mut object_type = raw.object_type.unwrap_or(ObjectType::S3);
+    let managed_name = raw.object_name.as_deref().is_some_and(managed::is_arn);
+    if raw.failover_object.is_some() && !object_type.is_managed() && !managed_name {
+        return Err(catalogue::failover_not_managed(&label));
+    }
+    if raw.object_version_label.is_some() && !object_type.is_managed() && !managed_name {
+        return Err(catalogue::label_not_managed(&label));
+    }
     let (source, default_alias) = match (raw.object_name, raw.ciphertext) {
+        (Some(name), None) if object_type.is_managed() || managed_name => {
+            let (found, reference) = managed::parse(
+                &label,
+                raw.object_type,
+                name,
+                raw.object_version,
+                raw.object_version_label,
+            )?;
+            object_type = found;
+            let default_alias = reference.name.clone();
+            let mut reference = reference;
+            if let Some(failover) = raw.failover_object.take() {
+                if raw.object_alias.is_none() {
+                    return Err(catalogue::failover_needs_alias(&label));
+                }
+                let (failover_type, failover) = managed::parse(
+                    &label,
+                    Some(found),
+                    failover.object_name,
+                    failover.object_version,
+                    failover.object_version_label,
+                )?;
+                if failover_type != found || failover.version != reference.version {
+                    return Err(catalogue::failover_differs(&label));
+                }
+                reference.failover = Some(Box::new(failover));
+            }
+            (Source::Managed(reference), Some(default_alias))
+        }
         (Some(_), Some(_)) => {
             return Err(catalogue::name_and_ciphertext(&label));
         }
@@ -220,7 +297,7 @@ fn validate_object(
             if raw.object_version.is_some() {
                 return Err(catalogue::version_not_s3(&label));
             }
-            if object_type == ObjectType::S3 {
+            if !matches!(object_type, ObjectType::Kms | ObjectType::Sealed) {
                 return Err(catalogue::ciphertext_needs_type(&label));
             }
             if ciphertext.trim().is_empty() {
@@ -233,6 +310,12 @@ fn validate_object(
         (Some(alias), _) => alias,
         (None, Some(default)) => default,
         (None, None) => return Err(catalogue::alias_required(&label)),
+    };
+    // As the AWS provider names its files: `/` in the name or alias translated.
+    let alias = if object_type.is_managed() {
+        translation.apply(&alias)
+    } else {
+        alias
     };
     mount_path::validate(&alias).map_err(|e| catalogue::bad_alias(&label, e))?;
     let mode = match raw.file_permission {

@@ -111,6 +111,8 @@ pub struct MountParams {
     pub objects: Vec<ObjectPlan>,
     /// The SPC's `region`, if any.
     pub region: Option<String>,
+    /// The SPC's `failoverRegion`, if any (`secretsmanager` and `ssmparameter` objects only).
+    pub failover_region: Option<String>,
     /// Whose identity the AWS calls run as.
     pub identity: IdentityKind,
     /// The SPC's `roleArn`, if any.
@@ -155,7 +157,11 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         .get("objects")
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(catalogue::objects_missing)?;
-    let objects = objects::parse(objects_yaml, default_mode)?;
+    let translation = match map.get("pathTranslation").filter(|v| !v.is_empty()) {
+        Some(value) => objects::PathTranslation::parse(value)?,
+        None => objects::PathTranslation::default(),
+    };
+    let objects = objects::parse_with(objects_yaml, default_mode, translation)?;
     for object in &objects {
         crate::content::check_context(
             &object.label,
@@ -174,6 +180,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
             return Err(catalogue::bad_region(&limits::quote(region)));
         }
     }
+    let failover_region = failover_region(&map, region.as_deref(), &objects)?;
     let identity = identity(&map)?;
     let role_arn = map.get("roleArn").filter(|r| !r.is_empty()).cloned();
     if let Some(arn) = &role_arn
@@ -184,6 +191,7 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
     Ok(MountParams {
         objects,
         region,
+        failover_region,
         identity,
         role_arn,
         pod,
@@ -191,6 +199,47 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         target_path: request.target_path.clone(),
         caller,
     })
+}
+
+/// `failoverRegion`: a region name other than the class's `region`, on a class whose objects
+/// are all secrets and parameters; `failoverObject` needs it, and an ARN needs `failoverObject`.
+fn failover_region(
+    map: &HashMap<String, String>,
+    region: Option<&str>,
+    objects: &[ObjectPlan],
+) -> Result<Option<String>, MountError> {
+    let failover = map.get("failoverRegion").filter(|r| !r.is_empty()).cloned();
+    for object in objects {
+        let reference = match &object.source {
+            objects::Source::Managed(reference) => Some(reference),
+            _ => None,
+        };
+        let has_failover = reference.is_some_and(|r| r.failover.is_some());
+        match (&failover, reference) {
+            (None, _) if has_failover => {
+                return Err(catalogue::failover_needs_region(&object.label));
+            }
+            (Some(_), None) => return Err(catalogue::failover_region_types(&object.label)),
+            (Some(_), Some(r)) if r.arn_region.is_some() && r.failover.is_none() => {
+                return Err(catalogue::failover_arn_needs_object(&object.label));
+            }
+            _ => {}
+        }
+    }
+    let Some(failover) = failover else {
+        return Ok(None);
+    };
+    let valid = failover.len() <= 32
+        && failover
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(catalogue::bad_failover_region(&limits::quote(&failover)));
+    }
+    if region == Some(failover.as_str()) {
+        return Err(catalogue::failover_region_same(&limits::quote(&failover)));
+    }
+    Ok(Some(failover))
 }
 
 /// `identity`, or the AWS provider's `usePodIdentity: "true"` (which means `podIdentity`); the

@@ -20,12 +20,18 @@ keywarden_runtime::catalogue! {
     /// without `s3:ListBucket` gets 403 for a missing key, so a typo can also show up as
     /// PERMISSION_DENIED), `bucket` (no such bucket in that region), `version`
     /// (`objectVersion` does not exist) or `key` (KMS `NotFoundException`: the key of a sealed
-    /// object's header, or the blob's key, does not exist in that account and region).
+    /// object's header, or the blob's key, does not exist in that account and region),
+    /// `secret` or `secret version` (Secrets Manager `ResourceNotFoundException`: no such
+    /// secret in the Mount's region, or no version with that `objectVersion` or
+    /// `objectVersionLabel`), `parameter` or `parameter version` (Parameter Store did not
+    /// return it: check the name, the region, and the version or label).
     NotFoundText fn not_found(object: impl Display, what: impl Display) = "{object}: {what} not found";
     /// CODE `AccessDenied`: the pod's role lacks `s3:GetObject` on that
     /// key (or `s3:GetObjectVersion` for a pinned version), the bucket policy denies it, or the
     /// role lacks `kms:Decrypt` on the bucket's SSE-KMS key. `AccessDeniedException`: the role
-    /// may not `kms:Decrypt` with this key and context. `ExpiredToken`, `InvalidToken`,
+    /// may not `kms:Decrypt` with this key and context, or lacks
+    /// `secretsmanager:GetSecretValue` on the secret or `ssm:GetParameters` on a parameter (one
+    /// refused parameter refuses the whole call, named by its first object). `ExpiredToken`, `InvalidToken`,
     /// `InvalidClientTokenId`, `SignatureDoesNotMatch`, `UnrecognizedClientException`,
     /// `InvalidAccessKeyId`: the credentials are not valid (for IRSA, the role's trust policy
     /// does not accept the token). See [install.md §5](install.md#5-iam-permissions-per-object-type).

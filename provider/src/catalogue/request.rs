@@ -20,10 +20,6 @@ keywarden_runtime::catalogue! {
     /// The driver's `permission` field is malformed: a driver bug or a non-standard client.
     InvalidArgument fn bad_permission(permission_q: &str) =
         "permission {permission_q} is not a decimal file mode between 0 and 511";
-    /// A SecretProviderClass written for the AWS provider uses a parameter Keywarden does not
-    /// serve: remove it.
-    InvalidArgument fn aws_parameter_unsupported(key: &str) =
-        "parameter {key} of the AWS provider is not supported by Keywarden yet; remove it";
     /// A misspelt or unknown top-level parameter (keys are case-sensitive). Fix the name; the
     /// Mount never runs with a parameter it does not understand. HINT is
     /// `; did you mean "roleArn"?` for a near miss.

@@ -242,3 +242,102 @@ fn a_prefix_directory_is_not_claimed_as_a_file() {
     .expect("valid");
     assert_eq!(plans.len(), 2);
 }
+
+#[test]
+fn aws_provider_descriptors() {
+    let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf";
+    let plan = one(&format!("- objectName: {arn}\n")).expect("arn alone");
+    assert_eq!(plan.object_type, ObjectType::SecretsManager);
+    assert_eq!(
+        plan.alias,
+        "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod_db-AbCdEf"
+    );
+    let plan = one("- objectName: /app/db\n  objectType: ssmparameter\n  objectVersion: \"3\"\n")
+        .expect("parameter");
+    assert_eq!(
+        plan.alias, "_app_db",
+        "the AWS provider's default pathTranslation"
+    );
+    assert_eq!(plan.id(), "ssmparameter:/app/db");
+    let plans = parse_with(
+        "- objectName: app/db\n  objectType: secretsmanager\n  objectAlias: a/b\n",
+        0o644,
+        PathTranslation::Off,
+    )
+    .expect("off");
+    assert_eq!(plans[0].alias, "a/b");
+    // The same name twice with no alias is one file twice: refused, as the AWS provider does.
+    let err = match parse(
+        "- objectName: db\n  objectType: secretsmanager\n- objectName: db\n  objectType: secretsmanager\n",
+        0o644,
+    ) {
+        Ok(_) => panic!("duplicate accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("objects[1]") && err.contains("\"db\""),
+        "{err}"
+    );
+    // Two versions of one secret under two aliases are two files.
+    parse(
+        "- objectName: db\n  objectType: secretsmanager\n  objectAlias: cur\n- objectName: db\n  objectType: secretsmanager\n  objectVersionLabel: AWSPREVIOUS\n  objectAlias: prev\n",
+        0o644,
+    )
+    .expect("labels");
+    for (yaml, want) in [
+        (
+            "- objectName: s3://b/k\n  objectVersionLabel: x\n",
+            "applies only to secretsmanager",
+        ),
+        (
+            "- ciphertext: AQID\n  objectType: secretsmanager\n  objectAlias: x\n",
+            "objectType kms or sealed",
+        ),
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  failoverObject:\n    objectName: db2\n",
+            "failoverObject",
+        ),
+        ("- objectName: db\n  objectType: ssm\n", "unknown variant"),
+    ] {
+        let err = one(yaml).expect_err(yaml);
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn failover_object_rules() {
+    let plan = one(
+        "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: arn:aws:secretsmanager:us-west-2:111122223333:secret:db-AbCdEf\n",
+    )
+    .expect("failover by ARN");
+    let Source::Managed(reference) = &plan.source else {
+        panic!("not managed: {:?}", plan.source);
+    };
+    let failover = reference.failover.as_deref().expect("failover kept");
+    assert_eq!(failover.arn_region.as_deref(), Some("us-west-2"));
+    for (yaml, want) in [
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  failoverObject:\n    objectName: db2\n",
+            "needs objectAlias",
+        ),
+        (
+            "- objectName: /p\n  objectType: ssmparameter\n  objectAlias: p\n  objectVersion: \"1\"\n  failoverObject:\n    objectName: /p\n    objectVersion: \"2\"\n",
+            "same type and objectVersion",
+        ),
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: arn:aws:ssm:us-west-2:111122223333:parameter/db\n",
+            "does not match",
+        ),
+        (
+            "- objectName: s3://b/k\n  failoverObject:\n    objectName: s3://c/k\n",
+            "failoverObject applies only",
+        ),
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: db2\n    region: x\n",
+            "unknown field `region`",
+        ),
+    ] {
+        let err = one(yaml).expect_err(yaml);
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}

@@ -17,16 +17,18 @@ pub(super) const DRIVER: &[&str] = &["secretProviderClass"];
 /// The prefix of the pod information and tokens kubelet adds.
 pub(super) const DRIVER_PREFIX: &str = "csi.storage.k8s.io/";
 
-/// Class parameters of the AWS provider: `usePodIdentity` is honoured; the others concern
-/// Secrets Manager, Parameter Store and failover, which Keywarden does not serve yet, so they
-/// are refused rather than silently ignored.
-pub(super) const AWS_HONOURED: &[&str] = &["usePodIdentity"];
-/// AWS-provider parameters refused with a message saying so (see [`check`]).
-pub(super) const AWS_UNSUPPORTED: &[&str] =
-    &["failoverRegion", "pathTranslation", "preferredAddressType"];
-
-/// Checks every key of `attributes`, in one pass: an AWS-provider parameter Keywarden does not
-/// serve yet is refused by name, any other unknown key with a suggestion for a near miss.
+/// Class parameters of the AWS provider: `usePodIdentity`, `pathTranslation` and
+/// `failoverRegion` are honoured; `preferredAddressType` (how the AWS provider reaches the Pod
+/// Identity agent) is accepted and has no effect, as Keywarden's agent address is a flag
+/// (docs/decisions.md).
+pub(super) const AWS_HONOURED: &[&str] = &[
+    "usePodIdentity",
+    "pathTranslation",
+    "preferredAddressType",
+    "failoverRegion",
+];
+/// Checks every key of `attributes`: an unknown key is refused by name, with a suggestion for a
+/// near miss.
 pub(super) fn check<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
     let known = || KEYWARDEN.iter().chain(DRIVER).chain(AWS_HONOURED);
     let mut refused: Vec<&str> = keys
@@ -37,11 +39,7 @@ pub(super) fn check<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), Mo
     let Some(key) = refused.first() else {
         return Ok(());
     };
-    if AWS_UNSUPPORTED.contains(key) {
-        return Err(catalogue::aws_parameter_unsupported(key));
-    }
     let hint = known()
-        .chain(AWS_UNSUPPORTED)
         .find(|n| near(n, key))
         .map(catalogue::did_you_mean)
         .unwrap_or_default();
@@ -91,6 +89,8 @@ mod tests {
             "identity",
             "roleArn",
             "usePodIdentity",
+            "pathTranslation",
+            "preferredAddressType",
             "secretProviderClass",
             "csi.storage.k8s.io/pod.name",
             "csi.storage.k8s.io/serviceAccount.tokens",
@@ -119,12 +119,8 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_aws_parameters_are_refused_by_name() {
-        let err = check(keys(&["objects", "failoverRegion"]).iter())
-            .expect_err("failover")
-            .to_string();
-        assert!(err.contains("failoverRegion of the AWS provider"), "{err}");
-        check(keys(&["objects", "usePodIdentity"]).iter()).expect("honoured");
+    fn aws_provider_parameters_are_accepted() {
+        check(keys(&["objects", "failoverRegion", "usePodIdentity"]).iter()).expect("honoured");
     }
 
     #[test]
