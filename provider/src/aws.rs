@@ -4,7 +4,7 @@
 //! and timeout settings) is loaded once at start. Clients differ only by region, so one client
 //! per region is built on first use and reused, as is one client set per pod session.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use keywarden_runtime::cache::{Bound, Cache, Evict};
@@ -39,12 +39,48 @@ pub struct RegionalClients {
     pub s3: aws_sdk_s3::Client,
     /// KMS.
     pub kms: aws_sdk_kms::Client,
-    /// Secrets Manager.
-    pub secrets: aws_sdk_secretsmanager::Client,
-    /// SSM Parameter Store.
-    pub ssm: aws_sdk_ssm::Client,
+    /// Secrets Manager and Parameter Store, built on first use: most client sets never call
+    /// them, and each SDK client costs tens of KiB per pod session.
+    managed: Arc<ManagedClients>,
     /// The region these clients call.
     pub region: String,
+}
+
+/// What builds the Secrets Manager and SSM clients of one set when first needed.
+#[derive(Debug)]
+struct ManagedClients {
+    base: SdkConfig,
+    region: Region,
+    credentials: Option<Credentials>,
+    secrets: OnceLock<aws_sdk_secretsmanager::Client>,
+    ssm: OnceLock<aws_sdk_ssm::Client>,
+}
+
+impl RegionalClients {
+    /// The Secrets Manager client of this set.
+    pub fn secrets(&self) -> &aws_sdk_secretsmanager::Client {
+        let m = &self.managed;
+        m.secrets.get_or_init(|| {
+            let mut config =
+                aws_sdk_secretsmanager::config::Builder::from(&m.base).region(m.region.clone());
+            if let Some(credentials) = &m.credentials {
+                config = config.credentials_provider(credentials.clone());
+            }
+            aws_sdk_secretsmanager::Client::from_conf(config.build())
+        })
+    }
+
+    /// The SSM (Parameter Store) client of this set.
+    pub fn ssm(&self) -> &aws_sdk_ssm::Client {
+        let m = &self.managed;
+        m.ssm.get_or_init(|| {
+            let mut config = aws_sdk_ssm::config::Builder::from(&m.base).region(m.region.clone());
+            if let Some(credentials) = &m.credentials {
+                config = config.credentials_provider(credentials.clone());
+            }
+            aws_sdk_ssm::Client::from_conf(config.build())
+        })
+    }
 }
 
 impl AwsClients {
@@ -109,20 +145,20 @@ impl AwsClients {
             .region(region.clone())
             .force_path_style(self.force_path_style);
         let mut kms = aws_sdk_kms::config::Builder::from(&self.base).region(region.clone());
-        let mut secrets =
-            aws_sdk_secretsmanager::config::Builder::from(&self.base).region(region.clone());
-        let mut ssm = aws_sdk_ssm::config::Builder::from(&self.base).region(region);
-        if let Some(credentials) = credentials {
+        if let Some(credentials) = &credentials {
             s3 = s3.credentials_provider(credentials.clone());
             kms = kms.credentials_provider(credentials.clone());
-            secrets = secrets.credentials_provider(credentials.clone());
-            ssm = ssm.credentials_provider(credentials);
         }
         RegionalClients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             kms: aws_sdk_kms::Client::from_conf(kms.build()),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
-            ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
+            managed: Arc::new(ManagedClients {
+                base: self.base.clone(),
+                region,
+                credentials,
+                secrets: OnceLock::new(),
+                ssm: OnceLock::new(),
+            }),
             region: name,
         }
     }

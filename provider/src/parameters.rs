@@ -193,7 +193,7 @@ async fn get_parameters(
     let names: Vec<String> = references.iter().map(|r| r.selector()).collect();
     let call = ctx.metrics.aws_request("ssm", "GetParameters");
     let result = clients
-        .ssm
+        .ssm()
         .get_parameters()
         .set_names(Some(names))
         .with_decryption(true)

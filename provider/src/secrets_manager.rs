@@ -123,7 +123,7 @@ async fn get_secret_value(
 ) -> Result<Fetched, MountError> {
     let call = ctx.metrics.aws_request("secretsmanager", "GetSecretValue");
     let result = clients
-        .secrets
+        .secrets()
         .get_secret_value()
         .secret_id(&reference.name)
         .set_version_id(reference.version.clone())
