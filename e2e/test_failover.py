@@ -36,12 +36,7 @@ def _client(aws: MotoEndpoint, service: str, region: str) -> Any:
 
 def _reads(aws: MotoEndpoint, mark: int, service: str) -> list[str]:
     """The region of each request of `service` that reached the endpoint since `mark`."""
-    regions = []
-    for r in aws.requests.since(mark):
-        if r.service == service:
-            scope = r.headers.get("authorization", "").split("Credential=", 1)[-1].split("/")
-            regions.append(scope[2] if len(scope) > 2 else "")
-    return regions
+    return [r.region for r in aws.requests.since(mark) if r.service == service]
 
 
 def test_secret_fails_over_on_a_regional_failure_only(
@@ -65,6 +60,7 @@ def test_secret_fails_over_on_a_regional_failure_only(
         healthy = driver.mount(params, target)
         assert {p: f.contents for p, f in healthy.files.items()} == {"same-name": b"east", "other-name": b"east"}
         assert _reads(aws, mark, "secretsmanager") == [PRIMARY, PRIMARY], "no failover while the region works"
+        assert not any("@" in v for v in healthy.versions.values()), healthy.versions
 
         proxy.inject(Fault(kind="error", status=503, service="secretsmanager", region=PRIMARY))
         mark, pmark = aws.requests.mark(), proxy.mark()
@@ -74,6 +70,8 @@ def test_secret_fails_over_on_a_regional_failure_only(
         assert {p: f.contents for p, f in failed_over.files.items()} == {
             "same-name": b"west", "other-name": b"west-replica"}
         assert _reads(aws, mark, "secretsmanager") == [FAILOVER, FAILOVER], "only the failover region answered"
+        # The response says which region served: the driver records it in the pod's status.
+        assert all(v.endswith(f"@{FAILOVER}") for v in failed_over.versions.values()), failed_over.versions
         assert proxy.count("secretsmanager", "GetSecretValue", outcome="error", mark=pmark) >= 2
 
         proxy.clear()
@@ -108,12 +106,17 @@ def test_parameters_fail_over_as_a_batch(start_proxied, proxy: FaultProxy, aws: 
     tr = prefix.replace("/", "_")
     assert files == {f"{tr}_p0": b"west-0", f"{tr}_p1": b"west-1", "p2": b"west-replica"}
     assert _reads(aws, mark, "ssm") == [FAILOVER], "one GetParameters in the failover region"
+    assert sorted(result.versions.values()) == [f"1@{FAILOVER}"] * 3, result.versions
 
 
 @pytest.mark.parametrize(
     ("objects", "extra", "mention"),
     [
-        ([{"objectName": "s3://bucket/key"}], {"failoverRegion": FAILOVER}, "failoverRegion applies only"),
+        ([{"objectName": "s3://bucket/key"}], {"failoverRegion": FAILOVER}, "an S3 bucket is in one region"),
+        ([{"objectName": "s3://bucket/prefix/"}], {"failoverRegion": FAILOVER}, "a prefix entry does not fail over"),
+        ([{"objectName": "s3://bucket/key", "failoverObject": "s3://replica/key"}], {}, "needs the class parameter"),
+        ([{"ciphertext": "AQID", "objectType": "kms", "objectAlias": "k", "failoverObject": "s3://replica/k"}],
+         {"failoverRegion": FAILOVER}, "failoverObject applies only"),
         ([{"objectName": "x", "objectType": "secretsmanager", "objectAlias": "x",
            "failoverObject": {"objectName": "y"}}], {}, "needs the class parameter failoverRegion"),
         ([{"objectName": "x", "objectType": "secretsmanager", "failoverObject": {"objectName": "y"}}],

@@ -16,14 +16,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import binaries, kms_figures, machine, provider_figures, report, rotation
+from . import binaries, kms_figures, machine, managed, provider_figures, report, rotation
 from .report import Row
 from .tools import Binaries
 from .world import World
 
 REPO = Path(__file__).resolve().parents[2]
-FIGURES = ("size", "latency", "warm", "remount", "deployment", "rotation", "memory", "throughput", "apiserver",
-           "coldstart")
+FIGURES = ("size", "latency", "warm", "remount", "deployment", "rotation", "managed", "memory", "throughput",
+           "apiserver", "coldstart")
 
 
 def say(message: str) -> None:
@@ -52,6 +52,7 @@ def main() -> int:
                 "remount": lambda: provider_figures.remount(world, bins, Path(scratch), say),
                 "deployment": lambda: provider_figures.deployment(world, bins, Path(scratch), say),
                 "rotation": lambda: rotation.node_rotation(world, bins, Path(scratch), say),
+                "managed": lambda: managed.managed_calls(world, bins, Path(scratch), say),
                 "memory": lambda: provider_figures.memory_under_load(world, bins, Path(scratch), say),
                 "throughput": lambda: kms_figures.throughput(world, bins, say),
                 "apiserver": lambda: kms_figures.apiserver_restart(world, bins, say),

@@ -33,6 +33,8 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from . import moto_fixes
+
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -51,6 +53,7 @@ def endpoint_env(url: str) -> dict[str, str]:
 
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _ACCESS_KEY_RE = re.compile(r"Credential=([^/,\s]+)/")
+_REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
 _JSON_TARGET_SERVICE = {"TrentService": "kms"}
 # KMS request fields recorded with each request; never Plaintext.
 KMS_FIELDS = ("KeyId", "SourceKeyId", "DestinationKeyId", "EncryptionContext", "SourceEncryptionContext",
@@ -71,6 +74,7 @@ class Request:
     headers: dict[str, str] = field(hash=False, compare=False)
     access_key: str = ""  # the access key id of its SigV4 signature ("" if unsigned)
     fields: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # KMS_FIELDS it named
+    region: str = field(default="", compare=False)  # the region of its SigV4 signature ("" if unsigned)
 
     @property
     def conditional(self) -> bool:
@@ -115,6 +119,12 @@ class RequestLog(Log[Request]):
     def by(self, access_key: str, mark: int = 0) -> list[Request]:
         """The requests since mark signed with access_key."""
         return [r for r in self.since(mark) if r.access_key == access_key]
+
+
+def signed_region(authorization: str) -> str:
+    """The region of a SigV4 `Authorization` header's credential scope, "" if it has none."""
+    m = _REGION_RE.search(authorization)
+    return m.group(1) if m else ""
 
 
 def access_key_of(environ: dict[str, Any]) -> str:
@@ -252,6 +262,7 @@ class CountingMiddleware:
                     headers=headers,
                     access_key=access_key_of(environ),
                     fields=kms_fields(environ, body),
+                    region=signed_region(environ.get("HTTP_AUTHORIZATION", "")),
                 )
             )
 
@@ -261,6 +272,7 @@ class MotoEndpoint(ThreadedMotoServer):
 
     def __init__(self, port: int = 0, quiet: bool = True) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        moto_fixes.apply()
         self.requests = RequestLog()
         if quiet:  # werkzeug's per-request access log; the RequestLog keeps the record
             logging.getLogger("werkzeug").setLevel(logging.WARNING)

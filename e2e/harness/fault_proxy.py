@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .aws import Log, MotoEndpoint, classify
+from .aws import Log, MotoEndpoint, classify, signed_region
 
 Kind = Literal["throttle", "error", "delay", "drop"]
 FORWARDED = "forwarded"
@@ -278,8 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
                    "CONTENT_TYPE": self.headers.get("Content-Type", "")}
         environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in self.headers.items()})
         service, operation = classify(environ, body)
-        scope = self.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")
-        fault = self.proxy._decide(service, operation, scope[2] if len(scope) > 2 else "")
+        fault = self.proxy._decide(service, operation, signed_region(self.headers.get("Authorization", "")))
         if self.proxy._gone.is_set():
             return self._cut(service, operation, "gone")
         if fault is not None and fault.kind in ("throttle", "error"):

@@ -104,6 +104,7 @@ class FileRequestLog(RequestLog):
                         headers=e["headers"],
                         access_key=e["access_key"],
                         params=e["params"],
+                        region=e.get("region", ""),
                     )
                 )
 

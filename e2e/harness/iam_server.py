@@ -342,7 +342,7 @@ class Recorder:
         self.log = open(log_path, "a", encoding="utf-8")
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        from harness.aws import classify
+        from harness.aws import classify, signed_region
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > 0:
@@ -365,6 +365,7 @@ class Recorder:
             "status": 0,
             "headers": {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
             "access_key": access_key,
+            "region": signed_region(auth),
             "params": {},
         }
         form: dict[str, list[str]] = {}
@@ -445,7 +446,10 @@ def main(port: int, log_path: str) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
+    from harness import moto_fixes
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto_fixes.apply()
     _let_unsigned_web_identity_through()
     app = Recorder(DomainDispatcherApplication(create_backend_app), log_path)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)

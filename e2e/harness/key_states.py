@@ -24,7 +24,7 @@ import io
 import json
 from typing import Any
 
-from .aws import REGION, MotoEndpoint
+from .aws import REGION, MotoEndpoint, signed_region
 
 _CHECKED = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"}
 _STATE_ERRORS = {
@@ -53,13 +53,14 @@ def used_keys(request: dict[str, Any]) -> list[str]:
     return [k for k in (source, request.get("DestinationKeyId")) if isinstance(k, str) and k]
 
 
-def refusal(key_id: str) -> tuple[str, str] | None:
-    """(error type, message) real KMS answers for a key in its current state, None if usable."""
+def refusal(key_id: str, region: str = REGION) -> tuple[str, str] | None:
+    """(error type, message) real KMS answers for a key in its current state in `region` (each
+    replica of a multi-Region key has a state of its own), None if usable."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.kms.models import kms_backends
 
     try:
-        key = kms_backends[DEFAULT_ACCOUNT_ID][REGION].describe_key(key_id)
+        key = kms_backends[DEFAULT_ACCOUNT_ID][region].describe_key(key_id)
     except Exception:  # unknown key: let moto answer NotFoundException itself
         return None
     error = _STATE_ERRORS.get(key.key_state)
@@ -82,8 +83,9 @@ class KeyStateMiddleware:
                 request = json.loads(body or b"{}")
             except ValueError:
                 request = {}
+            region = signed_region(environ.get("HTTP_AUTHORIZATION", "")) or REGION
             for key_id in used_keys(request if isinstance(request, dict) else {}):
-                refused = refusal(key_id)
+                refused = refusal(key_id, region)
                 if refused:
                     error, message = refused
                     payload = json.dumps({"__type": error, "message": message}).encode()

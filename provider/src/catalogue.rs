@@ -8,6 +8,7 @@
 
 mod aws;
 mod content;
+mod failover;
 mod identity;
 mod objects;
 mod paths;
@@ -21,6 +22,7 @@ mod writing;
 
 pub use aws::*;
 pub use content::*;
+pub use failover::*;
 pub use identity::*;
 pub use objects::*;
 pub use paths::*;
@@ -66,6 +68,7 @@ pub const SECTIONS: &[Section] = &[
     content::SECTION,
     identity::SECTION,
     secrets::SECTION,
+    failover::SECTION,
     aws::SECTION,
     sizes::SECTION,
     sync::SECTION,

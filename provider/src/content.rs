@@ -8,9 +8,11 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::aws::RegionalClients;
 use crate::budget::MountBudget;
 use crate::catalogue;
 use crate::error::MountError;
+use crate::failover;
 use crate::kms::{self, DecryptCall};
 use crate::limits::quote;
 use crate::metrics::Metrics;
@@ -23,6 +25,8 @@ use crate::secret_bytes::SecretBytes;
 pub struct OpenContext<'a> {
     /// KMS client of the Mount's region and identity.
     pub kms: &'a aws_sdk_kms::Client,
+    /// The clients of `failoverRegion` (the same identity), if the class names one.
+    pub failover: Option<&'a RegionalClients>,
     /// The pod's namespace, for sealed-object binding.
     pub namespace: Option<&'a str>,
     /// Metrics.
@@ -44,29 +48,38 @@ pub fn inline_version(ciphertext: &[u8]) -> String {
         .collect()
 }
 
+/// An object's plaintext, and the failover region whose KMS decrypted it, if that was not the
+/// Mount's.
+#[derive(Debug)]
+pub struct Opened<'a> {
+    /// The plaintext.
+    pub plaintext: SecretBytes,
+    /// `failoverRegion`, when the Mount's region failed to decrypt.
+    pub served_by: Option<&'a str>,
+}
+
 /// Turns `bytes` into the object's plaintext.
-pub async fn open(
+pub async fn open<'a>(
     object: &ObjectPlan,
     bytes: SecretBytes,
-    ctx: OpenContext<'_>,
-) -> Result<SecretBytes, MountError> {
+    ctx: OpenContext<'a>,
+) -> Result<Opened<'a>, MountError> {
     match object.object_type {
-        ObjectType::S3 | ObjectType::SecretsManager | ObjectType::SsmParameter => Ok(bytes),
+        ObjectType::S3 | ObjectType::SecretsManager | ObjectType::SsmParameter => Ok(Opened {
+            plaintext: bytes,
+            served_by: None,
+        }),
         ObjectType::Kms => {
             check_context(&object.label, &object.encryption_context, ctx.namespace)?;
             let _copy = ctx.budget.hold(bytes.len(), &object.label)?;
             let blob = binary_or_base64(object, bytes.as_slice(), |b| !looks_like_base64(b))?;
-            kms::decrypt(
-                ctx.kms,
-                DecryptCall {
-                    label: &object.label,
-                    blob: &blob,
-                    key_id: None,
-                    context: &object.encryption_context,
-                },
-                ctx.metrics,
-            )
-            .await
+            let call = DecryptCall {
+                label: &object.label,
+                blob: &blob,
+                key_id: None,
+                context: &object.encryption_context,
+            };
+            decrypt(call, ctx).await
         }
         ObjectType::Sealed => {
             // The decoded copy and the plaintext it opens into.
@@ -79,28 +92,72 @@ pub async fn open(
     }
 }
 
-async fn open_sealed(
+async fn open_sealed<'a>(
     object: &ObjectPlan,
     raw: &[u8],
-    ctx: OpenContext<'_>,
-) -> Result<SecretBytes, MountError> {
+    ctx: OpenContext<'a>,
+) -> Result<Opened<'a>, MountError> {
     let parsed = Sealed::parse(raw)
         .map_err(|e| catalogue::sealed_malformed(&object.label, e.to_string()))?;
     check_context(&object.label, &parsed.header.ctx, ctx.namespace)?;
-    let data_key = kms::decrypt(
-        ctx.kms,
-        DecryptCall {
-            label: &object.label,
-            blob: &parsed.encrypted_data_key,
-            key_id: Some(&parsed.header.key),
-            context: &parsed.header.ctx,
+    let call = DecryptCall {
+        label: &object.label,
+        blob: &parsed.encrypted_data_key,
+        key_id: Some(&parsed.header.key),
+        context: &parsed.header.ctx,
+    };
+    let data_key = decrypt(call, ctx).await?;
+    let plaintext = parsed
+        .open(data_key.plaintext.as_slice())
+        .map_err(|e| catalogue::sealed_unopenable(&object.label, e.to_string()))?;
+    Ok(Opened {
+        plaintext,
+        served_by: data_key.served_by,
+    })
+}
+
+/// One `Decrypt` in the Mount's region, else (on a regional failure, with `failoverRegion`)
+/// in the failover region: a blob without a key id as it is, a named key through its
+/// multi-Region replica there. A key of one region has no replica, so its failure stands.
+async fn decrypt<'a>(
+    call: DecryptCall<'_>,
+    ctx: OpenContext<'a>,
+) -> Result<Opened<'a>, MountError> {
+    let err = match kms::decrypt(ctx.kms, call, ctx.metrics).await {
+        Ok(plaintext) => {
+            return Ok(Opened {
+                plaintext,
+                served_by: None,
+            });
+        }
+        Err(err) => err,
+    };
+    let Some(other) = ctx.failover.filter(|_| failover::fails_over(&err)) else {
+        return Err(err);
+    };
+    let replica = match call.key_id {
+        None => None,
+        Some(key) => match failover::replica_key_arn(key, &other.region) {
+            Some(replica) => Some(replica),
+            None => {
+                tracing::warn!(
+                    object = call.label,
+                    "the key is not a multi-Region key, so its Decrypt cannot fail over"
+                );
+                return Err(err);
+            }
         },
-        ctx.metrics,
-    )
-    .await?;
-    parsed
-        .open(data_key.as_slice())
-        .map_err(|e| catalogue::sealed_unopenable(&object.label, e.to_string()))
+    };
+    failover::note(ctx.metrics, "kms", call.label, &other.region);
+    let call = DecryptCall {
+        key_id: replica.as_deref(),
+        ..call
+    };
+    let plaintext = kms::decrypt(&other.kms, call, ctx.metrics).await?;
+    Ok(Opened {
+        plaintext,
+        served_by: Some(&other.region),
+    })
 }
 
 /// Encryption-context keys under `keywarden.io/` belong to Keywarden, whatever the object type:

@@ -16,6 +16,7 @@ pub mod content;
 pub mod credentials;
 pub mod encoding;
 pub mod error;
+pub mod failover;
 pub mod fuzzing;
 pub mod http_client;
 pub mod identity;

@@ -83,7 +83,7 @@ impl Metrics {
         };
         sub.register(
             "failovers",
-            "Reads sent to failoverRegion after the Mount's region failed, by service",
+            "Reads and decrypts sent to failoverRegion after the Mount's region failed, by service",
             metrics.failovers.clone(),
         );
         sub.register(

@@ -18,20 +18,22 @@ use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::catalogue;
 use crate::content::{self, OpenContext};
 use crate::error::MountError;
+use crate::failover;
 use crate::identity::IdentityResolver;
 use crate::metrics::Metrics;
 use crate::objects::{ObjectPlan, ObjectType, Source};
 use crate::parameters::{self, Prefetched};
 use crate::params::MountParams;
-use crate::s3::{self, GetOutcome, ObjectRef};
 use crate::s3_prefix::{self, Expanded};
 use crate::secret_bytes::SecretBytes;
 use crate::secrets_manager::{self, ReadContext};
 use crate::writer::{self, FileToWrite};
 
 mod files;
+mod s3_read;
 
 use files::{Produced, files};
+use s3_read::S3Object;
 
 /// Size limits of a Mount.
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +106,7 @@ impl Mounter {
             .resolve(params, &self.aws.sts(region))
             .await?;
         let clients = self.aws.clients(region, identity.credentials.as_ref());
-        // The same identity in the failover region (secrets and parameters only).
+        // The same identity in the failover region.
         let failover = match params.failover_region.as_deref() {
             Some(other) if other == region => {
                 return Err(catalogue::failover_region_same(&crate::limits::quote(
@@ -234,6 +236,7 @@ impl Mounter {
         let cached = self.cache.lookup(&flight);
         let context = OpenContext {
             kms: &clients.kms,
+            failover: ctx.failover,
             namespace,
             metrics: &self.metrics,
             budget,
@@ -248,9 +251,13 @@ impl Mounter {
                 let _decoded_charge = budget.hold(ciphertext.len(), &object.label)?;
                 let decoded = content::decode_inline(object, ciphertext)?;
                 let version = content::inline_version(&decoded);
-                let plaintext = content::open(object, SecretBytes::from(decoded), context).await?;
-                produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
-                let entry = Entry::new(plaintext, version, None);
+                let opened = content::open(object, SecretBytes::from(decoded), context).await?;
+                produced_here = Some(budget.hold(opened.plaintext.len(), &object.label)?);
+                let version = match opened.served_by {
+                    Some(region) => failover::served_version(&version, region),
+                    None => version,
+                };
+                let entry = Entry::new(opened.plaintext, version, None);
                 self.cache.store(&flight, entry.clone());
                 entry
             }
@@ -272,6 +279,7 @@ impl Mounter {
                     bucket,
                     key,
                     version,
+                    replica,
                 },
                 cached,
             ) => {
@@ -279,50 +287,17 @@ impl Mounter {
                     Lookup::Valid(entry) => Some(entry),
                     _ => None,
                 };
-                match cached {
-                    // Proven to this identity within the revalidation window: no request.
-                    Some(entry) if self.cache.recently_proven(&entry) => entry,
-                    cached => {
-                        let object_ref = ObjectRef {
-                            label: &object.label,
-                            bucket,
-                            key,
-                            version: version.as_deref(),
-                            if_none_match: cached.as_ref().and_then(|e| e.etag.as_deref()),
-                        };
-                        let outcome = s3::get_object(
-                            &clients.s3,
-                            object_ref,
-                            self.limits.max_object_bytes,
-                            budget,
-                            &self.metrics,
-                        )
-                        .await
-                        .inspect_err(|_| self.cache.forget(&flight))?;
-                        match (outcome, cached) {
-                            (GetOutcome::NotModified, Some(entry)) => {
-                                self.cache.confirm(&flight, &entry);
-                                entry
-                            }
-                            (GetOutcome::NotModified, None) => {
-                                return Err(MountError::Transient {
-                                    object: object.label.clone(),
-                                    reason: catalogue::unexpected_not_modified(),
-                                });
-                            }
-                            (GetOutcome::Modified(fetched), _) => {
-                                let _body_charge = fetched.charge;
-                                let plaintext = content::open(object, fetched.bytes, context)
-                                    .await
-                                    .inspect_err(|_| self.cache.forget(&flight))?;
-                                produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
-                                let entry = Entry::new(plaintext, fetched.version, fetched.etag);
-                                self.cache.store(&flight, entry.clone());
-                                entry
-                            }
-                        }
-                    }
-                }
+                let from = S3Object {
+                    bucket,
+                    key,
+                    version: version.as_deref(),
+                    replica: replica.as_ref(),
+                };
+                let (entry, charge) = self
+                    .read_s3(object, from, cached, &flight, ctx, context)
+                    .await?;
+                produced_here = charge;
+                entry
             }
         };
         drop(flight);

@@ -11,10 +11,16 @@ use crate::error::MountError;
 use crate::limits::{self, MAX_JMESPATH_ENTRIES, MAX_OBJECTS, MAX_OBJECTS_BYTES};
 use crate::mount_path::{self, PathSet};
 
+mod failover;
 mod managed;
+mod s3_url;
 mod yaml;
 
+use failover::RawFailover;
+pub use failover::Replica;
 pub use managed::{ManagedRef, PathTranslation};
+pub use s3_url::parse_s3_url;
+use s3_url::prefix_source;
 
 /// What the fetched bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -69,15 +75,6 @@ struct RawObject {
     object_encoding: Option<String>,
 }
 
-/// The AWS provider's `failoverObject`: what to read in `failoverRegion`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawFailover {
-    object_name: String,
-    object_version: Option<String>,
-    object_version_label: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawJmesPath {
@@ -98,6 +95,8 @@ pub enum Source {
         key: String,
         /// Pinned VersionId.
         version: Option<String>,
+        /// `failoverObject`: the replica read in `failoverRegion` when this one fails.
+        replica: Option<Replica>,
     },
     /// Every object under an S3 prefix (`objectName` ending in `/`), listed at Mount time
     /// (`s3_prefix.rs`); the plan's alias is the directory its members go under.
@@ -226,9 +225,6 @@ fn validate_object(
     let label = format!("objects[{i}] ({})", limits::prefix(name));
     let mut object_type = raw.object_type.unwrap_or(ObjectType::S3);
     let managed_name = raw.object_name.as_deref().is_some_and(managed::is_arn);
-    if raw.failover_object.is_some() && !object_type.is_managed() && !managed_name {
-        return Err(catalogue::failover_not_managed(&label));
-    }
     if raw.object_version_label.is_some() && !object_type.is_managed() && !managed_name {
         return Err(catalogue::label_not_managed(&label));
     }
@@ -248,16 +244,8 @@ fn validate_object(
                 if raw.object_alias.is_none() {
                     return Err(catalogue::failover_needs_alias(&label));
                 }
-                let (failover_type, failover) = managed::parse(
-                    &label,
-                    Some(found),
-                    failover.object_name,
-                    failover.object_version,
-                    failover.object_version_label,
-                )?;
-                if failover_type != found || failover.version != reference.version {
-                    return Err(catalogue::failover_differs(&label));
-                }
+                let version = reference.version.as_deref();
+                let failover = failover::managed(&label, found, version, failover)?;
                 reference.failover = Some(Box::new(failover));
             }
             (Source::Managed(reference), Some(default_alias))
@@ -272,6 +260,9 @@ fn validate_object(
             let (bucket, key) =
                 parse_s3_url(&name).map_err(|e| catalogue::bad_object_name(&label, e))?;
             if key.ends_with('/') {
+                if raw.failover_object.is_some() {
+                    return Err(catalogue::failover_prefix(&label));
+                }
                 let (source, default_alias) = prefix_source(
                     &label,
                     bucket,
@@ -283,17 +274,26 @@ fn validate_object(
             } else {
                 let default_alias = key.rsplit('/').next().unwrap_or_default().to_owned();
                 let version = raw.object_version.filter(|v| !v.is_empty());
+                let replica = raw
+                    .failover_object
+                    .take()
+                    .map(|f| failover::s3_replica(&label, version.as_deref(), f))
+                    .transpose()?;
                 (
                     Source::S3 {
                         bucket,
                         key,
                         version,
+                        replica,
                     },
                     Some(default_alias),
                 )
             }
         }
         (None, Some(ciphertext)) => {
+            if raw.failover_object.is_some() {
+                return Err(catalogue::failover_not_by_name(&label));
+            }
             if raw.object_version.is_some() {
                 return Err(catalogue::version_not_s3(&label));
             }
@@ -375,37 +375,6 @@ fn validate_object(
     })
 }
 
-/// The source of a prefix entry (`key` ends in `/`) and its default directory: the prefix's
-/// last segment, as a single object's default alias is its key's last segment. What only
-/// applies to one object is refused here, before any AWS call.
-fn prefix_source(
-    label: &str,
-    bucket: String,
-    key: String,
-    object_version: Option<&str>,
-    jmes_path: bool,
-) -> Result<(Source, String), MountError> {
-    if object_version.is_some_and(|v| !v.is_empty()) {
-        return Err(catalogue::prefix_version(label));
-    }
-    if jmes_path {
-        return Err(catalogue::prefix_jmes_path(label));
-    }
-    let default_alias = key
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((
-        Source::S3Prefix {
-            bucket,
-            prefix: key,
-        },
-        default_alias,
-    ))
-}
-
 /// `objectEncoding` of `owner`, `utf-8` when absent.
 fn parse_encoding(owner: &str, text: Option<&str>) -> Result<ObjectEncoding, MountError> {
     let Some(text) = text else {
@@ -413,32 +382,6 @@ fn parse_encoding(owner: &str, text: Option<&str>) -> Result<ObjectEncoding, Mou
     };
     ObjectEncoding::parse(text)
         .ok_or_else(|| catalogue::bad_encoding_name(owner, &limits::quote(text)))
-}
-
-/// Parses `s3://bucket/key` into its parts.
-pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| catalogue::not_s3_url(&limits::quote(url)))?;
-    let (bucket, key) = rest
-        .split_once('/')
-        .ok_or_else(|| catalogue::no_key(&limits::quote(url)))?;
-    let bucket_ok = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && !bucket.starts_with(['.', '-'])
-        && !bucket.ends_with(['.', '-']);
-    if !bucket_ok {
-        return Err(catalogue::bad_bucket(
-            &limits::quote(url),
-            &limits::quote(bucket),
-        ));
-    }
-    if key.is_empty() || key.len() > 1024 {
-        return Err(catalogue::bad_key_length(&limits::quote(url)));
-    }
-    Ok((bucket.to_owned(), key.to_owned()))
 }
 
 /// Parses an octal permission string such as `"0400"` or `"644"` (0000–0777).

@@ -14,6 +14,7 @@ use crate::aws_error;
 use crate::budget::Charge;
 use crate::cache::{CacheKey, Entry, FlightGuard, Lookup, PlaintextCache};
 use crate::error::MountError;
+use crate::failover;
 use crate::limits::{MAX_PARAMETER_VALUE_BYTES, MAX_PARAMETERS_PER_CALL};
 use crate::objects::{ManagedRef, ObjectPlan, ObjectType, Source};
 use crate::secret_bytes::SecretBytes;
@@ -117,8 +118,9 @@ async fn read_batch(
         return Ok(());
     };
     let primary: Vec<&ManagedRef> = batch.iter().map(|m| m.wanted.reference).collect();
-    let (output, targets) = match get_parameters(first, &primary, ctx.clients, ctx).await {
-        Err(err) if secrets_manager::fails_over(&err) && ctx.failover.is_some() => {
+    let (output, targets, served_by) = match get_parameters(first, &primary, ctx.clients, ctx).await
+    {
+        Err(err) if failover::fails_over(&err) && ctx.failover.is_some() => {
             let Some(failover) = ctx.failover else {
                 return Err(err);
             };
@@ -135,17 +137,11 @@ async fn read_batch(
             for (m, target) in batch.iter().zip(&targets) {
                 secrets_manager::check_region(m.wanted.label, target, &failover.region)?;
             }
-            ctx.metrics.failover("ssm");
-            tracing::warn!(
-                object = first,
-                region = failover.region,
-                parameters = batch.len(),
-                "Mount region failed; reading the parameters in failoverRegion"
-            );
+            failover::note(ctx.metrics, "ssm", first, &failover.region);
             let output = get_parameters(first, &targets, failover, ctx).await?;
-            (output, targets)
+            (output, targets, Some(failover.region.as_str()))
         }
-        other => (other?, primary),
+        other => (other?, primary, None),
     };
     let mut found = output.parameters.unwrap_or_default();
     for (miss, target) in batch.into_iter().zip(targets) {
@@ -163,7 +159,10 @@ async fn read_batch(
             });
         };
         let parameter = found.swap_remove(i);
-        let version = parameter.version.to_string();
+        let version = match served_by {
+            Some(region) => failover::served_version(&parameter.version.to_string(), region),
+            None => parameter.version.to_string(),
+        };
         let bytes = SecretBytes::from(parameter.value.unwrap_or_default().into_bytes());
         let (bytes, charge) =
             secrets_manager::accept(label, bytes, MAX_PARAMETER_VALUE_BYTES, ctx)?;

@@ -111,7 +111,7 @@ pub struct MountParams {
     pub objects: Vec<ObjectPlan>,
     /// The SPC's `region`, if any.
     pub region: Option<String>,
-    /// The SPC's `failoverRegion`, if any (`secretsmanager` and `ssmparameter` objects only).
+    /// The SPC's `failoverRegion`, if any.
     pub failover_region: Option<String>,
     /// Whose identity the AWS calls run as.
     pub identity: IdentityKind,
@@ -201,28 +201,36 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
     })
 }
 
-/// `failoverRegion`: a region name other than the class's `region`, on a class whose objects
-/// are all secrets and parameters; `failoverObject` needs it, and an ARN needs `failoverObject`.
+/// `failoverRegion`: a region name other than the class's `region`. Every object the class
+/// reads by name must have somewhere to fail over to: an ARN needs a `failoverObject`, an S3
+/// object its replica, and a prefix entry cannot fail over; `failoverObject` needs the region.
 fn failover_region(
     map: &HashMap<String, String>,
     region: Option<&str>,
     objects: &[ObjectPlan],
 ) -> Result<Option<String>, MountError> {
+    use objects::Source;
     let failover = map.get("failoverRegion").filter(|r| !r.is_empty()).cloned();
     for object in objects {
-        let reference = match &object.source {
-            objects::Source::Managed(reference) => Some(reference),
-            _ => None,
+        let has_failover = match &object.source {
+            Source::Managed(r) => r.failover.is_some(),
+            Source::S3 { replica, .. } => replica.is_some(),
+            Source::S3Prefix { .. } | Source::Inline { .. } => false,
         };
-        let has_failover = reference.is_some_and(|r| r.failover.is_some());
-        match (&failover, reference) {
-            (None, _) if has_failover => {
+        if failover.is_none() {
+            if has_failover {
                 return Err(catalogue::failover_needs_region(&object.label));
             }
-            (Some(_), None) => return Err(catalogue::failover_region_types(&object.label)),
-            (Some(_), Some(r)) if r.arn_region.is_some() && r.failover.is_none() => {
+            continue;
+        }
+        match &object.source {
+            Source::Managed(r) if r.arn_region.is_some() && !has_failover => {
                 return Err(catalogue::failover_arn_needs_object(&object.label));
             }
+            Source::S3 { .. } if !has_failover => {
+                return Err(catalogue::failover_s3_needs_replica(&object.label));
+            }
+            Source::S3Prefix { .. } => return Err(catalogue::failover_prefix(&object.label)),
             _ => {}
         }
     }

@@ -284,6 +284,7 @@ impl Listing<'_> {
                 bucket: self.bucket.to_owned(),
                 key: format!("{}{relative}", self.prefix),
                 version: None,
+                replica: None,
             },
             object_type: object.object_type,
             alias,

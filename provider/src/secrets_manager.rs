@@ -15,6 +15,7 @@ use crate::aws_error;
 use crate::budget::{Charge, MountBudget};
 use crate::catalogue;
 use crate::error::MountError;
+use crate::failover;
 use crate::limits::{self, MAX_SECRET_VALUE_BYTES};
 use crate::metrics::Metrics;
 use crate::objects::ManagedRef;
@@ -83,13 +84,6 @@ pub fn accept(
     Ok((bytes, charge))
 }
 
-/// Whether a failure of the Mount's region sends the read to `failoverRegion`: only a fault
-/// that persisted through the SDK's retries (throttling, 5xx, timeouts, broken connections),
-/// never a refusal, a missing secret or a validation error.
-pub fn fails_over(err: &MountError) -> bool {
-    matches!(err, MountError::Transient { .. })
-}
-
 /// The secret, from the Mount's region, else (on a regional failure) from `failoverRegion`:
 /// its `failoverObject`, or the same name.
 pub async fn read_secret(
@@ -99,16 +93,13 @@ pub async fn read_secret(
 ) -> Result<Fetched, MountError> {
     let primary = get_secret_value(label, reference, ctx.clients, ctx).await;
     match (primary, ctx.failover) {
-        (Err(err), Some(failover)) if fails_over(&err) => {
+        (Err(err), Some(failover)) if failover::fails_over(&err) => {
             let target = reference.failover.as_deref().unwrap_or(reference);
             check_region(label, target, &failover.region)?;
-            ctx.metrics.failover("secretsmanager");
-            tracing::warn!(
-                object = label,
-                region = failover.region,
-                "Mount region failed; reading the secret in failoverRegion"
-            );
-            get_secret_value(label, target, failover, ctx).await
+            failover::note(ctx.metrics, "secretsmanager", label, &failover.region);
+            let mut fetched = get_secret_value(label, target, failover, ctx).await?;
+            fetched.version = failover::served_version(&fetched.version, &failover.region);
+            Ok(fetched)
         }
         (result, _) => result,
     }

@@ -42,38 +42,6 @@ keywarden_runtime::catalogue! {
     /// version with `objectVersion`).
     InvalidArgument fn label_not_managed(label: &str) =
         "{label}: objectVersionLabel applies only to secretsmanager and ssmparameter objects";
-    /// `failoverObject` names what to read in `failoverRegion` when the Mount's region fails;
-    /// only `secretsmanager` and `ssmparameter` objects have one. Remove it from this object.
-    InvalidArgument fn failover_not_managed(label: &str) =
-        "{label}: failoverObject applies only to secretsmanager and ssmparameter objects";
-    /// As in the AWS provider, an object with `failoverObject` names its file with
-    /// `objectAlias`, so both regions write the same file: add one.
-    InvalidArgument fn failover_needs_alias(label: &str) =
-        "{label}: failoverObject needs objectAlias on the object";
-    /// The failover must be the same kind of object (an ARN of the other type is refused) and,
-    /// when the object pins `objectVersion`, pin the same version (replicas keep version ids).
-    InvalidArgument fn failover_differs(label: &str) =
-        "{label}: failoverObject must be of the same type and objectVersion as the object";
-    /// `failoverObject` is read in `failoverRegion`: set the class parameter, or remove
-    /// `failoverObject`.
-    InvalidArgument fn failover_needs_region(label: &str) =
-        "{label}: failoverObject needs the class parameter failoverRegion";
-    /// `failoverRegion` must look like `us-west-2`.
-    InvalidArgument fn bad_failover_region(region_q: &str) =
-        "parameter failoverRegion {region_q} is not an AWS region name";
-    /// Failover reads a second region: name one other than the Mount's (`region`, else
-    /// `--region`).
-    InvalidArgument fn failover_region_same(region_q: &str) =
-        "parameter failoverRegion {region_q} is the Mount's own region";
-    /// Keywarden fails over `secretsmanager` and `ssmparameter` objects only (as the AWS
-    /// provider does); S3, KMS and sealed objects would silently not fail over. Put them in
-    /// another SecretProviderClass, or remove `failoverRegion`.
-    InvalidArgument fn failover_region_types(label: &str) =
-        "{label}: failoverRegion applies only to secretsmanager and ssmparameter objects";
-    /// An ARN names one region, so the same ARN cannot be read in `failoverRegion`: add
-    /// `failoverObject` with the replica's name or ARN.
-    InvalidArgument fn failover_arn_needs_object(label: &str) =
-        "{label}: objectName is an ARN, so failoverRegion needs a failoverObject for it";
     /// `pathTranslation` is `False` (any case: names keep their `/` as directories) or one
     /// character that replaces `/` in file names (default `_`).
     InvalidArgument fn bad_path_translation(value_q: &str) =

@@ -21,7 +21,8 @@ fn s3_object_with_defaults() {
         Source::S3 {
             bucket: "my-bucket".into(),
             key: "app/db-password".into(),
-            version: None
+            version: None,
+            replica: None,
         }
     );
 }
@@ -305,6 +306,30 @@ fn aws_provider_descriptors() {
 }
 
 #[test]
+fn s3_replicas_in_both_forms() {
+    for yaml in [
+        "- objectName: s3://bkt/app/k\n  objectVersion: v1\n  failoverObject: s3://replica/app/k\n",
+        "- objectName: s3://bkt/app/k\n  objectVersion: v1\n  failoverObject:\n    objectName: s3://replica/app/k\n    objectVersion: v1\n",
+    ] {
+        let plan = one(yaml).expect(yaml);
+        let Source::S3 {
+            replica, version, ..
+        } = &plan.source
+        else {
+            panic!("not S3: {:?}", plan.source);
+        };
+        let replica = replica.as_ref().expect("replica kept");
+        assert_eq!(
+            (replica.bucket.as_str(), replica.key.as_str()),
+            ("replica", "app/k")
+        );
+        assert_eq!(version.as_deref(), Some("v1"));
+        // The file is named by the object, not by its replica.
+        assert_eq!(plan.alias, "k");
+    }
+}
+
+#[test]
 fn failover_object_rules() {
     let plan = one(
         "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: arn:aws:secretsmanager:us-west-2:111122223333:secret:db-AbCdEf\n",
@@ -329,8 +354,32 @@ fn failover_object_rules() {
             "does not match",
         ),
         (
-            "- objectName: s3://b/k\n  failoverObject:\n    objectName: s3://c/k\n",
+            "- objectName: s3://bkt/p/\n  failoverObject: s3://rep/p/\n",
+            "a prefix entry does not fail over",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  failoverObject: s3://rep/p/\n",
+            "a prefix entry does not fail over",
+        ),
+        (
+            "- ciphertext: AQID\n  objectType: kms\n  objectAlias: k\n  failoverObject: s3://rep/k\n",
             "failoverObject applies only",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  failoverObject: bkt/k\n",
+            "failoverObject: objectName \"bkt/k\" must look like s3://bucket/key",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  objectVersion: v1\n  failoverObject:\n    objectName: s3://rep/k\n    objectVersion: v2\n",
+            "same type and objectVersion",
+        ),
+        (
+            "- objectName: s3://bkt/k\n  failoverObject:\n    objectName: s3://rep/k\n    objectVersionLabel: AWSCURRENT\n",
+            "same type and objectVersion",
+        ),
+        (
+            "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject: s3://rep/k\n",
+            "is not a secret name",
         ),
         (
             "- objectName: db\n  objectType: secretsmanager\n  objectAlias: db\n  failoverObject:\n    objectName: db2\n    region: x\n",
