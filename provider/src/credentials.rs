@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 use crate::aws_error;
 use crate::catalogue;
 use crate::error::MountError;
+use crate::failover;
 use crate::http_client::HttpClient;
 use crate::metrics::Metrics;
 use crate::pod_tokens::PodToken;
@@ -21,6 +22,16 @@ use crate::pod_tokens::PodToken;
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
 /// Cached credentials kept at most (the oldest go first).
 const MAX_ENTRIES: usize = 4096;
+
+/// The STS clients an IRSA exchange may use: the Mount's region's, and `failoverRegion`'s
+/// (its name and client) for a regional failure (docs/reference.md §2.3).
+#[derive(Debug, Clone, Copy)]
+pub struct StsClients<'a> {
+    /// STS in the Mount's region.
+    pub client: &'a aws_sdk_sts::Client,
+    /// STS in `failoverRegion`, if the class names one.
+    pub failover: Option<(&'a str, &'a aws_sdk_sts::Client)>,
+}
 
 /// Source and cache of pod credentials.
 #[derive(Debug)]
@@ -58,64 +69,85 @@ impl CredentialCache {
         Ok(credentials)
     }
 
-    /// Credentials of `role_arn` for the pod holding `token`.
+    /// Credentials of `role_arn` for the pod holding `token`, from STS in the Mount's region,
+    /// else (on a regional failure) in `failoverRegion`: the credentials are valid in every
+    /// region, and they are cached under the same key either way.
     pub async fn assume_role(
         &self,
-        sts: &aws_sdk_sts::Client,
+        sts: StsClients<'_>,
         role_arn: &str,
         token: &PodToken,
         session_name: &str,
     ) -> Result<Credentials, MountError> {
         let key = format!("role:{role_arn}:{}", token_hash(token));
         self.cached(key, || async {
-            let label = catalogue::role_object(role_arn);
-            let call = self.metrics.aws_request("sts", "AssumeRoleWithWebIdentity");
-            let output = sts
-                .assume_role_with_web_identity()
-                .role_arn(role_arn)
-                .role_session_name(session_name)
-                .web_identity_token(token.token.expose_secret())
-                .send()
-                .await;
-            let output = match output {
-                Ok(output) => {
-                    call.finish("ok");
-                    output
+            let exchange = |client| self.web_identity(client, role_arn, token, session_name);
+            match (exchange(sts.client).await, sts.failover) {
+                (Err(err), Some((region, other))) if failover::fails_over(&err) => {
+                    let label = catalogue::role_object(role_arn);
+                    failover::note(&self.metrics, "sts", &label, region);
+                    exchange(other).await
                 }
-                Err(err) => {
-                    let status = err.raw_response().map(|r| r.status().as_u16());
-                    let code = aws_sdk_sts::error::ProvideErrorMetadata::code(&err)
-                        .unwrap_or_default()
-                        .to_owned();
-                    let mapped = match code.as_str() {
-                        "InvalidIdentityToken" | "ExpiredTokenException" => {
-                            catalogue::sts_refused_token(&label, &code)
-                        }
-                        _ => aws_error::classify(&label, &err, status),
-                    };
-                    call.finish(mapped.label());
-                    tracing::warn!(
-                        role = role_arn,
-                        error = aws_error::describe(&err, status),
-                        "AssumeRoleWithWebIdentity failed"
-                    );
-                    return Err(mapped);
-                }
-            };
-            let c = output.credentials.ok_or_else(|| MountError::Transient {
-                object: label.clone(),
-                reason: catalogue::sts_no_credentials(),
-            })?;
-            let expires = SystemTime::try_from(c.expiration).ok();
-            Ok(Credentials::new(
-                c.access_key_id,
-                c.secret_access_key,
-                Some(c.session_token),
-                expires,
-                "keywarden-irsa",
-            ))
+                (done, _) => done,
+            }
         })
         .await
+    }
+
+    /// One `AssumeRoleWithWebIdentity` call.
+    async fn web_identity(
+        &self,
+        sts: &aws_sdk_sts::Client,
+        role_arn: &str,
+        token: &PodToken,
+        session_name: &str,
+    ) -> Result<Credentials, MountError> {
+        let label = catalogue::role_object(role_arn);
+        let call = self.metrics.aws_request("sts", "AssumeRoleWithWebIdentity");
+        let output = sts
+            .assume_role_with_web_identity()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .web_identity_token(token.token.expose_secret())
+            .send()
+            .await;
+        let output = match output {
+            Ok(output) => {
+                call.finish("ok");
+                output
+            }
+            Err(err) => {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                let code = aws_sdk_sts::error::ProvideErrorMetadata::code(&err)
+                    .unwrap_or_default()
+                    .to_owned();
+                let mapped = match code.as_str() {
+                    "InvalidIdentityToken" | "ExpiredTokenException" => {
+                        catalogue::sts_refused_token(&label, &code)
+                    }
+                    _ => aws_error::classify(&label, &err, status),
+                };
+                call.finish(mapped.label());
+                tracing::warn!(
+                    role = role_arn,
+                    error = aws_error::describe(&err, status),
+                    "AssumeRoleWithWebIdentity failed"
+                );
+                return Err(mapped);
+            }
+        };
+        let c = output.credentials.ok_or_else(|| MountError::Transient {
+            object: label.clone(),
+            reason: catalogue::sts_no_credentials(),
+        })?;
+        let expires = SystemTime::try_from(c.expiration).ok();
+        Ok(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            expires,
+            "keywarden-irsa",
+        ))
     }
 
     /// Credentials from the EKS Pod Identity agent for the pod holding `token`.
@@ -280,5 +312,111 @@ mod tests {
             "the second request makes its own exchange"
         );
         assert_eq!(exchanges.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    mod sts_failover {
+        use super::*;
+        use aws_sdk_sts::Client;
+        use aws_sdk_sts::operation::assume_role_with_web_identity::{
+            AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
+        };
+        use aws_sdk_sts::types::error::InvalidIdentityTokenException;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        const ROLE: &str = "arn:aws:iam::111122223333:role/app";
+
+        fn token() -> PodToken {
+            PodToken {
+                token: "jwt".to_owned().into(),
+                expires: None,
+            }
+        }
+
+        fn granted(key: &'static str) -> AssumeRoleWithWebIdentityOutput {
+            let expiration = aws_smithy_types::DateTime::from_secs(4_102_444_800); // 2100
+            let credentials = aws_sdk_sts::types::Credentials::builder()
+                .access_key_id(key)
+                .secret_access_key("s")
+                .session_token("t")
+                .expiration(expiration)
+                .build()
+                .expect("credentials");
+            AssumeRoleWithWebIdentityOutput::builder()
+                .credentials(credentials)
+                .build()
+        }
+
+        fn unavailable() -> Client {
+            let rule = mock!(Client::assume_role_with_web_identity).then_http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(503).expect("status"),
+                    aws_smithy_types::body::SdkBody::from(
+                        "<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>",
+                    ),
+                )
+            });
+            mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&rule])
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_regional_failure_exchanges_the_token_in_the_failover_region() {
+            let rule = mock!(Client::assume_role_with_web_identity)
+                .match_requests(|r| {
+                    r.role_arn() == Some(ROLE) && r.web_identity_token() == Some("jwt")
+                })
+                .then_output(|| granted("ASIAWEST"));
+            let west = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&rule]);
+            let east = unavailable();
+            let sts = StsClients {
+                client: &east,
+                failover: Some(("us-west-2", &west)),
+            };
+            let got = cache()
+                .assume_role(sts, ROLE, &token(), "keywarden-a-web")
+                .await
+                .expect("failed over");
+            assert_eq!(got.access_key_id(), "ASIAWEST");
+            assert_eq!(rule.num_calls(), 1);
+
+            // Without failoverRegion the regional failure stands.
+            let alone = StsClients {
+                client: &east,
+                failover: None,
+            };
+            let err = cache()
+                .assume_role(alone, ROLE, &token(), "keywarden-a-web")
+                .await
+                .expect_err("no failover");
+            assert_eq!(err.grpc_code(), tonic::Code::Unavailable, "{err}");
+        }
+
+        #[tokio::test]
+        async fn a_refused_token_never_fails_over() {
+            let refused = mock!(Client::assume_role_with_web_identity).then_error(|| {
+                AssumeRoleWithWebIdentityError::InvalidIdentityTokenException(
+                    InvalidIdentityTokenException::builder()
+                        .meta(
+                            aws_smithy_types::error::ErrorMetadata::builder()
+                                .code("InvalidIdentityToken")
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+            let east = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&refused]);
+            let other =
+                mock!(Client::assume_role_with_web_identity).then_output(|| granted("ASIAWEST"));
+            let west = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&other]);
+            let sts = StsClients {
+                client: &east,
+                failover: Some(("us-west-2", &west)),
+            };
+            let err = cache()
+                .assume_role(sts, ROLE, &token(), "keywarden-a-web")
+                .await
+                .expect_err("refused");
+            assert_eq!(err.grpc_code(), tonic::Code::FailedPrecondition, "{err}");
+            assert_eq!(other.num_calls(), 0, "the failover region was not asked");
+        }
     }
 }

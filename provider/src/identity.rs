@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use aws_credential_types::Credentials;
 
 use crate::catalogue;
-use crate::credentials::CredentialCache;
+use crate::credentials::{CredentialCache, StsClients};
 use crate::error::MountError;
 use crate::kube_api::{KubeApi, ROLE_ANNOTATION};
 use crate::params::{Caller, IdentityKind, MountParams};
@@ -84,7 +84,7 @@ impl IdentityResolver {
     pub async fn resolve(
         &self,
         params: &MountParams,
-        sts: &aws_sdk_sts::Client,
+        sts: StsClients<'_>,
     ) -> Result<Resolved, MountError> {
         match params.identity {
             IdentityKind::Node => {
@@ -285,7 +285,13 @@ mod tests {
         );
         for kind in [IdentityKind::Irsa, IdentityKind::PodIdentity] {
             let err = resolver
-                .resolve(&params(kind, Some("a")), &sts)
+                .resolve(
+                    &params(kind, Some("a")),
+                    StsClients {
+                        client: &sts,
+                        failover: None,
+                    },
+                )
                 .await
                 .expect_err("no token");
             assert_eq!(err.grpc_code(), Code::FailedPrecondition);

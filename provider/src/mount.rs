@@ -17,6 +17,7 @@ use crate::budget::{Charge, MountBudget};
 use crate::cache::{CacheKey, Entry, Lookup, PlaintextCache};
 use crate::catalogue;
 use crate::content::{self, OpenContext};
+use crate::credentials::StsClients;
 use crate::error::MountError;
 use crate::failover;
 use crate::identity::IdentityResolver;
@@ -101,21 +102,27 @@ impl Mounter {
             check_target_path(&params.target_path, allow_non_tmpfs)?;
         }
         let region = self.aws.region(params.region.as_deref())?;
-        let identity = self
-            .identities
-            .resolve(params, &self.aws.sts(region))
-            .await?;
-        let clients = self.aws.clients(region, identity.credentials.as_ref());
-        // The same identity in the failover region.
-        let failover = match params.failover_region.as_deref() {
+        let failover_region = match params.failover_region.as_deref() {
             Some(other) if other == region => {
                 return Err(catalogue::failover_region_same(&crate::limits::quote(
                     other,
                 )));
             }
-            Some(other) => Some(self.aws.clients(other, identity.credentials.as_ref())),
-            None => None,
+            other => other,
         };
+        let sts = self.aws.sts(region);
+        let failover_sts = failover_region.map(|other| (other, self.aws.sts(other)));
+        let sts = StsClients {
+            client: &sts,
+            failover: failover_sts
+                .as_ref()
+                .map(|(other, client)| (*other, client)),
+        };
+        let identity = self.identities.resolve(params, sts).await?;
+        let clients = self.aws.clients(region, identity.credentials.as_ref());
+        // The same identity in the failover region.
+        let failover =
+            failover_region.map(|other| self.aws.clients(other, identity.credentials.as_ref()));
         let identity_key = identity.key;
         let namespace = params.pod.namespace.as_deref();
         // Prefix entries are listed first (as the pod's identity); their members are then
