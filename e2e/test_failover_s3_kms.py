@@ -233,7 +233,8 @@ def test_failover_reads_run_as_the_pods_identity(
 
         mounts.clear(target)
         mark = log.mark()
-        assert_mount_fails(driver, params(other), target, grpc.StatusCode.PERMISSION_DENIED, say=say,
-                           pod=pod, tokens=attr)
+        failure = assert_mount_fails(driver, params(other), target, grpc.StatusCode.PERMISSION_DENIED, say=say,
+                                     pod=pod, tokens=attr)
+        assert f"in failoverRegion {FAILOVER})" in failure.details, "the error says the failover read was refused"
         denied = [(r.operation, r.region, r.status) for r in log.since(mark) if r.service == "s3"]
         assert denied == [("GetObject", FAILOVER, 403)], "IAM refused the other tenant's replica"

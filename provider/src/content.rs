@@ -149,7 +149,9 @@ async fn decrypt<'a>(
         },
     };
     failover::note(ctx.metrics, "kms", call.label, &other.region);
+    let label = failover::label(call.label, &other.region);
     let call = DecryptCall {
+        label: &label,
         key_id: replica.as_deref(),
         ..call
     };

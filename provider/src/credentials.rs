@@ -84,8 +84,12 @@ impl CredentialCache {
             let exchange = |client| self.web_identity(client, role_arn, token, session_name);
             match (exchange(sts.client).await, sts.failover) {
                 (Err(err), Some((region, other))) if failover::fails_over(&err) => {
-                    let label = catalogue::role_object(role_arn);
-                    failover::note(&self.metrics, "sts", &label, region);
+                    failover::note(
+                        &self.metrics,
+                        "sts",
+                        &catalogue::role_object(role_arn),
+                        region,
+                    );
                     exchange(other).await
                 }
                 (done, _) => done,

@@ -22,6 +22,15 @@ pub fn served_version(version: &str, region: &str) -> String {
     format!("{version}@{region}")
 }
 
+/// The label of an object's read in `region`, `objects[N] (NAME in failoverRegion REGION)`, so
+/// that an error of the failover read says where it happened.
+pub fn label(object: &str, region: &str) -> String {
+    match object.strip_suffix(')') {
+        Some(open) => format!("{open} in failoverRegion {region})"),
+        None => format!("{object} in failoverRegion {region}"),
+    }
+}
+
 /// Counts and logs one read sent to `region` for `object`.
 pub fn note(metrics: &Metrics, service: &'static str, object: &str, region: &str) {
     metrics.failover(service);
@@ -79,6 +88,18 @@ mod tests {
                 "{single_region}"
             );
         }
+    }
+
+    #[test]
+    fn failover_labels_name_the_region() {
+        assert_eq!(
+            label("objects[2] (s3://b/k)", "us-west-2"),
+            "objects[2] (s3://b/k in failoverRegion us-west-2)"
+        );
+        assert_eq!(
+            label("role r", "eu-west-1"),
+            "role r in failoverRegion eu-west-1"
+        );
     }
 
     #[test]

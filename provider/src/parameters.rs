@@ -138,7 +138,8 @@ async fn read_batch(
                 secrets_manager::check_region(m.wanted.label, target, &failover.region)?;
             }
             failover::note(ctx.metrics, "ssm", first, &failover.region);
-            let output = get_parameters(first, &targets, failover, ctx).await?;
+            let label = failover::label(first, &failover.region);
+            let output = get_parameters(&label, &targets, failover, ctx).await?;
             (output, targets, Some(failover.region.as_str()))
         }
         other => (other?, primary, None),

@@ -97,7 +97,8 @@ pub async fn read_secret(
             let target = reference.failover.as_deref().unwrap_or(reference);
             check_region(label, target, &failover.region)?;
             failover::note(ctx.metrics, "secretsmanager", label, &failover.region);
-            let mut fetched = get_secret_value(label, target, failover, ctx).await?;
+            let label = failover::label(label, &failover.region);
+            let mut fetched = get_secret_value(&label, target, failover, ctx).await?;
             fetched.version = failover::served_version(&fetched.version, &failover.region);
             Ok(fetched)
         }

@@ -74,8 +74,9 @@ impl Mounter {
             Err(err) => match (from.replica, ctx.failover) {
                 (Some(replica), Some(other)) if failover::fails_over(&err) => {
                     failover::note(ctx.metrics, "s3", &object.label, &other.region);
+                    let label = failover::label(&object.label, &other.region);
                     let replica = ObjectRef {
-                        label: &object.label,
+                        label: &label,
                         bucket: &replica.bucket,
                         key: &replica.key,
                         version: from.version,
