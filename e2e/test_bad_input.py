@@ -164,7 +164,7 @@ def test_misspelt_or_unsupported_top_level_parameter_is_refused(
     if suggestion:
         assert f'did you mean "{suggestion}"' in failure.details, failure.details
     else:
-        # failoverRegion is served for secrets and parameters only: on an S3 object it is refused.
-        assert "failoverRegion applies only to secretsmanager and ssmparameter" in failure.details, failure.details
+        # failoverRegion on an S3 object without a replica would silently not fail over: refused.
+        assert "so failoverRegion needs a failoverObject s3:// replica" in failure.details, failure.details
     assert aws.requests.since(mark) == [], "refused before any AWS call"
     assert driver.mount(parameters([{"objectName": f"s3://{bucket}/good"}]), target).files["good"].contents == b"good-value"

@@ -4,7 +4,8 @@
 #
 #   make bench                          the whole suite
 #   make bench BENCH_ONLY="latency"     some figures only, while working on them
-#                                       (size latency warm remount deployment rotation memory throughput apiserver coldstart)
+#                                       (size latency fanout warm remount deployment rotation managed memory
+#                                       throughput apiserver coldstart)
 #
 # The run exits non-zero and names each figure that missed its target. Latency and re-Mount
 # throughput run against the fast local endpoint (keywarden-bench fast-endpoint), call counts

@@ -16,13 +16,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import binaries, kms_figures, machine, managed, provider_figures, report, rotation
+from . import binaries, fanout, kms_figures, machine, managed, provider_figures, report, rotation
 from .report import Row
 from .tools import Binaries
 from .world import World
 
 REPO = Path(__file__).resolve().parents[2]
-FIGURES = ("size", "latency", "warm", "remount", "deployment", "rotation", "managed", "memory", "throughput",
+FIGURES = ("size", "latency", "fanout", "warm", "remount", "deployment", "rotation", "managed", "memory", "throughput",
            "apiserver", "coldstart")
 
 
@@ -48,6 +48,7 @@ def main() -> int:
             runs: dict[str, Callable[[], list[Row] | Row]] = {
                 "size": lambda: binaries.sizes(bins, say),
                 "latency": lambda: provider_figures.mount_latency(bins, Path(scratch), say),
+                "fanout": lambda: fanout.fan_out(bins, Path(scratch), say),
                 "warm": lambda: provider_figures.remount_throughput(bins, Path(scratch), say),
                 "remount": lambda: provider_figures.remount(world, bins, Path(scratch), say),
                 "deployment": lambda: provider_figures.deployment(world, bins, Path(scratch), say),

@@ -5,7 +5,9 @@ moto spends milliseconds on each call and serializes them, so against it a Mount
 costs nine times a Mount of one, for the provider and the bare program alike, and the provider's
 overhead disappears in the endpoint's noise. This endpoint answers S3 GetObject, KMS Decrypt and
 STS AssumeRoleWithWebIdentity in microseconds, concurrently, and counts every request per
-(service, operation): figures read their call counts there, as they read moto's log.
+(service, operation): figures read their call counts there, as they read moto's log. With
+`delay_ms` it holds every answer that long (a wait, not work), standing for AWS's latency where a
+figure measures concurrency rather than CPU.
 
 Objects are `objectType: kms` as in world.py: the S3 body is a ciphertext handle registered at
 the endpoint with its plaintext and encryption context (raw or base64 text, alternately), and
@@ -33,10 +35,11 @@ from .world import CONTEXT, SIZES, SecretObject
 class FastWorld:
     """A running fast endpoint, one bucket, objects on demand."""
 
-    def __init__(self, bins: Binaries) -> None:
+    def __init__(self, bins: Binaries, delay_ms: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [str(bins.bench), "fast-endpoint"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
-        )
+            [str(bins.bench), "fast-endpoint", "--delay-ms", str(delay_ms)], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
             self.proc.kill()

@@ -73,12 +73,13 @@ def managed_calls(world: World, bins: Binaries, scratch: Path, say: Any) -> Row:
     aws_provider = PODS * per_pod
     mount, remount = (sum(r["calls"].values()) for r in rounds)
     ok = all(r["ok"] == PODS and not r["failures"] for r in rounds)
+    made = " + ".join(f"{n} {call.split(':')[1]}" for call, n in rounds[0]["calls"].items() if n)
     return Row(
         figure=(
             f"Secrets Manager and SSM: {PODS} pods (one identity) × {SECRETS} secrets + {PARAMETERS} parameters, "
             "calls per Mount round / re-Mount round"
         ),
-        measured=f"{mount} / {remount} ({' + '.join(f'{n} {k.split(':')[1]}' for k, n in rounds[0]['calls'].items() if n)})",
+        measured=f"{mount} / {remount} ({made})",
         baseline=f"AWS provider (driver 1.6): {aws_provider} / {aws_provider} ({PODS} × ({SECRETS} GetSecretValue "
                  f"+ {math.ceil(PARAMETERS / 10)} GetParameters))",  # fmt: skip
         target=f"≤ {per_pod} / 0 (one read per secret, one call per ten parameters, per identity; none within the TTL)",

@@ -74,6 +74,8 @@ struct Sealed {
 
 #[derive(Debug, Default)]
 struct State {
+    /// How long every AWS answer is held before it is sent (`--delay-ms`).
+    delay: std::time::Duration,
     objects: RwLock<HashMap<(String, String), Vec<Version>>>,
     ciphertexts: RwLock<HashMap<Vec<u8>, Sealed>>,
     counts: [AtomicU64; COUNTERS.len()],
@@ -132,13 +134,16 @@ struct KmsRequest {
 }
 
 /// Serves on `addr` until SIGTERM or SIGINT.
-pub async fn serve(addr: &str) -> anyhow::Result<()> {
+pub async fn serve(addr: &str, delay: std::time::Duration) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     crate::emit(&serde_json::json!({ "url": url }))?;
-    let state = Arc::new(State::default());
+    let state = Arc::new(State {
+        delay,
+        ..State::default()
+    });
     let app = axum::Router::new().fallback(move |request: Request<Body>| {
         let state = state.clone();
         async move { route(&state, request).await }
@@ -152,6 +157,17 @@ pub async fn serve(addr: &str) -> anyhow::Result<()> {
 }
 
 async fn route(state: &State, request: Request<Body>) -> Response<Body> {
+    let control = request.uri().path().starts_with("/_fast/");
+    let response = answer(state, request).await;
+    // The network and service time of AWS, if asked for: a wait, not work, so it costs the
+    // machine no CPU and every answer in flight waits at once.
+    if !control && !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
+    }
+    response
+}
+
+async fn answer(state: &State, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,

@@ -77,6 +77,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+        /// Hold every AWS answer this many milliseconds (standing for AWS's latency).
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
     },
     /// Serve the no-op KMS v2 service on a unix socket until SIGTERM.
     NoopKms {
@@ -153,7 +156,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::NoopProvider { socket, workload } => {
             noop_provider::serve(&socket, &Workload::load(&workload)?).await
         }
-        Command::FastEndpoint { listen } => fast_endpoint::serve(&listen).await,
+        Command::FastEndpoint { listen, delay_ms } => {
+            fast_endpoint::serve(&listen, std::time::Duration::from_millis(delay_ms)).await
+        }
         Command::DecryptLoad {
             socket,
             concurrency,

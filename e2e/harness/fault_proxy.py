@@ -292,10 +292,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.proxy._record(service, operation, "delay")
                 if self.proxy._gone.wait(fault.seconds):
                     return self._cut(service, operation, "gone")
-            self._forward(body)
+            self._forward(body, service, operation)
         finally:
             self.proxy._busy(service, -1)
-        self.proxy._record(service, operation, FORWARDED)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_request
 
@@ -310,7 +309,9 @@ class _Handler(BaseHTTPRequestHandler):
             return b"".join(chunks)
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, service: str, operation: str) -> None:
+        """Send the request upstream and its answer back; the request is recorded as forwarded
+        before the answer leaves, so a client that has its answer finds it counted."""
         upstream = http.client.HTTPConnection(*self.proxy._upstream_addr, timeout=60)
         try:
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -324,6 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
             if resp.getheader("Transfer-Encoding"):
                 headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
                 headers.append(("Content-Length", str(len(payload))))
+            self.proxy._record(service, operation, FORWARDED)
             self._answer(resp.status, headers, payload, reason=resp.reason)
         finally:
             upstream.close()

@@ -378,8 +378,10 @@ pub struct Mounted {
     pub held: Arc<Vec<Charge>>,
 }
 
-/// Objects of one Mount fetched at the same time, at most.
-pub const MAX_FETCH_FAN_OUT: usize = 16;
+/// Objects of one Mount fetched at the same time, at most: enough for a Mount of 50 objects to
+/// take two round trips' time, few enough that one Mount never opens hundreds of connections
+/// (docs/decisions.md, "Fan-out").
+pub const MAX_FETCH_FAN_OUT: usize = 32;
 
 fn check_target_path(target: &str, allow_non_tmpfs: bool) -> Result<(), MountError> {
     let path = std::path::Path::new(target);
