@@ -249,3 +249,25 @@ def test_sts_fault_is_retried_then_unavailable_without_fallback(
         result = driver.mount(params, target, pod=pod, tokens=attr)
         assert result.files[key.rsplit("/", 1)[1]].contents == value
     say("held: STS retried, UNAVAILABLE, no S3 or KMS call meanwhile; STS back -> Mount OK")
+
+
+FAN_OUT = 32  # objects of one Mount fetched at once (provider/src/mount.rs, docs/decisions.md "Fan-out")
+
+
+def test_a_mount_fetches_its_objects_concurrently_up_to_the_bound(
+    start_proxied, proxy: FaultProxy, seed: Seeder, bucket: str, target, say
+) -> None:
+    """Counted at the proxy, which holds every GetObject 0.3 s: a Mount of more objects than the
+    bound has exactly the bound in flight at once (not one at a time, not all of them)."""
+    run = uuid.uuid4().hex[:8]
+    count = FAN_OUT + 8
+    for i in range(count):
+        seed.put(bucket, f"fan/{run}/{i:02d}", f"value-{i}".encode())
+    objects = [{"objectName": f"s3://{bucket}/fan/{run}/{i:02d}"} for i in range(count)]
+    with Driver(start_proxied().socket_path) as driver:
+        proxy.inject(Fault("delay", seconds=0.3, service="s3", operation="GetObject"))
+        proxy.reset_peak()
+        result = driver.mount(parameters(objects), target)
+    say(f"{count} objects, every GetObject held 0.3 s: most GetObjects in flight at once {proxy.peak('s3')}")
+    assert {p: f.contents for p, f in result.files.items()} == {f"{i:02d}": f"value-{i}".encode() for i in range(count)}
+    assert proxy.peak("s3") == FAN_OUT

@@ -231,6 +231,9 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog is 5: a burst of new connections (a Mount's concurrent
+    # fetches) would wait for SYN retries and hide how many requests the provider sends at once.
+    request_queue_size = 128
 
     def __init__(self, proxy: FaultProxy, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
