@@ -300,11 +300,20 @@ impl Mounter {
                     version: version.as_deref(),
                     replica: replica.as_ref(),
                 };
-                let (entry, charge) = self
-                    .read_s3(object, from, cached, &flight, ctx, context)
-                    .await?;
-                produced_here = charge;
-                entry
+                match cached {
+                    // Proven to this identity within the revalidation window: no request.
+                    Some(entry) if self.cache.recently_proven(&entry) => entry,
+                    cached => {
+                        // Any failure drops the cached entry: what S3 or KMS refused is not
+                        // served again from memory.
+                        let (entry, charge) = self
+                            .read_s3(object, from, cached, &flight, ctx, context)
+                            .await
+                            .inspect_err(|_| self.cache.forget(&flight))?;
+                        produced_here = charge;
+                        entry
+                    }
+                }
             }
         };
         drop(flight);

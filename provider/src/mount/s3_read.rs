@@ -26,26 +26,9 @@ pub(super) struct S3Object<'a> {
 }
 
 impl Mounter {
-    /// The entry of `object`, and the charge of a plaintext this call decrypted. Any failure
-    /// drops the cached entry: what S3 or KMS refused is not served again from memory.
+    /// The entry of `object` after asking S3 (revalidating `cached` when there is one), and
+    /// the charge of a plaintext this call decrypted.
     pub(super) async fn read_s3(
-        &self,
-        object: &ObjectPlan,
-        from: S3Object<'_>,
-        cached: Option<Entry>,
-        flight: &FlightGuard<'_>,
-        ctx: ReadContext<'_>,
-        open: OpenContext<'_>,
-    ) -> Result<(Entry, Option<Charge>), MountError> {
-        if let Some(entry) = cached.as_ref().filter(|e| self.cache.recently_proven(e)) {
-            // Proven to this identity within the revalidation window: no request.
-            return Ok((entry.clone(), None));
-        }
-        let read = self.revalidate_or_fetch(object, from, cached, flight, ctx, open);
-        read.await.inspect_err(|_| self.cache.forget(flight))
-    }
-
-    async fn revalidate_or_fetch(
         &self,
         object: &ObjectPlan,
         from: S3Object<'_>,
