@@ -6,6 +6,7 @@
 //! token value is kept behind [`SecretString`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use keywarden_proto::csi::MountRequest;
 use secrecy::SecretString;
@@ -14,6 +15,7 @@ use crate::catalogue;
 use crate::error::MountError;
 use crate::limits::{self, MAX_ATTRIBUTES_BYTES};
 use crate::objects::{self, ObjectPlan};
+use crate::plan_cache::PlanCache;
 
 mod caller;
 mod keys;
@@ -107,8 +109,8 @@ impl PodInfo {
 /// A parsed, validated Mount request.
 #[derive(Debug)]
 pub struct MountParams {
-    /// The objects to fetch, validated.
-    pub objects: Vec<ObjectPlan>,
+    /// The objects to fetch, validated (shared with the plan cache).
+    pub objects: Arc<[ObjectPlan]>,
     /// The SPC's `region`, if any.
     pub region: Option<String>,
     /// The SPC's `failoverRegion`, if any (`secretsmanager` and `ssmparameter` objects only).
@@ -129,6 +131,19 @@ pub struct MountParams {
 
 /// Parses a Mount request. Every error names the parameter or object at fault.
 pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
+    parse_using(request, None)
+}
+
+/// [`parse`], taking the `objects` plans from `plans` when this exact spec was parsed before.
+/// What depends on the pod or the other parameters is checked on every call.
+pub fn parse_cached(request: &MountRequest, plans: &PlanCache) -> Result<MountParams, MountError> {
+    parse_using(request, Some(plans))
+}
+
+fn parse_using(
+    request: &MountRequest,
+    plans: Option<&PlanCache>,
+) -> Result<MountParams, MountError> {
     if request.attributes.len() > MAX_ATTRIBUTES_BYTES {
         return Err(catalogue::too_big(catalogue::over_limit(
             "attributes",
@@ -161,8 +176,11 @@ pub fn parse(request: &MountRequest) -> Result<MountParams, MountError> {
         Some(value) => objects::PathTranslation::parse(value)?,
         None => objects::PathTranslation::default(),
     };
-    let objects = objects::parse_with(objects_yaml, default_mode, translation)?;
-    for object in &objects {
+    let objects: Arc<[ObjectPlan]> = match plans {
+        Some(plans) => plans.get_or_parse(objects_yaml, default_mode, translation)?,
+        None => objects::parse_with(objects_yaml, default_mode, translation)?.into(),
+    };
+    for object in objects.iter() {
         crate::content::check_context(
             &object.label,
             &object.encryption_context,

@@ -19,6 +19,7 @@ use crate::error::MountError;
 use crate::metrics::Metrics;
 use crate::mount::{Mounted, Mounter};
 use crate::params::{self, PodInfo};
+use crate::plan_cache::PlanCache;
 
 /// Provider name the driver knows us by (`<name>.sock`, `runtime_name`).
 pub const RUNTIME_NAME: &str = "keywarden";
@@ -45,15 +46,18 @@ pub struct ProviderService {
     admission: Admission,
     mount_timeout: Duration,
     metrics: Metrics,
+    plans: Arc<PlanCache>,
 }
 
 impl ProviderService {
-    /// A service admitting Mounts as `admission` says, each bounded by `mount_timeout`.
+    /// A service admitting Mounts as `admission` says, each bounded by `mount_timeout`, taking
+    /// the validated `objects` of specs it has parsed before from `plans`.
     pub fn new(
         mounter: Mounter,
         admission: Admission,
         mount_timeout: Duration,
         metrics: Metrics,
+        plans: Arc<PlanCache>,
     ) -> Self {
         Self {
             mounter,
@@ -61,6 +65,7 @@ impl ProviderService {
             admission,
             mount_timeout,
             metrics,
+            plans,
         }
     }
 
@@ -70,7 +75,7 @@ impl ProviderService {
         &self,
         request: &MountRequest,
     ) -> (Result<(Mounted, usize), MountError>, PodInfo) {
-        let params = match params::parse(request) {
+        let params = match params::parse_cached(request, &self.plans) {
             Ok(params) => params,
             Err(e) => {
                 let pod = PodInfo::lenient(&request.attributes);
