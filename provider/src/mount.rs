@@ -230,6 +230,17 @@ impl Mounter {
         if let Source::Managed(reference) = &object.source {
             secrets_manager::check_region(&object.label, reference, &clients.region)?;
         }
+        // A kept entry that needs no request is used without joining the key's flight.
+        let needs_proof = match &object.source {
+            Source::S3 { .. } => Some(true),
+            Source::Inline { .. } | Source::Managed(_) => Some(false),
+            Source::S3Prefix { .. } => None,
+        };
+        if let Some(needs_proof) = needs_proof
+            && let Some(entry) = self.cache.reusable(key, needs_proof)
+        {
+            return files(object, entry, None, budget);
+        }
         let flight = self.cache.enter(key).await;
         let cached = self.cache.lookup(&flight);
         let context = OpenContext {

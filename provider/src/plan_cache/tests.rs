@@ -193,11 +193,44 @@ fn the_weight_grows_with_what_a_plan_holds() {
         0o644,
         PathTranslation::default(),
     );
-    let long = format!("- objectName: s3://bkt/{}\n", "k".repeat(1000));
+    let long = format!("- objectName: s3://bkt/{}/k\n", "d".repeat(1000));
     let large = fresh(&long, 0o644, PathTranslation::default());
     let (small, large) = (weight(&small.into()), weight(&large.into()));
     assert!(
-        large >= small + 2000,
-        "key and alias counted: {small} vs {large}"
+        large >= small + 1000,
+        "the key is counted: {small} vs {large}"
     );
+}
+
+/// A Mount request of `namespace` whose one `kms` object is bound to namespace `team-a`.
+fn bound_request(namespace: &str) -> keywarden_proto::csi::MountRequest {
+    let objects = "- objectName: s3://bucket/key\n  objectType: kms\n  encryptionContext:\n    keywarden.io/namespace: team-a\n";
+    let attributes = serde_json::json!({
+        "objects": objects,
+        "csi.storage.k8s.io/pod.namespace": namespace,
+        "csi.storage.k8s.io/pod.name": "web-0",
+    });
+    keywarden_proto::csi::MountRequest {
+        attributes: attributes.to_string(),
+        secrets: "null".into(),
+        target_path: "/tmp/t".into(),
+        permission: "420".into(),
+        current_object_version: vec![],
+    }
+}
+
+#[test]
+fn what_depends_on_the_pod_is_checked_on_every_mount() {
+    let cache = PlanCache::default();
+    let own = crate::params::parse_cached(&bound_request("team-a"), &cache).expect("own namespace");
+    assert_eq!(cache.len(), 1);
+    let fresh = crate::params::parse(&bound_request("team-b"))
+        .expect_err("another namespace")
+        .to_string();
+    let cached = crate::params::parse_cached(&bound_request("team-b"), &cache)
+        .expect_err("another namespace, with the spec kept")
+        .to_string();
+    assert_eq!(cached, fresh);
+    assert!(cached.contains("team-b"), "{cached}");
+    assert_eq!(own.pod.namespace.as_deref(), Some("team-a"));
 }
