@@ -135,15 +135,13 @@ impl Mounter {
         let ctx = self.read_context(&clients, failover.as_ref(), budget);
         let prefetched = parameters::prefetch(&self.cache, &plans, &keys, ctx).await?;
         // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
-        let fetches: Vec<_> = plans
-            .iter()
-            .zip(&keys)
-            .map(|(object, key)| {
+        // Each fetch is made when the stream starts it, not all of them up front (by index: a
+        // closure taking references would not be `Send` for every lifetime).
+        let produced: Vec<Produced> = futures::stream::iter(0..plans.len())
+            .map(|i| {
                 let ctx = self.read_context(&clients, failover.as_ref(), budget);
-                self.produce(object, key, ctx, &prefetched, namespace)
+                self.produce(plans[i], &keys[i], ctx, &prefetched, namespace)
             })
-            .collect();
-        let produced: Vec<Produced> = futures::stream::iter(fetches)
             .buffered(MAX_FETCH_FAN_OUT)
             .try_collect()
             .await?;
@@ -204,7 +202,9 @@ impl Mounter {
     }
 
     /// Fetches one object (or reuses the cached plaintext), decrypts it, and extracts its
-    /// jmesPath fields.
+    /// jmesPath fields. The AWS calls' futures are boxed: they are several KiB each, and this
+    /// future lives once per object of every Mount in flight (most of them waiting on another
+    /// Mount's fetch, or served from the cache without any call).
     async fn produce(
         &self,
         object: &ObjectPlan,
@@ -259,7 +259,8 @@ impl Mounter {
                 let _decoded_charge = budget.hold(ciphertext.len(), &object.label)?;
                 let decoded = content::decode_inline(object, ciphertext)?;
                 let version = content::inline_version(&decoded);
-                let plaintext = content::open(object, SecretBytes::from(decoded), context).await?;
+                let plaintext =
+                    Box::pin(content::open(object, SecretBytes::from(decoded), context)).await?;
                 produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
                 let entry = Entry::new(plaintext, version, None);
                 self.cache.store(&flight, entry.clone());
@@ -272,7 +273,8 @@ impl Mounter {
             // Secrets Manager has no conditional read: within the TTL the entry is used as is.
             (Source::Managed(_), Lookup::Valid(entry)) => entry,
             (Source::Managed(reference), Lookup::Miss) => {
-                let fetched = secrets_manager::read_secret(&object.label, reference, ctx).await?;
+                let fetched =
+                    Box::pin(secrets_manager::read_secret(&object.label, reference, ctx)).await?;
                 produced_here = Some(fetched.charge);
                 let entry = Entry::new(fetched.bytes, fetched.version, None);
                 self.cache.store(&flight, entry.clone());
@@ -301,13 +303,13 @@ impl Mounter {
                             version: version.as_deref(),
                             if_none_match: cached.as_ref().and_then(|e| e.etag.as_deref()),
                         };
-                        let outcome = s3::get_object(
+                        let outcome = Box::pin(s3::get_object(
                             &clients.s3,
                             object_ref,
                             self.limits.max_object_bytes,
                             budget,
                             &self.metrics,
-                        )
+                        ))
                         .await
                         .inspect_err(|_| self.cache.forget(&flight))?;
                         match (outcome, cached) {
@@ -323,9 +325,10 @@ impl Mounter {
                             }
                             (GetOutcome::Modified(fetched), _) => {
                                 let _body_charge = fetched.charge;
-                                let plaintext = content::open(object, fetched.bytes, context)
-                                    .await
-                                    .inspect_err(|_| self.cache.forget(&flight))?;
+                                let plaintext =
+                                    Box::pin(content::open(object, fetched.bytes, context))
+                                        .await
+                                        .inspect_err(|_| self.cache.forget(&flight))?;
                                 produced_here = Some(budget.hold(plaintext.len(), &object.label)?);
                                 let entry = Entry::new(plaintext, fetched.version, fetched.etag);
                                 self.cache.store(&flight, entry.clone());
