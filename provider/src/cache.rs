@@ -142,6 +142,19 @@ impl PlaintextCache {
         self
     }
 
+    /// The kept entry for `key` when it can be used without any request: `needs_proof` (S3
+    /// objects) asks that S3 proved it within the revalidation window too. A warm re-Mount takes
+    /// it without joining the key's flight; `None` leaves the lookup to the flight. Counted as
+    /// the flight's lookup would count it.
+    pub fn reusable(&self, key: &CacheKey, needs_proof: bool) -> Option<Entry> {
+        let entry = self.entries.get(key)?;
+        if needs_proof && !self.recently_proven(&entry) {
+            return None;
+        }
+        self.metrics.cache("plaintext", "hit");
+        Some(entry)
+    }
+
     /// Joins (or starts) the flight for `key`. Cancel-safe: dropping the future leaves no state.
     pub async fn enter(&self, key: &CacheKey) -> FlightGuard<'_> {
         if self.coalesce {

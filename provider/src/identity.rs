@@ -206,7 +206,7 @@ mod tests {
 
     fn params(kind: IdentityKind, ns: Option<&str>) -> MountParams {
         MountParams {
-            objects: vec![],
+            objects: std::sync::Arc::from([]),
             region: None,
             failover_region: None,
             identity: kind,

@@ -31,6 +31,7 @@ pub mod mount_path;
 pub mod objects;
 pub mod parameters;
 pub mod params;
+pub mod plan_cache;
 pub mod pod_tokens;
 pub mod s3;
 pub mod s3_prefix;

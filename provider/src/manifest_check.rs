@@ -130,7 +130,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<String> {
         parsed.objects.len(),
         parsed.identity.as_str()
     );
-    for object in &parsed.objects {
+    for object in parsed.objects.iter() {
         let alias = match object.source {
             // Its members are only known once listed, as the pod's identity.
             crate::objects::Source::S3Prefix { .. } => {

@@ -28,12 +28,13 @@ use crate::params::MountParams;
 use crate::s3_prefix::{self, Expanded};
 use crate::secret_bytes::SecretBytes;
 use crate::secrets_manager::{self, ReadContext};
-use crate::writer::{self, FileToWrite};
 
 mod files;
+mod provider_write;
 mod s3_read;
 
 use files::{Produced, files};
+use provider_write::{check_target_path, write_files};
 use s3_read::S3Object;
 
 /// Size limits of a Mount.
@@ -144,15 +145,13 @@ impl Mounter {
         let ctx = self.read_context(&clients, failover.as_ref(), budget);
         let prefetched = parameters::prefetch(&self.cache, &plans, &keys, ctx).await?;
         // In order, at most MAX_FETCH_FAN_OUT objects at once; the first failure ends the rest.
-        let fetches: Vec<_> = plans
-            .iter()
-            .zip(&keys)
-            .map(|(object, key)| {
+        // Each fetch is made when the stream starts it, not all of them up front (by index: a
+        // closure taking references would not be `Send` for every lifetime).
+        let produced: Vec<Produced> = futures::stream::iter(0..plans.len())
+            .map(|i| {
                 let ctx = self.read_context(&clients, failover.as_ref(), budget);
-                self.produce(object, key, ctx, &prefetched, namespace)
+                self.produce(plans[i], &keys[i], ctx, &prefetched, namespace)
             })
-            .collect();
-        let produced: Vec<Produced> = futures::stream::iter(fetches)
             .buffered(MAX_FETCH_FAN_OUT)
             .try_collect()
             .await?;
@@ -213,7 +212,9 @@ impl Mounter {
     }
 
     /// Fetches one object (or reuses the cached plaintext), decrypts it, and extracts its
-    /// jmesPath fields.
+    /// jmesPath fields. The AWS calls' futures are boxed: they are several KiB each, and this
+    /// future lives once per object of every Mount in flight (most of them waiting on another
+    /// Mount's fetch, or served from the cache without any call).
     async fn produce(
         &self,
         object: &ObjectPlan,
@@ -239,6 +240,17 @@ impl Mounter {
         if let Source::Managed(reference) = &object.source {
             secrets_manager::check_region(&object.label, reference, &clients.region)?;
         }
+        // A kept entry that needs no request is used without joining the key's flight.
+        let needs_proof = match &object.source {
+            Source::S3 { .. } => Some(true),
+            Source::Inline { .. } | Source::Managed(_) => Some(false),
+            Source::S3Prefix { .. } => None,
+        };
+        if let Some(needs_proof) = needs_proof
+            && let Some(entry) = self.cache.reusable(key, needs_proof)
+        {
+            return files(object, entry, None, budget);
+        }
         let flight = self.cache.enter(key).await;
         let cached = self.cache.lookup(&flight);
         let context = OpenContext {
@@ -258,7 +270,8 @@ impl Mounter {
                 let _decoded_charge = budget.hold(ciphertext.len(), &object.label)?;
                 let decoded = content::decode_inline(object, ciphertext)?;
                 let version = content::inline_version(&decoded);
-                let opened = content::open(object, SecretBytes::from(decoded), context).await?;
+                let opened =
+                    Box::pin(content::open(object, SecretBytes::from(decoded), context)).await?;
                 produced_here = Some(budget.hold(opened.plaintext.len(), &object.label)?);
                 let version = match opened.served_by {
                     Some(region) => failover::served_version(&version, region),
@@ -275,7 +288,8 @@ impl Mounter {
             // Secrets Manager has no conditional read: within the TTL the entry is used as is.
             (Source::Managed(_), Lookup::Valid(entry)) => entry,
             (Source::Managed(reference), Lookup::Miss) => {
-                let fetched = secrets_manager::read_secret(&object.label, reference, ctx).await?;
+                let fetched =
+                    Box::pin(secrets_manager::read_secret(&object.label, reference, ctx)).await?;
                 produced_here = Some(fetched.charge);
                 let entry = Entry::new(fetched.bytes, fetched.version, None);
                 self.cache.store(&flight, entry.clone());
@@ -306,8 +320,8 @@ impl Mounter {
                     cached => {
                         // Any failure drops the cached entry: what S3 or KMS refused is not
                         // served again from memory.
-                        let (entry, charge) = self
-                            .read_s3(object, from, cached, &flight, ctx, context)
+                        let read = self.read_s3(object, from, cached, &flight, ctx, context);
+                        let (entry, charge) = Box::pin(read)
                             .await
                             .inspect_err(|_| self.cache.forget(&flight))?;
                         produced_here = charge;
@@ -391,51 +405,3 @@ pub struct Mounted {
 /// take two round trips' time, few enough that one Mount never opens hundreds of connections
 /// (docs/decisions.md, "Fan-out").
 pub const MAX_FETCH_FAN_OUT: usize = 32;
-
-fn check_target_path(target: &str, allow_non_tmpfs: bool) -> Result<(), MountError> {
-    let path = std::path::Path::new(target);
-    let clean = path.is_absolute()
-        && path.components().all(|c| {
-            matches!(
-                c,
-                std::path::Component::RootDir | std::path::Component::Normal(_)
-            )
-        });
-    if !clean {
-        return Err(catalogue::bad_target_path(&crate::limits::quote(target)));
-    }
-    writer::check_target(path, allow_non_tmpfs)
-        .map_err(|e| catalogue::target_refused(e.to_string()))
-}
-
-/// Writes the response's files into `target` and returns the response without them.
-///
-/// The blocking writer keeps running if this future is dropped (the Mount's deadline passed or
-/// the caller went away), so dropping it sets the writer's `Stop`: the writer then writes no
-/// further file, does not switch `..data`, and removes the generation it started.
-async fn write_files(
-    target: &str,
-    allow_non_tmpfs: bool,
-    mut response: MountResponse,
-) -> Result<MountResponse, MountError> {
-    let target = std::path::PathBuf::from(target);
-    let files = std::mem::take(&mut response.files);
-    let stop = writer::Stop::default();
-    let _stop_when_dropped = stop.when_dropped();
-    let written = tokio::task::spawn_blocking(move || {
-        let to_write: Vec<FileToWrite<'_>> = files
-            .iter()
-            .map(|f| FileToWrite {
-                path: &f.path,
-                mode: u32::try_from(f.mode).unwrap_or(0o644),
-                contents: &f.contents,
-            })
-            .collect();
-        // The contents share zeroizing buffers, wiped when their last reference drops.
-        writer::write_all(&target, &to_write, allow_non_tmpfs, &stop)
-    })
-    .await
-    .map_err(catalogue::write_incomplete)?;
-    written?;
-    Ok(response)
-}

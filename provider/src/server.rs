@@ -26,6 +26,7 @@ use crate::kube_api::KubeApi;
 use crate::limits::MAX_REQUEST_BYTES;
 use crate::metrics::Metrics;
 use crate::mount::{Mounter, Output};
+use crate::plan_cache::PlanCache;
 use crate::service::{Admission, ProviderService};
 
 /// How long the readiness probe waits for the provider's own socket to answer `Version`.
@@ -117,6 +118,7 @@ pub async fn run(
         },
         config.mount_timeout,
         metrics,
+        Arc::new(PlanCache::default()),
     );
     let socket = listeners.socket_guard.path().to_owned();
     let readiness: Arc<dyn Probe> = Arc::new(move || dial_self(socket.clone()));

@@ -12,13 +12,13 @@ use tokio::sync::Semaphore;
 use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
-use tracing::field::Empty;
 
 use crate::budget::NodeBudget;
 use crate::error::MountError;
 use crate::metrics::Metrics;
 use crate::mount::{Mounted, Mounter};
-use crate::params::{self, PodInfo};
+use crate::params::{self, MountParams, PodInfo};
+use crate::plan_cache::PlanCache;
 
 /// Provider name the driver knows us by (`<name>.sock`, `runtime_name`).
 pub const RUNTIME_NAME: &str = "keywarden";
@@ -45,15 +45,18 @@ pub struct ProviderService {
     admission: Admission,
     mount_timeout: Duration,
     metrics: Metrics,
+    plans: Arc<PlanCache>,
 }
 
 impl ProviderService {
-    /// A service admitting Mounts as `admission` says, each bounded by `mount_timeout`.
+    /// A service admitting Mounts as `admission` says, each bounded by `mount_timeout`, taking
+    /// the validated `objects` of specs it has parsed before from `plans`.
     pub fn new(
         mounter: Mounter,
         admission: Admission,
         mount_timeout: Duration,
         metrics: Metrics,
+        plans: Arc<PlanCache>,
     ) -> Self {
         Self {
             mounter,
@@ -61,45 +64,30 @@ impl ProviderService {
             admission,
             mount_timeout,
             metrics,
+            plans,
         }
     }
 
-    /// Runs one Mount. The pod information comes back with the outcome for the log line: from
-    /// the parsed request, or best-effort when the attributes did not parse.
+    /// Runs the Mount of parsed `params`: admission, the memory budget, the deadline.
     async fn mount_inner(
         &self,
         request: &MountRequest,
-    ) -> (Result<(Mounted, usize), MountError>, PodInfo) {
-        let params = match params::parse(request) {
-            Ok(params) => params,
-            Err(e) => {
-                let pod = PodInfo::lenient(&request.attributes);
-                record_pod(&pod, None);
-                return (Err(e), pod);
-            }
-        };
-        record_pod(&params.pod, Some(params.objects.len()));
-        tracing::Span::current().record("caller", params.caller.as_str());
-        let result = async {
-            params.caller.admit(self.admission.sync_controller)?;
-            let _permit = self
-                .slots
-                .try_acquire()
-                .map_err(|_| MountError::Busy(self.admission.max_in_flight))?;
-            let budget = self
-                .admission
-                .budget
-                .mount(self.admission.max_response_bytes);
-            // The request itself, held until the Mount ends.
-            let _request = budget.hold(request.attributes.len(), "the request")?;
-            let mounted =
-                tokio::time::timeout(self.mount_timeout, self.mounter.mount(&params, &budget))
-                    .await
-                    .map_err(|_| MountError::Deadline(self.mount_timeout))??;
-            Ok((mounted, params.objects.len()))
-        }
-        .await;
-        (result, params.pod)
+        params: &MountParams,
+    ) -> Result<Mounted, MountError> {
+        params.caller.admit(self.admission.sync_controller)?;
+        let _permit = self
+            .slots
+            .try_acquire()
+            .map_err(|_| MountError::Busy(self.admission.max_in_flight))?;
+        let budget = self
+            .admission
+            .budget
+            .mount(self.admission.max_response_bytes);
+        // The request itself, held until the Mount ends.
+        let _request = budget.hold(request.attributes.len(), "the request")?;
+        tokio::time::timeout(self.mount_timeout, self.mounter.mount(params, &budget))
+            .await
+            .map_err(|_| MountError::Deadline(self.mount_timeout))?
     }
 }
 
@@ -120,54 +108,71 @@ impl CsiDriverProvider for ProviderService {
         &self,
         request: Request<MountRequest>,
     ) -> Result<Response<MountResponse>, Status> {
-        let span = tracing::info_span!(
-            "mount",
-            request_id = %keywarden_runtime::telemetry::request_id(),
-            pod = Empty,
-            namespace = Empty,
-            spc = Empty,
-            objects = Empty,
-            caller = Empty,
-        );
-        self.serve_mount(request).instrument(span).await
-    }
-}
-
-/// Names the pod, namespace and SecretProviderClass of the Mount in its span (as soon as they
-/// are known), so that every line logged for the Mount carries them. Tokens and other
-/// attributes never go there.
-fn record_pod(pod: &PodInfo, objects: Option<usize>) {
-    let span = tracing::Span::current();
-    if let Some(name) = &pod.name {
-        span.record("pod", name.as_str());
-    }
-    if let Some(namespace) = &pod.namespace {
-        span.record("namespace", namespace.as_str());
-    }
-    if let Some(spc) = &pod.spc {
-        span.record("spc", spc.as_str());
-    }
-    if let Some(objects) = objects {
-        span.record("objects", objects);
-    }
-}
-
-impl ProviderService {
-    /// One Mount, inside its span: admission, the work, the log line and the metrics.
-    async fn serve_mount(
-        &self,
-        request: Request<MountRequest>,
-    ) -> Result<Response<MountResponse>, Status> {
-        let _in_flight = self.metrics.in_flight();
+        let in_flight = self.metrics.in_flight();
         let started = Instant::now();
         let outbox = request
             .extensions()
             .get::<RepairedConnectInfo<UdsConnectInfo>>()
             .map(|info| info.outbox.clone());
         let request = request.into_inner();
-        let (result, pod) = self.mount_inner(&request).await;
+        // Parsed before the span opens, so that the span is made once with all it names: the
+        // JSON log format re-serializes a span's fields on every later `record`. The pod
+        // information is best-effort when the attributes did not parse.
+        let parsed = params::parse_cached(&request, &self.plans)
+            .map_err(|e| (e, PodInfo::lenient(&request.attributes)));
+        let span = match &parsed {
+            Ok(params) => mount_span(
+                &params.pod,
+                Some(params.objects.len()),
+                Some(params.caller.as_str()),
+            ),
+            Err((_, pod)) => mount_span(pod, None, None),
+        };
+        let response = self
+            .serve_mount(&request, parsed, outbox, started)
+            .instrument(span)
+            .await;
+        drop(in_flight);
+        response
+    }
+}
+
+/// The span of one Mount, naming its pod, namespace, SecretProviderClass, object count and
+/// caller (as far as they are known), so that every line logged for the Mount carries them.
+/// Tokens and other attributes never go there.
+fn mount_span(
+    pod: &PodInfo,
+    objects: Option<usize>,
+    caller: Option<&'static str>,
+) -> tracing::Span {
+    tracing::info_span!(
+        "mount",
+        request_id = %keywarden_runtime::telemetry::request_id(),
+        pod = pod.name.as_deref(),
+        namespace = pod.namespace.as_deref(),
+        spc = pod.spc.as_deref(),
+        objects,
+        caller,
+    )
+}
+
+impl ProviderService {
+    /// One Mount, inside its span: the work, the log line and the metrics.
+    async fn serve_mount(
+        &self,
+        request: &MountRequest,
+        parsed: Result<MountParams, (MountError, PodInfo)>,
+        outbox: Option<Arc<keywarden_runtime::Outbox>>,
+        started: Instant,
+    ) -> Result<Response<MountResponse>, Status> {
+        let (result, pod) = match parsed {
+            Ok(params) => {
+                let result = self.mount_inner(request, &params).await;
+                (result.map(|m| (m, params.objects.len())), params.pod)
+            }
+            Err((e, pod)) => (Err(e), pod),
+        };
         let elapsed = started.elapsed();
-        let field = |v: &Option<String>| v.clone().unwrap_or_default();
         match result {
             Ok((mounted, objects)) => {
                 // The charges stay taken until the response's bytes have left the process.
@@ -178,9 +183,9 @@ impl ProviderService {
                 self.metrics
                     .mount_finished("ok", tonic::Code::Ok, elapsed.as_secs_f64());
                 tracing::info!(
-                    pod = field(&pod.name),
-                    namespace = field(&pod.namespace),
-                    spc = field(&pod.spc),
+                    pod = pod.name.as_deref().unwrap_or_default(),
+                    namespace = pod.namespace.as_deref().unwrap_or_default(),
+                    spc = pod.spc.as_deref().unwrap_or_default(),
                     objects,
                     files = response.files.len(),
                     duration_ms = elapsed.as_millis() as u64,
@@ -194,9 +199,9 @@ impl ProviderService {
                 self.metrics
                     .mount_finished(err.label(), code, elapsed.as_secs_f64());
                 tracing::warn!(
-                    pod = field(&pod.name),
-                    namespace = field(&pod.namespace),
-                    spc = field(&pod.spc),
+                    pod = pod.name.as_deref().unwrap_or_default(),
+                    namespace = pod.namespace.as_deref().unwrap_or_default(),
+                    spc = pod.spc.as_deref().unwrap_or_default(),
                     duration_ms = elapsed.as_millis() as u64,
                     outcome = err.label(),
                     code = ?code,

@@ -223,3 +223,44 @@ async fn the_window_does_not_outlive_the_ttl() {
         "past the TTL the entry is gone, although S3 proved it 11 s ago"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_an_entry_that_needs_no_request_is_reusable_without_a_flight() {
+    let window = Duration::from_secs(30);
+    let cache = cache(Duration::from_secs(60), 1024).with_revalidate_window(window);
+    assert!(cache.reusable(&key("k"), false).is_none(), "nothing kept");
+    let guard = cache.enter(&key("k")).await;
+    cache.store(&guard, entry(b"v"));
+    drop(guard);
+    let kept = cache
+        .reusable(&key("k"), true)
+        .expect("proven within the window");
+    assert_eq!(kept.plaintext.as_slice(), b"v");
+    let other = CacheKey {
+        identity: "role:arn:aws:iam::1:role/b".into(),
+        ..key("k")
+    };
+    assert!(
+        cache.reusable(&other, false).is_none(),
+        "another identity's entry"
+    );
+    tokio::time::advance(window).await;
+    assert!(
+        cache.reusable(&key("k"), true).is_none(),
+        "past the window S3 must be asked (through the flight)"
+    );
+    assert!(
+        cache.reusable(&key("k"), false).is_some(),
+        "without a proof to renew, the entry serves for its TTL"
+    );
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert!(cache.reusable(&key("k"), false).is_none(), "past the TTL");
+    let off = self::cache(Duration::from_secs(60), 1024);
+    let guard = off.enter(&key("k")).await;
+    off.store(&guard, entry(b"v"));
+    drop(guard);
+    assert!(
+        off.reusable(&key("k"), true).is_none(),
+        "window 0: S3 is always asked"
+    );
+}
