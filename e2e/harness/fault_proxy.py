@@ -225,6 +225,18 @@ class FaultProxy:
             (self._connections.add if add else self._connections.discard)(conn)
 
 
+class _Once:
+    """Runs `action` on the first call only."""
+
+    def __init__(self, action: Any) -> None:
+        self._action: Any = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
 class _Server(socketserver.ThreadingTCPServer):
     """The listening socket of one up() .. down() period (SO_REUSEADDR: same port again)."""
 
@@ -290,14 +302,15 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "drop":
             return self._cut(service, operation, "drop", reset=fault.reset)
         self.proxy._busy(service, 1)
+        done = _Once(lambda: self.proxy._busy(service, -1))
         try:
             if fault is not None and fault.kind == "delay":
                 self.proxy._record(service, operation, "delay")
                 if self.proxy._gone.wait(fault.seconds):
                     return self._cut(service, operation, "gone")
-            self._forward(body, service, operation)
+            self._forward(body, service, operation, done)
         finally:
-            self.proxy._busy(service, -1)
+            done()
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_request
 
@@ -312,9 +325,11 @@ class _Handler(BaseHTTPRequestHandler):
             return b"".join(chunks)
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-    def _forward(self, body: bytes, service: str, operation: str) -> None:
-        """Send the request upstream and its answer back; the request is recorded as forwarded
-        before the answer leaves, so a client that has its answer finds it counted."""
+    def _forward(self, body: bytes, service: str, operation: str, done: _Once) -> None:
+        """Send the request upstream and its answer back. Once the upstream has answered, the
+        request is no longer in flight and is recorded as forwarded, both before the answer
+        leaves: a client that has its answer (and sends its next request) finds it counted and
+        no longer in flight."""
         upstream = http.client.HTTPConnection(*self.proxy._upstream_addr, timeout=60)
         try:
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -328,6 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
             if resp.getheader("Transfer-Encoding"):
                 headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
                 headers.append(("Content-Length", str(len(payload))))
+            done()
             self.proxy._record(service, operation, FORWARDED)
             self._answer(resp.status, headers, payload, reason=resp.reason)
         finally:
