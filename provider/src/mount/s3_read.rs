@@ -1,6 +1,6 @@
-//! An S3 object through the plaintext cache: reused as is within `--revalidate-window` of its
-//! last proof, revalidated with one conditional `GetObject` (304: no KMS call), else fetched,
-//! decrypted and stored. When the Mount's region fails and the object names a replica
+//! An S3 object through the plaintext cache, once the revalidation window (`mount.rs`) has not
+//! spared the request: a kept entry revalidated with one conditional `GetObject` (304: no KMS
+//! call), else the object fetched, decrypted and stored. When the Mount's region fails and the object names a replica
 //! (`failoverObject`), the replica is read in `failoverRegion` with the same identity; an
 //! entry served there carries no ETag, so the next read asks the Mount's region in full.
 
