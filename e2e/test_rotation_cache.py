@@ -299,7 +299,7 @@ def test_cache_metrics_move(start_iam_provider, tenants: TenantWorld, target, sa
         status, text = provider.http_get("/metrics")
         assert status == 200
         return {f"{c}/{r}": metric(text, family, cache=c, result=r)
-                for c in ("plaintext", "credentials") for r in ("hit", "miss")} | {
+                for c in ("plaintext", "credentials", "plans") for r in ("hit", "miss")} | {
             "s3_get": metric(text, "keywarden_provider_aws_calls_total", service="s3", operation="GetObject"),
             "kms_decrypt": metric(text, "keywarden_provider_aws_calls_total", service="kms", operation="Decrypt"),
         }
@@ -329,6 +329,8 @@ def test_cache_metrics_move(start_iam_provider, tenants: TenantWorld, target, sa
     assert (cold["credentials/miss"], cold["credentials/hit"]) == (1, 0), "one token exchange: one credentials miss"
     assert (warm["plaintext/miss"], warm["plaintext/hit"]) == (0, 1), "no Decrypt: served by the plaintext cache"
     assert (warm["credentials/miss"], warm["credentials/hit"]) == (0, 1), "no STS call: cached credentials"
+    # The class's objects were parsed once: the re-Mount took the kept plans.
+    assert (cold["plans/miss"], cold["plans/hit"]) == (1, 0) and (warm["plans/miss"], warm["plans/hit"]) == (0, 1)
     for delta, seen in ((cold, at_cold), (warm, at_warm)):
         assert delta["s3_get"] == seen[("s3", "GetObject")], "aws_calls_total agrees with the endpoint"
         assert delta["kms_decrypt"] == seen[("kms", "Decrypt")], "aws_calls_total agrees with the endpoint"

@@ -20,6 +20,7 @@ use keywarden_runtime::cache::{Bound, Cache, Evict};
 
 use crate::error::MountError;
 use crate::limits::MAX_OBJECTS_BYTES;
+use crate::metrics::Metrics;
 use crate::objects::{self, JmesPathPlan, ObjectPlan, PathTranslation, Source};
 
 /// What the plan cache may hold in all, by the estimate of [`weight`].
@@ -36,6 +37,7 @@ type SpecKey = [u8; 32];
 #[derive(Debug)]
 pub struct PlanCache {
     plans: Cache<SpecKey, Arc<[ObjectPlan]>>,
+    metrics: Option<Metrics>,
 }
 
 impl Default for PlanCache {
@@ -55,6 +57,21 @@ impl PlanCache {
                 },
                 Evict::LeastRecentlyUsed,
             ),
+            metrics: None,
+        }
+    }
+
+    /// The same cache, counting its lookups in `keywarden_provider_cache_total{cache="plans"}`.
+    pub fn counted(self, metrics: Metrics) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
+        }
+    }
+
+    fn count(&self, result: &'static str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.cache("plans", result);
         }
     }
 
@@ -73,8 +90,10 @@ impl PlanCache {
         }
         let key = spec_key(yaml, default_mode, translation);
         if let Some(plans) = self.plans.get(&key) {
+            self.count("hit");
             return Ok(plans);
         }
+        self.count("miss");
         let plans: Arc<[ObjectPlan]> = objects::parse_with(yaml, default_mode, translation)?.into();
         self.plans.insert(key, plans.clone());
         Ok(plans)

@@ -108,6 +108,7 @@ pub async fn run(
         cache,
         metrics.clone(),
     );
+    let plans = Arc::new(PlanCache::default().counted(metrics.clone()));
     let service = ProviderService::new(
         mounter,
         Admission {
@@ -118,7 +119,7 @@ pub async fn run(
         },
         config.mount_timeout,
         metrics,
-        Arc::new(PlanCache::default()),
+        plans,
     );
     let socket = listeners.socket_guard.path().to_owned();
     let readiness: Arc<dyn Probe> = Arc::new(move || dial_self(socket.clone()));
