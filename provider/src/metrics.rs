@@ -81,6 +81,11 @@ impl Metrics {
             in_flight: Gauge::default(),
             failovers: Family::default(),
         };
+        // Present from the start at zero, so dashboards and alerts see a failover as a change
+        // rather than as a series that appears.
+        for service in ["s3", "kms", "secretsmanager", "ssm", "sts"] {
+            let _ = metrics.failovers.get_or_create(&FailoverLabels { service });
+        }
         sub.register(
             "failovers",
             "Reads and decrypts sent to failoverRegion after the Mount's region failed, by service",
