@@ -37,11 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from harness import commands
+from harness.aws import client as aws_client
 from harness.docs import REPO, AwsCli, NotAws, Placeholders, blocks, jmes_document, manifests, named_json, setup_commands, shell_commands
 from harness.driver import Driver, MountFailed, Pod
 from harness.fixtures import launcher
@@ -114,9 +113,7 @@ class DocsWorld:
 
     def client(self, service: str, region: str, creds: tuple[str, str, str | None] | None = None) -> Any:
         key, secret, token = creds or self.admin
-        return boto3.client(service, endpoint_url=self.endpoint.url, region_name=region,
-                            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        return aws_client(self.endpoint.url, service, region, key, secret, token)
 
     def role_session(self, role: str) -> tuple[str, str, str]:
         c = self.client("sts", "us-east-1").assume_role(

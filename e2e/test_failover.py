@@ -13,12 +13,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import boto3
 import grpc
 import pytest
-from botocore.config import Config
 
-from harness.aws import ACCESS_KEY, SECRET_KEY, MotoEndpoint
+from harness.aws import MotoEndpoint, client
 from harness import mounts
 from harness.checks import assert_mount_fails
 from harness.driver import Driver
@@ -30,8 +28,7 @@ PRIMARY, FAILOVER = "us-east-1", "us-west-2"
 
 
 def _client(aws: MotoEndpoint, service: str, region: str) -> Any:
-    return boto3.client(service, endpoint_url=aws.url, region_name=region, aws_access_key_id=ACCESS_KEY,
-                        aws_secret_access_key=SECRET_KEY, config=Config(retries={"max_attempts": 1}))
+    return client(aws.url, service, region)
 
 
 def _reads(aws: MotoEndpoint, mark: int, service: str) -> list[str]:

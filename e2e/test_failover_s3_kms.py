@@ -15,12 +15,10 @@ import base64
 import uuid
 from typing import Any
 
-import boto3
 import grpc
-from botocore.config import Config
 
 from harness import mounts
-from harness.aws import ACCESS_KEY, SECRET_KEY, MotoEndpoint, Request, Seeder
+from harness.aws import MotoEndpoint, Request, Seeder, client
 from harness.checks import assert_mount_fails
 from harness.driver import Driver
 from harness.fault_fixtures import proxy, proxy_to, start_proxied  # noqa: F401  (fixtures)
@@ -34,9 +32,7 @@ PRIMARY, FAILOVER = "us-east-1", "us-west-2"
 
 
 def _client(aws: MotoEndpoint, service: str, region: str) -> Any:
-    cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
-    return boto3.client(service, endpoint_url=aws.url, region_name=region, aws_access_key_id=ACCESS_KEY,
-                        aws_secret_access_key=SECRET_KEY, config=cfg)
+    return client(aws.url, service, region)
 
 
 def _requests(aws: MotoEndpoint, mark: int, service: str, operation: str) -> list[Request]:
@@ -204,9 +200,8 @@ def test_failover_reads_run_as_the_pods_identity(
     tenants.put("tenant-a", f"{key}-replica", b"west")
     tenants.put("tenant-b", key, b"tenant-b")
     for region, value in ((PRIMARY, "east-secret"), (FAILOVER, "west-secret")):
-        boto3.client("secretsmanager", endpoint_url=tenants.endpoint.url, region_name=region,
-                     aws_access_key_id=tenants.admin_key, aws_secret_access_key=tenants.admin_secret,
-                     ).create_secret(Name=secret, SecretString=value)
+        client(tenants.endpoint.url, "secretsmanager", region, tenants.admin_key, tenants.admin_secret,
+               ).create_secret(Name=secret, SecretString=value)
     provider = start_iam_provider(env={"AWS_ENDPOINT_URL": proxy.url})
     pod = tenant_pod("tenant-a")
     attr, _ = tokens_for(pod)

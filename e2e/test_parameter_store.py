@@ -12,12 +12,10 @@ import json
 import uuid
 from typing import Any
 
-import boto3
 import grpc
 import pytest
-from botocore.config import Config
 
-from harness.aws import ACCESS_KEY, REGION, SECRET_KEY, MotoEndpoint
+from harness.aws import MotoEndpoint, client
 from harness.checks import assert_mount_fails
 from harness.driver import Driver
 from harness.spc import parameters
@@ -25,14 +23,7 @@ from harness.spc import parameters
 
 @pytest.fixture
 def ssm(aws: MotoEndpoint) -> Any:
-    return boto3.client(
-        "ssm",
-        endpoint_url=aws.url,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=Config(retries={"max_attempts": 1}),
-    )
+    return client(aws.url, "ssm")
 
 
 def _prefix() -> str:

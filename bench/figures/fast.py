@@ -29,7 +29,7 @@ from harness.aws import endpoint_env
 from harness.process import terminate
 
 from .tools import Binaries
-from .world import CONTEXT, SIZES, SecretObject
+from .world import CONTEXT, SIZES, SecretObject, kms_object
 
 
 class FastWorld:
@@ -92,15 +92,7 @@ class FastWorld:
                     "context": dict(CONTEXT),
                 }
             )
-            spec = {
-                "objectName": f"s3://{self.bucket}/{key}",
-                "objectType": "kms",
-                "objectAlias": f"secret-{i:03d}",
-                "encryptionContext": dict(CONTEXT),
-            }
-            bare = {"bucket": self.bucket, "key": key, "kms": True, "base64": as_text, "context": dict(CONTEXT),
-                    "path": spec["objectAlias"], "plaintext_b64": base64.b64encode(plaintext).decode()}  # fmt: skip
-            made.append(SecretObject(spec, bare))
+            made.append(kms_object(self.bucket, key, f"secret-{i:03d}", as_text, plaintext))
         self._call("/_fast/seed", {"objects": objects, "ciphertexts": ciphertexts})
         return made
 

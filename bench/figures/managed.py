@@ -20,8 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import boto3
-from harness.aws import ACCESS_KEY, REGION, SECRET_KEY
+from harness.aws import client
 
 from .provider_figures import provider
 from .report import Row
@@ -35,9 +34,7 @@ READS = (("secretsmanager", "GetSecretValue"), ("secretsmanager", "DescribeSecre
 
 def _objects(world: World) -> list[SecretObject]:
     run = uuid.uuid4().hex[:6]
-    kw = {"endpoint_url": world.aws.url, "region_name": REGION, "aws_access_key_id": ACCESS_KEY,
-          "aws_secret_access_key": SECRET_KEY}  # fmt: skip
-    sm, ssm = boto3.client("secretsmanager", **kw), boto3.client("ssm", **kw)
+    sm, ssm = client(world.aws.url, "secretsmanager"), client(world.aws.url, "ssm")
     made = []
     for kind, count in (("secretsmanager", SECRETS), ("ssmparameter", PARAMETERS)):
         for i in range(count):

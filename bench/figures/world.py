@@ -98,15 +98,7 @@ class World:
             as_text = n % 2 == 1
             key = f"{run}/secret-{i:03d}"
             self.seed.put(self.bucket, key, base64.b64encode(blob) if as_text else blob)
-            spec = {
-                "objectName": f"s3://{self.bucket}/{key}",
-                "objectType": "kms",
-                "objectAlias": f"secret-{i:03d}",
-                "encryptionContext": dict(CONTEXT),
-            }
-            bare = {"bucket": self.bucket, "key": key, "kms": True, "base64": as_text, "context": dict(CONTEXT),
-                    "path": spec["objectAlias"], "plaintext_b64": base64.b64encode(plaintext).decode()}
-            made.append(SecretObject(spec, bare))
+            made.append(kms_object(self.bucket, key, f"secret-{i:03d}", as_text, plaintext))
         return made
 
     def calls(self, mark: int) -> dict[str, Any]:
@@ -123,6 +115,16 @@ class World:
             "sts": sum(1 for r in reqs if r.service == "sts"),
             "total": len(reqs),
         }
+
+
+def kms_object(bucket: str, key: str, alias: str, as_text: bool, plaintext: bytes) -> SecretObject:
+    """The SPC spec of a `kms` object stored in S3 (with CONTEXT), and what the bare program
+    fetches and must find."""
+    spec = {"objectName": f"s3://{bucket}/{key}", "objectType": "kms", "objectAlias": alias,
+            "encryptionContext": dict(CONTEXT)}  # fmt: skip
+    bare = {"bucket": bucket, "key": key, "kms": True, "base64": as_text, "context": dict(CONTEXT), "path": alias,
+            "plaintext_b64": base64.b64encode(plaintext).decode()}  # fmt: skip
+    return SecretObject(spec, bare)
 
 
 def pods(count: int, deployment: str) -> list[Pod]:

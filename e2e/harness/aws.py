@@ -310,19 +310,32 @@ class MotoEndpoint(ThreadedMotoServer):
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")).read()
 
 
+def client(
+    url: str,
+    service: str,
+    region: str = REGION,
+    access_key: str = ACCESS_KEY,
+    secret_key: str = SECRET_KEY,
+    session_token: str | None = None,
+) -> Any:
+    """A boto3 client of `service` for `region` at the local endpoint `url`: path-style S3, one
+    attempt (a test sees the endpoint's answer, not a retry of it)."""
+    return boto3.client(
+        service, endpoint_url=url, region_name=region, aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key, aws_session_token=session_token,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
 class Seeder:
     """boto3 clients bound to the endpoint, with helpers for the usual set-up."""
 
     def __init__(self, endpoint: MotoEndpoint) -> None:
         self.endpoint = endpoint
-        session = boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
-        )
-        cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
-        self.s3 = session.client("s3", endpoint_url=endpoint.url, config=cfg)
-        self.kms = session.client("kms", endpoint_url=endpoint.url, config=cfg)
-        self.sts = session.client("sts", endpoint_url=endpoint.url, config=cfg)
-        self.iam = session.client("iam", endpoint_url=endpoint.url, config=cfg)
+        self.s3 = client(endpoint.url, "s3")
+        self.kms = client(endpoint.url, "kms")
+        self.sts = client(endpoint.url, "sts")
+        self.iam = client(endpoint.url, "iam")
 
     def bucket(self, name: str, versioned: bool = True) -> str:
         self.s3.create_bucket(Bucket=name)

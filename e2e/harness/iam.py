@@ -43,11 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .aws import REGION, Request, RequestLog
+from .aws import client as aws_client
 from .net import free_port
 from .process import terminate
 from .tokens import ISSUER, IRSA_AUDIENCE
@@ -172,11 +171,7 @@ class IamEndpoint:
         urllib.request.urlopen(req, timeout=5).read()
 
     def client(self, service: str, access_key: str, secret_key: str, session_token: str | None = None) -> Any:
-        cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
-        return boto3.client(
-            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key, aws_session_token=session_token, config=cfg,
-        )
+        return aws_client(self.url, service, REGION, access_key, secret_key, session_token)
 
     def env(self, access_key: str, secret_key: str) -> dict[str, str]:
         """Provider environment: this endpoint, and the given keys as the node's own credentials."""
