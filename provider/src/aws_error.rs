@@ -13,8 +13,29 @@ use keywarden_runtime::aws_error::{self, AwsFault, ProvideErrorKind};
 
 use crate::catalogue;
 use crate::error::MountError;
+use crate::metrics::AwsRequest;
 
 pub use keywarden_runtime::aws_error::describe;
+
+/// Closes a failed call the same way at every call site: its metrics record `mapped`'s outcome,
+/// and the log gets `<operation> failed` with the object and AWS's own error (which never goes
+/// into a message). Returns `mapped`.
+pub fn failed<E, R>(
+    call: AwsRequest,
+    object: &str,
+    err: &SdkError<E, R>,
+    status: Option<u16>,
+    mapped: MountError,
+) -> MountError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let operation = call.operation();
+    call.finish(mapped.label());
+    tracing::warn!(object, error = describe(err, status), "{operation} failed");
+    mapped
+}
 
 /// Classifies an SDK error for `object` (its label). `status` is the HTTP status, if any.
 pub fn classify<E, R>(object: &str, err: &SdkError<E, R>, status: Option<u16>) -> MountError

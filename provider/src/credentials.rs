@@ -131,13 +131,7 @@ impl CredentialCache {
                     }
                     _ => aws_error::classify(&label, &err, status),
                 };
-                call.finish(mapped.label());
-                tracing::warn!(
-                    role = role_arn,
-                    error = aws_error::describe(&err, status),
-                    "AssumeRoleWithWebIdentity failed"
-                );
-                return Err(mapped);
+                return Err(aws_error::failed(call, &label, &err, status, mapped));
             }
         };
         let c = output.credentials.ok_or_else(|| MountError::Transient {

@@ -68,13 +68,13 @@ pub async fn decrypt(
                 }
                 _ => aws_error::classify(call.label, &err, status),
             };
-            call_metric.finish(mapped.label());
-            tracing::warn!(
-                object = call.label,
-                error = aws_error::describe(&err, status),
-                "Decrypt failed"
-            );
-            Err(mapped)
+            Err(aws_error::failed(
+                call_metric,
+                call.label,
+                &err,
+                status,
+                mapped,
+            ))
         }
     }
 }

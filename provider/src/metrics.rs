@@ -188,6 +188,11 @@ pub struct AwsRequest {
 }
 
 impl AwsRequest {
+    /// The operation being timed (`GetObject`, `Decrypt`, …).
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
     /// Records the call's outcome (`ok` or the failure's label) and its latency.
     pub fn finish(self, outcome: &'static str) {
         self.metrics.aws_call(self.service, self.operation, outcome);

@@ -207,14 +207,7 @@ async fn get_parameters(
         Err(err) => {
             let status = err.raw_response().map(|r| r.status().as_u16());
             let mapped = aws_error::classify(first, &err, status);
-            call.finish(mapped.label());
-            tracing::warn!(
-                object = first,
-                parameters = references.len(),
-                error = aws_error::describe(&err, status),
-                "GetParameters failed"
-            );
-            Err(mapped)
+            Err(aws_error::failed(call, first, &err, status, mapped))
         }
     }
 }

@@ -84,13 +84,7 @@ pub async fn get_object(
                 },
                 _ => aws_error::classify(object.label, &err, status),
             };
-            call.finish(mapped.label());
-            tracing::warn!(
-                object = object.label,
-                error = aws_error::describe(&err, status),
-                "GetObject failed"
-            );
-            return Err(mapped);
+            return Err(aws_error::failed(call, object.label, &err, status, mapped));
         }
     };
     let too_large = |size: String| catalogue::object_too_large(object.label, size, max_bytes);

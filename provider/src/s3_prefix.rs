@@ -171,13 +171,7 @@ impl Listing<'_> {
                         },
                         _ => aws_error::classify(label, &err, status),
                     };
-                    call.finish(mapped.label());
-                    tracing::warn!(
-                        object = %label,
-                        error = aws_error::describe(&err, status),
-                        "ListObjectsV2 failed"
-                    );
-                    return Err(mapped);
+                    return Err(aws_error::failed(call, label, &err, status, mapped));
                 }
             };
             call.finish("ok");

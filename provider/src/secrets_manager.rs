@@ -141,13 +141,7 @@ async fn get_secret_value(
                 }
                 _ => aws_error::classify(label, &err, status),
             };
-            call.finish(mapped.label());
-            tracing::warn!(
-                object = label,
-                error = aws_error::describe(&err, status),
-                "GetSecretValue failed"
-            );
-            return Err(mapped);
+            return Err(aws_error::failed(call, label, &err, status, mapped));
         }
     };
     let version = output.version_id.clone().unwrap_or_default();
