@@ -245,6 +245,10 @@ def test_jmespath_fields_of_a_large_document_count_as_produced(arena: Arena) -> 
     arena.say("a 900 KiB JSON field copied into 8 jmesPath files")
     arena.refused(grpc.StatusCode.RESOURCE_EXHAUSTED, ["--max-response-bytes"],
                   objs(arena, [{"objectName": f"s3://{arena.bucket}/doc.json", "jmesPath": fields}]))
+    fields = [{"path": "k", "objectAlias": f"f{i}"} for i in range(256)]
+    arena.say("the same field copied into 256 jmesPath files: 225 MiB if copied before they are charged")
+    arena.refused(grpc.StatusCode.RESOURCE_EXHAUSTED, ["--max-inflight-bytes"],
+                  objs(arena, [{"objectName": f"s3://{arena.bucket}/doc.json", "jmesPath": fields}]))
     values = b"[" + b"0," * (512 * 1024 - 2) + b"0]"  # just under 1 MiB, half a million JSON values
     arena.seed.put(arena.bucket, "values.json", values)
     arena.say("jmesPath over a 1 MiB document of half a million values")

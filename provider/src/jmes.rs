@@ -22,10 +22,16 @@ use crate::limits::{self, MAX_JMESPATH_BYTES, MAX_JMESPATH_NESTING, MAX_JMESPATH
 use crate::objects::JmesPathPlan;
 use crate::secret_bytes::SecretBytes;
 
-/// Bytes charged per JSON value when a document is parsed for extraction: the parsed tree
-/// costs far more than its text (a reference-counted node and its slot in the parent for each
-/// value), measured at about 70 bytes per value for `[0,0,…]`, so this errs on the high side.
-pub const BYTES_PER_JSON_VALUE: usize = 96;
+/// Bytes charged per JSON value when a document is parsed for extraction: the parse holds far
+/// more than the text (an intermediate tree and the reference-counted one the search runs on),
+/// measured at its peak at about 180 bytes per number in an array and 245 per one-letter string,
+/// malloc's rounding included. The unit tests hold the charge to the measured heap.
+pub const BYTES_PER_JSON_VALUE: usize = 256;
+
+/// Bytes charged per JSON object on top of its values: each object is a B-tree map, in both
+/// trees, whose first node is allocated whole whatever its number of keys (measured at about
+/// 1,200 bytes per one-key object with its values).
+pub const BYTES_PER_JSON_OBJECT: usize = 768;
 
 /// Checks an expression before any AWS call: bounded, compiles, and only selects.
 pub fn check(path: &str) -> Result<(), String> {
@@ -115,24 +121,37 @@ fn selects_only(ast: &Ast) -> Result<(), String> {
     }
 }
 
-/// What parsing `json` for extraction may allocate, at most: its text plus
-/// [`BYTES_PER_JSON_VALUE`] per value it can hold (one per `,` `:` `[` `{`, plus one).
+/// What parsing `json` for extraction may allocate, at most: its text, plus
+/// [`BYTES_PER_JSON_VALUE`] per value it can hold (one per `,` `:` `[` `{`, plus one), plus
+/// [`BYTES_PER_JSON_OBJECT`] per object. The unit tests hold it to the heap a parse really
+/// takes, for documents shaped to cost the most per byte.
 pub fn parse_cost(json: &[u8]) -> usize {
-    let values = 1 + json
-        .iter()
-        .filter(|b| matches!(b, b',' | b':' | b'[' | b'{'))
-        .count();
+    let (mut values, mut objects) = (1usize, 0usize);
+    for b in json {
+        match b {
+            b',' | b':' | b'[' => values += 1,
+            b'{' => {
+                values += 1;
+                objects += 1;
+            }
+            _ => {}
+        }
+    }
     json.len()
         .saturating_add(values.saturating_mul(BYTES_PER_JSON_VALUE))
+        .saturating_add(objects.saturating_mul(BYTES_PER_JSON_OBJECT))
 }
 
 /// Extracts every field of `plans` from `json`. The caller has charged [`parse_cost`] to the
-/// Mount's budget; the fields are new secret buffers.
-pub fn extract(
+/// Mount's budget. Each field is a new secret buffer, copied only after `admit` accepted its
+/// length (the Mount charges it to its budget there), so many fields of a large document fail
+/// on the first one over the budget instead of being copied all at once.
+pub fn extract<C>(
     label: &str,
     json: &[u8],
     plans: &[JmesPathPlan],
-) -> Result<Vec<SecretBytes>, MountError> {
+    mut admit: impl FnMut(usize) -> Result<C, MountError>,
+) -> Result<Vec<(SecretBytes, C)>, MountError> {
     let text = std::str::from_utf8(json).map_err(|_| catalogue::jmes_not_utf8(label))?;
     let data = jmespath::Variable::from_json(text).map_err(|_| catalogue::jmes_not_json(label))?;
     let data = Arc::new(data);
@@ -146,7 +165,10 @@ pub fn extract(
             let expr = jmespath::compile(&plan.path).map_err(failed)?;
             let found = expr.search(data.clone()).map_err(failed)?;
             match found.as_string() {
-                Some(s) => Ok(SecretBytes::from(s.as_bytes().to_vec())),
+                Some(s) => {
+                    let admitted = admit(s.len())?;
+                    Ok((SecretBytes::from(s.as_bytes().to_vec()), admitted))
+                }
                 None if found.is_null() => Err(catalogue::jmes_nothing(label, &quoted)),
                 None => Err(catalogue::jmes_not_string(label, &quoted, found.get_type())),
             }

@@ -45,3 +45,9 @@ pub mod service;
 pub mod writer;
 
 pub use error::MountError;
+
+/// The unit tests measure real heap use through this allocator (bounds charged against bytes
+/// held); see `keywarden_heap_meter`.
+#[cfg(test)]
+#[global_allocator]
+static HEAP: keywarden_heap_meter::Counting = keywarden_heap_meter::Counting;

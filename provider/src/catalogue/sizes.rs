@@ -25,7 +25,7 @@ keywarden_runtime::catalogue! {
     TooLarge fn files_too_large(owner: &str, total: usize, limit: usize) =
         "{owner}: the mount's files reach {total} bytes, over the limit of {limit} (--max-response-bytes)";
     /// One Mount alone needs more than the whole budget, e.g. a jmesPath over a JSON document
-    /// with very many values (each parsed value costs about 96 bytes). It can never succeed:
+    /// with very many values (each parsed value is charged 256 bytes, each object 768 more). It can never succeed:
     /// shrink the object or raise the budget.
     TooLarge fn over_whole_budget(what: &str, bytes: usize, budget: usize) =
         "{what}: needs {bytes} bytes, more than the node's whole budget of {budget} (--max-inflight-bytes); make the object smaller, or raise the budget with the memory limit";

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// Admits every field.
+fn all(_: usize) -> Result<(), MountError> {
+    Ok(())
+}
+
 fn plan(path: &str) -> JmesPathPlan {
     JmesPathPlan {
         path: path.into(),
@@ -22,25 +27,26 @@ fn extracts_strings() {
             plan("db.password"),
             plan("list[?n=='b'].v | [0]"),
         ],
+        all,
     )
     .expect("ok");
-    assert_eq!(out[0].as_slice(), b"app");
-    assert_eq!(out[1].as_slice(), b"hunter2");
-    assert_eq!(out[2].as_slice(), b"2");
+    assert_eq!(out[0].0.as_slice(), b"app");
+    assert_eq!(out[1].0.as_slice(), b"hunter2");
+    assert_eq!(out[2].0.as_slice(), b"2");
 }
 
 #[test]
 fn non_strings_and_misses_are_errors() {
     let json = br#"{"port":5432,"tags":["a"]}"#;
-    let err = extract("o", json, &[plan("port")])
+    let err = extract("o", json, &[plan("port")], all)
         .expect_err("number")
         .to_string();
     assert!(err.contains("yields a number, not a string"), "{err}");
-    let err = extract("o", json, &[plan("missing")])
+    let err = extract("o", json, &[plan("missing")], all)
         .expect_err("null")
         .to_string();
     assert!(err.contains("matched nothing"), "{err}");
-    let err = extract("o", b"not json", &[plan("a")])
+    let err = extract("o", b"not json", &[plan("a")], all)
         .expect_err("json")
         .to_string();
     assert!(err.contains("does not parse"), "{err}");
@@ -132,7 +138,7 @@ fn every_expression_within_the_bounds_compiles_on_a_small_stack() {
             let json = br#"{"a":{"a":"x"}}"#;
             for path in &worst {
                 if check(path).is_ok() {
-                    let _ = extract("o", json, &[plan(path)]);
+                    let _ = extract("o", json, &[plan(path)], all);
                 }
             }
         })
@@ -145,6 +151,69 @@ fn parse_cost_counts_values() {
     assert_eq!(parse_cost(b"\"x\""), 3 + BYTES_PER_JSON_VALUE);
     let array = b"[0,0,0]";
     assert_eq!(parse_cost(array), 7 + 4 * BYTES_PER_JSON_VALUE);
+    assert_eq!(
+        parse_cost(b"{\"a\":0}"),
+        7 + 3 * BYTES_PER_JSON_VALUE + BYTES_PER_JSON_OBJECT
+    );
+}
+
+/// Documents shaped to cost the most heap per byte of text: what the Mount charges before
+/// parsing one must cover what parsing it really takes, as the allocator counts it.
+#[test]
+fn parse_cost_covers_the_heap_of_the_costliest_documents() {
+    let n = 20_000;
+    let nested = format!("{}0{}", "{\"a\":".repeat(20), "}".repeat(20));
+    let shapes = [
+        ("numbers", format!("[{}0]", "0,".repeat(n))),
+        ("empty strings", format!("[{}\"\"]", "\"\",".repeat(n))),
+        ("empty arrays", format!("[{}[]]", "[],".repeat(n))),
+        ("empty objects", format!("[{}{{}}]", "{},".repeat(n))),
+        (
+            "one-key objects",
+            format!("[{}{{\"a\":0}}]", "{\"a\":0},".repeat(n)),
+        ),
+        (
+            "nested objects",
+            format!("[{}{nested}]", format!("{nested},").repeat(n / 20)),
+        ),
+        (
+            "wide object",
+            format!(
+                "{{{}\"k\":0}}",
+                (0..n).map(|i| format!("\"{i}\":0,")).collect::<String>()
+            ),
+        ),
+        ("short strings", format!("[{}\"x\"]", "\"x\",".repeat(n))),
+        ("escapes", format!("[\"{}\"]", "\\u0041".repeat(n))),
+    ];
+    for (shape, json) in shapes {
+        let (_, _, peak) = keywarden_heap_meter::measure(|| {
+            let _ = extract("o", json.as_bytes(), &[plan("a")], all);
+        });
+        let charged = parse_cost(json.as_bytes());
+        assert!(
+            peak <= charged,
+            "{shape}: parsing {} bytes took {peak} bytes of heap, {charged} charged",
+            json.len()
+        );
+    }
+}
+
+/// Many fields of one large value: each is charged before it is copied, so a Mount over its
+/// budget stops at the first field that does not fit, not after copying them all.
+#[test]
+fn fields_are_charged_before_they_are_copied() {
+    let value = "v".repeat(1 << 20);
+    let json = format!("{{\"k\":\"{value}\"}}");
+    let plans = vec![plan("k"); 64];
+    let budget = crate::budget::NodeBudget::new(8 << 20).mount(usize::MAX);
+    let (result, _, peak) = keywarden_heap_meter::measure(|| {
+        extract("o", json.as_bytes(), &plans, |len| budget.hold(len, "o")).map(|f| f.len())
+    });
+    let err = result.expect_err("64 MiB of fields in an 8 MiB budget");
+    assert!(err.to_string().contains("budget"), "{err}");
+    // The document's parse (about 2 MiB) and the fields that fit (8 MiB), not 64 MiB.
+    assert!(peak < 12 << 20, "extraction held {peak} bytes at once");
 }
 
 #[test]

@@ -37,9 +37,12 @@ pub(super) fn files(
         if !object.jmes_paths.is_empty() {
             let plaintext = entry.plaintext.as_slice();
             let _parse_charge = budget.hold(jmes::parse_cost(plaintext), &object.label)?;
-            let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths)?;
-            for (j, (plan, field)) in object.jmes_paths.iter().zip(fields).enumerate() {
-                let field_charge = budget.hold(field.len(), &object.label)?;
+            let fields = jmes::extract(&object.label, plaintext, &object.jmes_paths, |len| {
+                budget.hold(len, &object.label)
+            })?;
+            for (j, (plan, (field, field_charge))) in
+                object.jmes_paths.iter().zip(fields).enumerate()
+            {
                 let field = Arc::new(field);
                 let owner = format!("{} jmesPath[{j}]", object.label);
                 let field = decoded(plan.encoding, &owner, &field, budget, &mut charges)?;
