@@ -349,6 +349,31 @@ def test_sealed_data_key_of_another_namespace_is_refused_before_kms(arena: Arena
     assert opened.files["s"].contents == secret
 
 
+def test_a_context_value_cannot_pass_for_another_namespace_in_the_cache(arena: Arena) -> None:
+    """Tenant B's pod decrypts under {app: x, keywarden.io/namespace: tenant-b}, so the plaintext
+    is cached. A tenant-a pod of the same identity names the context {app: "x;keywarden.io/
+    namespace=tenant-b"}, which a key built by joining pairs with separators would spell the same:
+    it must reach KMS with its own context and be refused there, never take B's cached copy."""
+    key = arena.seed.kms_key("tenant-b app key")["KeyId"]
+    secret = f"tenant-b-app-{uuid.uuid4().hex}".encode()
+    ctx = {"app": "x", "keywarden.io/namespace": "tenant-b"}
+    blob = arena.seed.kms.encrypt(KeyId=key, Plaintext=secret, EncryptionContext=ctx)["CiphertextBlob"]
+    ciphertext = base64.b64encode(blob).decode()
+    arena.victim.secrets.append(secret)
+    with tempfile.TemporaryDirectory(prefix="kw-owner-") as scratch:
+        owner = arena.driver.mount({}, Path(scratch), attributes=arena.attributes(
+            {"objects": objects_yaml([{"ciphertext": ciphertext, "objectType": "kms", "objectAlias": "s",
+                                       "encryptionContext": ctx}]), "identity": "node"}, Pod(namespace="tenant-b")))
+    assert owner.files["s"].contents == secret, "tenant-b's own Mount is served (and cached)"
+    arena.say("pod in tenant-a names the context {app: 'x;keywarden.io/namespace=tenant-b'}")
+    mark = arena.aws.requests.mark()
+    arena.refused(grpc.StatusCode.INVALID_ARGUMENT, ["KMS refused the ciphertext"],
+                  objs(arena, [{"ciphertext": ciphertext, "objectType": "kms", "objectAlias": "s",
+                                "encryptionContext": {"app": "x;keywarden.io/namespace=tenant-b"}}]))
+    decrypts = arena.aws.requests.count("kms", "Decrypt", mark)
+    assert decrypts == 1, f"KMS decides, not the cache: the endpoint saw {decrypts} Decrypt"
+
+
 # --- 4. revocation takes effect within the TTL ---------------------------------------------------
 
 

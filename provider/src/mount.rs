@@ -29,10 +29,12 @@ use crate::s3_prefix::{self, Expanded};
 use crate::secret_bytes::SecretBytes;
 use crate::secrets_manager::{self, ReadContext};
 
+mod cache_key;
 mod files;
 mod provider_write;
 mod s3_read;
 
+use cache_key::cache_key;
 use files::{Produced, files};
 use provider_write::{check_target_path, write_files};
 use s3_read::S3Object;
@@ -347,45 +349,6 @@ impl Mounter {
             budget,
             metrics: &self.metrics,
         }
-    }
-}
-
-/// The cache key of an object: who fetched it, what it is, and how it is decrypted. Sealed
-/// objects can be bound to a namespace, so their plaintext is never shared across namespaces.
-fn cache_key(
-    identity: &str,
-    object: &ObjectPlan,
-    namespace: Option<&str>,
-    region: &str,
-) -> CacheKey {
-    let object_id = match &object.source {
-        // Names resolve in a region; a version id or label pins what is read.
-        Source::Managed(r) => format!(
-            "{}:{region}:{}?versionId={}&label={}",
-            object.object_type.as_str(),
-            r.name,
-            r.version.as_deref().unwrap_or_default(),
-            r.label.as_deref().unwrap_or_default()
-        ),
-        Source::S3 {
-            version: Some(v), ..
-        } => format!("{}?versionId={v}", object.id()),
-        Source::S3 { .. } | Source::S3Prefix { .. } => object.id(),
-        Source::Inline { ciphertext } => {
-            format!("inline:{}", content::inline_version(ciphertext.as_bytes()))
-        }
-    };
-    let mut decryption = object.object_type.as_str().to_owned();
-    for (k, v) in &object.encryption_context {
-        decryption.push_str(&format!(";{k}={v}"));
-    }
-    if object.object_type == ObjectType::Sealed {
-        decryption.push_str(&format!(";namespace={}", namespace.unwrap_or_default()));
-    }
-    CacheKey {
-        identity: identity.to_owned(),
-        object: object_id,
-        decryption,
     }
 }
 
