@@ -12,7 +12,7 @@
 //! Identical fetches in flight at the same time are coalesced: the first caller fetches, the
 //! others wait on its flight and take the entry it stored. Plaintext is held in [`SecretBytes`]
 //! (wiped on drop), entries expire after the TTL, and the total is bounded in bytes (oldest
-//! evicted first).
+//! evicted first, each entry weighing its key and bookkeeping too).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -69,6 +69,24 @@ impl Entry {
     }
 }
 
+/// What an entry costs besides its strings and plaintext: the list node, the map's slot, the
+/// shared buffers' headers and malloc's rounding of each of its allocations. The unit tests
+/// hold it to the heap entries with empty values really take.
+pub const ENTRY_OVERHEAD_BYTES: usize = 512;
+
+/// What an entry weighs against `--cache-max-bytes`: its plaintext, its key's and version's
+/// strings (an S3 key alone can be 1 KiB) and [`ENTRY_OVERHEAD_BYTES`]. Without the key and
+/// the overhead, entries of empty objects weighed nothing and were never evicted.
+pub fn weight(key: &CacheKey, entry: &Entry) -> usize {
+    ENTRY_OVERHEAD_BYTES
+        + key.identity.len()
+        + key.object.len()
+        + key.decryption.len()
+        + entry.plaintext.len()
+        + entry.version.len()
+        + entry.etag.as_ref().map_or(0, String::len)
+}
+
 /// Answer of [`PlaintextCache::lookup`].
 #[derive(Debug)]
 pub enum Lookup {
@@ -104,7 +122,7 @@ impl PlaintextCache {
     pub fn new(ttl: Duration, max_bytes: usize, metrics: Metrics) -> Self {
         let bound = Bound::Weight {
             max: max_bytes,
-            weigh: |entry: &Entry| entry.plaintext.len(),
+            weigh: weight,
         };
         Self {
             max_bytes,
@@ -182,7 +200,7 @@ impl PlaintextCache {
     /// and hands it to the identical fetches waiting. An entry over the bound is neither kept
     /// nor handed over: each waiter fetches its own.
     pub fn store(&self, guard: &FlightGuard<'_>, entry: Entry) {
-        if entry.plaintext.len() > self.max_bytes {
+        if weight(guard.key(), &entry) > self.max_bytes {
             return;
         }
         guard.store(entry);
@@ -206,7 +224,7 @@ impl PlaintextCache {
         guard.forget();
     }
 
-    /// Bytes of plaintext held.
+    /// Bytes held: the entries' weights.
     pub fn bytes(&self) -> usize {
         self.entries.weight()
     }

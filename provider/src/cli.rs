@@ -117,7 +117,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYWARDEN_REVALIDATE_WINDOW", default_value = "30s", value_parser = parse_duration)]
     pub revalidate_window: Duration,
 
-    /// Most plaintext bytes the cache holds; the oldest entries go first.
+    /// Most bytes the plaintext cache holds (plaintext, keys and 512 bytes per entry); the
+    /// oldest entries go first.
     #[arg(long, env = "KEYWARDEN_CACHE_MAX_BYTES", default_value_t = 33_554_432)]
     pub cache_max_bytes: usize,
 

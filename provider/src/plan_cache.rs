@@ -53,7 +53,7 @@ impl PlanCache {
             plans: Cache::new(
                 Bound::Weight {
                     max: max_bytes,
-                    weigh: weight,
+                    weigh: |_, plans| weight(plans),
                 },
                 Evict::LeastRecentlyUsed,
             ),

@@ -27,16 +27,17 @@ pub use flight::{Flight, Lookup, Origin};
 
 /// What bounds a cache.
 #[derive(Debug, Clone, Copy)]
-pub enum Bound<V> {
+pub enum Bound<K, V> {
     /// At most this many entries.
     Entries(usize),
-    /// At most this much weight in all, each value weighing what `weigh` says (for example its
-    /// length in bytes).
+    /// At most this much weight in all, each entry weighing what `weigh` says of its key and
+    /// value. As bytes, that is everything the entry holds: a key chosen by a client weighs as
+    /// much as its value, and an entry with an empty value still costs its bookkeeping.
     Weight {
         /// The most weight kept.
         max: usize,
-        /// The weight of one value.
-        weigh: fn(&V) -> usize,
+        /// The weight of one entry.
+        weigh: fn(&K, &V) -> usize,
     },
 }
 
@@ -52,7 +53,7 @@ pub enum Evict {
 /// A bounded cache with expiry and coalesced loads. `E` is what a flight can hand its waiters
 /// besides a value (a failure they share instead of retrying); `Infallible` when nothing is.
 pub struct Cache<K, V, E = Infallible> {
-    bound: Bound<V>,
+    bound: Bound<K, V>,
     evict: Evict,
     ttl: Option<Duration>,
     expiry: Option<fn(&V) -> Option<Duration>>,
@@ -91,7 +92,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
     /// A cache within `bound`, evicting as `evict` says, whose entries never expire.
-    pub fn new(bound: Bound<V>, evict: Evict) -> Self {
+    pub fn new(bound: Bound<K, V>, evict: Evict) -> Self {
         Self {
             bound,
             evict,
@@ -176,10 +177,10 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
         Ok((value, Origin::Loaded))
     }
 
-    fn weigh(&self, value: &V) -> usize {
+    fn weigh(&self, key: &K, value: &V) -> usize {
         match self.bound {
             Bound::Entries(_) => 1,
-            Bound::Weight { weigh, .. } => weigh(value),
+            Bound::Weight { weigh, .. } => weigh(key, value),
         }
     }
 
@@ -202,8 +203,9 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
     fn keep(&self, inner: &mut Inner<K, V, E>, key: K, value: V) {
         inner.remove(&key);
         let now = Instant::now();
+        inner.drop_expired(now);
         let expires = self.expires(&value, now);
-        let weight = self.weigh(&value);
+        let weight = self.weigh(&key, &value);
         if expires.is_some_and(|at| at <= now) || weight > self.max() {
             return;
         }
@@ -241,6 +243,21 @@ impl<K: Hash + Eq, V: Clone, E> Inner<K, V, E> {
     fn remove(&mut self, key: &K) {
         if let Some(old) = self.entries.pop(key) {
             self.weight -= old.weight;
+        }
+    }
+
+    /// Drops the expired entries at the old end of the list, so that entries nobody asks for
+    /// again leave (and wipe) when they expire rather than when the bound pushes them out. With
+    /// one TTL and [`Evict::OldestStored`] that end is where entries expire first, so every
+    /// expired entry goes; otherwise the sweep stops at the first live one.
+    fn drop_expired(&mut self, now: Instant) {
+        while let Some((_, slot)) = self.entries.peek_lru() {
+            if slot.expires.is_none_or(|at| at > now) {
+                break;
+            }
+            if let Some((_, old)) = self.entries.pop_lru() {
+                self.weight -= old.weight;
+            }
         }
     }
 }

@@ -64,22 +64,61 @@ async fn entries_live_for_the_ttl_and_are_keyed_by_identity() {
 
 #[tokio::test]
 async fn byte_bound_evicts_oldest() {
-    let cache = cache(Duration::from_secs(60), 10);
+    let w = |name: &str, bytes: &[u8]| weight(&key(name), &entry(bytes));
+    let max = w("a", b"123456") + w("b", b"7890");
+    let cache = cache(Duration::from_secs(60), max);
     for (name, bytes) in [("a", &b"123456"[..]), ("b", b"7890")] {
         let guard = cache.enter(&key(name)).await;
         cache.store(&guard, entry(bytes));
     }
-    assert_eq!(cache.bytes(), 10);
+    assert_eq!(cache.bytes(), max);
     let guard = cache.enter(&key("c")).await;
     cache.store(&guard, entry(b"xyz"));
     drop(guard);
-    assert_eq!(cache.bytes(), 7, "the oldest entry went");
+    let kept = w("b", b"7890") + w("c", b"xyz");
+    assert_eq!(cache.bytes(), kept, "the oldest entry went");
     let guard = cache.enter(&key("a")).await;
     assert!(matches!(cache.lookup(&guard), Lookup::Miss));
     drop(guard);
     let guard = cache.enter(&key("too-big")).await;
-    cache.store(&guard, entry(&[0u8; 11]));
-    assert_eq!(cache.bytes(), 7, "an entry over the bound is not stored");
+    cache.store(&guard, entry(&vec![0u8; max]));
+    assert_eq!(cache.bytes(), kept, "an entry over the bound is not stored");
+}
+
+/// Entries of empty objects under long keys (what a tenant renaming S3 keys between Mounts
+/// leaves behind) must weigh at least the heap they hold, as the allocator counts it: the
+/// byte bound is then a bound on memory, not only on plaintext.
+#[test]
+fn entries_weigh_at_least_the_heap_they_hold() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let cache = cache(Duration::from_secs(60), usize::MAX);
+    for plaintext in [&b""[..], b"x", &[7u8; 100]] {
+        let (_, held, _) = keywarden_heap_meter::measure(|| {
+            runtime.block_on(async {
+                for i in 0..2_000 {
+                    let long = format!("s3://bucket/{}/{i}", "k".repeat(1000));
+                    let guard = cache.enter(&key(&long)).await;
+                    cache.store(&guard, entry(plaintext));
+                }
+            })
+        });
+        let weighed = cache.bytes();
+        assert!(
+            held <= weighed,
+            "{}-byte entries hold {held} bytes, weigh {weighed}",
+            plaintext.len()
+        );
+        runtime.block_on(async {
+            for i in 0..2_000 {
+                let long = format!("s3://bucket/{}/{i}", "k".repeat(1000));
+                let guard = cache.enter(&key(&long)).await;
+                cache.forget(&guard);
+            }
+        });
+        assert_eq!(cache.bytes(), 0);
+    }
 }
 
 #[tokio::test(start_paused = true)]

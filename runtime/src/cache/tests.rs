@@ -11,7 +11,7 @@ fn bytes(max: usize) -> Cache<&'static str, Arc<Vec<u8>>, String> {
     Cache::new(
         Bound::Weight {
             max,
-            weigh: |v: &Arc<Vec<u8>>| v.len(),
+            weigh: |_: &&str, v: &Arc<Vec<u8>>| v.len(),
         },
         Evict::OldestStored,
     )
@@ -30,6 +30,25 @@ async fn entries_expire_after_the_ttl() {
     tokio::time::advance(Duration::from_secs(1)).await;
     assert!(cache.get(&"k").is_none(), "gone at the TTL");
     assert_eq!((cache.len(), cache.weight()), (0, 0), "and dropped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_entries_leave_when_the_next_one_is_stored() {
+    // Entries nobody asks for again: without a sweep they would stay until the bound pushed
+    // them out, each keeping its key and value.
+    let cache = bytes(1000).with_ttl(Duration::from_secs(60));
+    cache.insert("a", value(b"1"));
+    cache.insert("b", value(b"2"));
+    tokio::time::advance(Duration::from_secs(30)).await;
+    cache.insert("c", value(b"3"));
+    tokio::time::advance(Duration::from_secs(30)).await;
+    cache.insert("d", value(b"4"));
+    assert_eq!(
+        (cache.len(), cache.weight()),
+        (2, 2),
+        "a and b expired and left"
+    );
+    assert!(cache.get(&"c").is_some() && cache.get(&"d").is_some());
 }
 
 #[tokio::test(start_paused = true)]
