@@ -39,6 +39,10 @@ const FLAG_PRIORITY: u8 = 0x20;
 const MAX_EMIT_FRAME: usize = 16_384;
 /// Largest header block we buffer; h2's own default header list limit is 16 KiB.
 const MAX_HEADER_BLOCK: usize = 256 * 1024;
+/// Most frames (HEADERS and its CONTINUATIONs) in one header block. Empty CONTINUATION frames
+/// add nothing to the block yet cost 9 bytes each to keep for forwarding: without a count, a
+/// client could send them forever (the HTTP/2 CONTINUATION flood). Real clients send one or two.
+const MAX_BLOCK_FRAMES: usize = 64;
 /// Largest decoded header list (RFC 9113 §6.5.2 size: name + value + 32 per field). HPACK lets a
 /// small block name one table entry thousands of times, so the decoded list is bounded on its
 /// own, above hyper's 16 KiB default so that h2 still answers the lists it would refuse anyway.
@@ -89,6 +93,8 @@ struct Block {
     fragment: Vec<u8>,
     /// The frames exactly as received, for forwarding unchanged.
     raw: Vec<u8>,
+    /// Frames received for this block.
+    frames: usize,
 }
 
 /// Mode once the first header block has been seen.
@@ -221,6 +227,12 @@ impl Rewriter {
         if block.fragment.len() > MAX_HEADER_BLOCK {
             return Err(RewriteError::TooLarge);
         }
+        block.frames += 1;
+        if block.frames > MAX_BLOCK_FRAMES {
+            return Err(RewriteError::Framing(
+                "too many CONTINUATION frames in one header block",
+            ));
+        }
         block.raw.extend_from_slice(frame);
         if header.flags & FLAG_END_HEADERS != 0 {
             Ok(Some(block))
@@ -307,6 +319,7 @@ impl Block {
             priority,
             fragment: body[..body.len() - pad].to_vec(),
             raw: Vec::new(),
+            frames: 0,
         })
     }
 }

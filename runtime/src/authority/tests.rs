@@ -185,6 +185,31 @@ fn malformed_input_is_an_error_not_a_panic() {
     }
 }
 
+/// A header block that never ends: empty CONTINUATION frames add nothing to the block, so only
+/// a count of frames stops them (each one used to cost 9 kept bytes, without limit).
+#[test]
+fn a_flood_of_empty_continuations_is_refused() {
+    let mut rewriter = Rewriter::new();
+    let mut out = BytesMut::new();
+    let mut input = BytesMut::from(
+        [PREFACE.as_slice(), &frame(TYPE_HEADERS, 0, 1, b"")]
+            .concat()
+            .as_slice(),
+    );
+    let empty = frame(TYPE_CONTINUATION, 0, 1, b"");
+    let mut refused = None;
+    for sent in 1..=100_000 {
+        input.extend_from_slice(&empty);
+        if let Err(e) = rewriter.feed(&mut input, &mut out) {
+            refused = Some((sent, e));
+            break;
+        }
+    }
+    let (sent, e) = refused.expect("the flood is refused");
+    assert_eq!(sent, MAX_BLOCK_FRAMES, "refused at the first frame over the count");
+    assert!(e.to_string().contains("CONTINUATION"), "{e}");
+}
+
 /// HPACK integer with a 7-bit prefix (RFC 7541 §5.1), for hand-built blocks.
 fn hpack_int7(first: u8, mut value: usize) -> Vec<u8> {
     if value < 127 {
