@@ -117,14 +117,7 @@ impl KubeApi {
             }
         })?;
         let role = match reply.status {
-            200 => serde_json::from_slice::<serde_json::Value>(&reply.body)
-                .ok()
-                .and_then(|sa| {
-                    sa["metadata"]["annotations"][ROLE_ANNOTATION]
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .filter(|r| !r.is_empty()),
+            200 => role_annotation(&reply.body),
             404 => {
                 return Err(catalogue::service_account_missing(namespace, name));
             }
@@ -146,12 +139,58 @@ impl KubeApi {
     }
 }
 
+/// The role annotation of a ServiceAccount's JSON, if it has a non-empty one. Only that
+/// annotation is built: the rest of the object (up to the reply's 1 MiB, which as a generic
+/// JSON tree would take tens of times that) is skipped as it is read.
+fn role_annotation(json: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ServiceAccount {
+        #[serde(default)]
+        metadata: Metadata,
+    }
+    #[derive(Default, serde::Deserialize)]
+    struct Metadata {
+        #[serde(default)]
+        annotations: Annotations,
+    }
+    #[derive(Default, serde::Deserialize)]
+    struct Annotations {
+        /// [`ROLE_ANNOTATION`].
+        #[serde(rename = "eks.amazonaws.com/role-arn")]
+        role: Option<String>,
+    }
+    serde_json::from_slice::<ServiceAccount>(json)
+        .ok()
+        .and_then(|sa| sa.metadata.annotations.role)
+        .filter(|r| !r.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn service() -> Option<(String, String)> {
         Some(("10.0.0.1".to_owned(), "443".to_owned()))
+    }
+
+    #[test]
+    fn the_role_annotation_is_read_and_nothing_else_is_built() {
+        let sa = format!(
+            r#"{{"kind":"ServiceAccount","metadata":{{"name":"app","annotations":{{"a":"b","{ROLE_ANNOTATION}":"arn:aws:iam::1:role/app"}}}},"secrets":[{}{{"name":"x"}}]}}"#,
+            r#"{"name":"x"},"#.repeat(50_000)
+        );
+        let (role, _, peak) = keywarden_heap_meter::measure(|| role_annotation(sa.as_bytes()));
+        assert_eq!(role.as_deref(), Some("arn:aws:iam::1:role/app"));
+        // A generic JSON tree of these 50,000 objects would take tens of MiB.
+        assert!(peak < 64 * 1024, "reading the annotation took {peak} bytes");
+        for none in [
+            r#"{"metadata":{"annotations":{"eks.amazonaws.com/role-arn":""}}}"#,
+            r#"{"metadata":{}}"#,
+            r#"{}"#,
+            "not json",
+        ] {
+            assert_eq!(role_annotation(none.as_bytes()), None, "{none}");
+        }
     }
 
     #[test]

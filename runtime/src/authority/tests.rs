@@ -206,7 +206,10 @@ fn a_flood_of_empty_continuations_is_refused() {
         }
     }
     let (sent, e) = refused.expect("the flood is refused");
-    assert_eq!(sent, MAX_BLOCK_FRAMES, "refused at the first frame over the count");
+    assert_eq!(
+        sent, MAX_BLOCK_FRAMES,
+        "refused at the first frame over the count"
+    );
     assert!(e.to_string().contains("CONTINUATION"), "{e}");
 }
 
