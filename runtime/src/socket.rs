@@ -201,21 +201,22 @@ fn bind_with(
         other => other?,
     }
 
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let staging = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    // The socket is bound in a directory only this user can enter, given its mode there, and
+    // renamed into place: between bind and chmod it has the umask's mode, and with a permissive
+    // umask another user could connect in that window and be served after the rename.
+    let staging_dir = private_dir(path)?;
+    let staging = staging_dir.join("socket");
+    let placed = std::os::unix::net::UnixListener::bind(&staging)
+        .map_err(io_err("bind", &staging))
+        .and_then(|listener| {
+            std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))
+                .map_err(io_err("set mode of", &staging))?;
+            std::fs::rename(&staging, path).map_err(io_err("rename socket to", path))?;
+            Ok(listener)
+        });
     let _ = std::fs::remove_file(&staging);
-    let listener =
-        std::os::unix::net::UnixListener::bind(&staging).map_err(io_err("bind", &staging))?;
-    let placed = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))
-        .map_err(io_err("set mode of", &staging))
-        .and_then(|()| std::fs::rename(&staging, path).map_err(io_err("rename socket to", path)));
-    if let Err(e) = placed {
-        let _ = std::fs::remove_file(&staging);
-        return Err(e);
-    }
+    let _ = std::fs::remove_dir(&staging_dir);
+    let listener = placed?;
     let meta = std::fs::symlink_metadata(path).map_err(io_err("stat", path))?;
     let guard = SocketGuard {
         path: path.to_owned(),
@@ -227,6 +228,24 @@ fn bind_with(
     let listener =
         tokio::net::UnixListener::from_std(listener).map_err(io_err("register", path))?;
     Ok((listener, guard))
+}
+
+/// A new directory beside `path`, mode 0700, for staging its socket.
+fn private_dir(path: &Path) -> Result<std::path::PathBuf, SocketError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = path.with_file_name(format!(".{file_name}.{}.staging", std::process::id()));
+    // A leftover of an earlier process with this pid: its socket and the directory itself
+    // (`remove_dir_all` removes a symlink, never what it points to).
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(io_err("create directory", &dir))?;
+    Ok(dir)
 }
 
 fn remove_stale(path: &Path) -> Result<(), SocketError> {
@@ -261,132 +280,4 @@ fn remove_stale(path: &Path) -> Result<(), SocketError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn binds_private_socket_and_removes_it_on_drop() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("nested/k.sock");
-        let (listener, guard) = bind(&path, 0o600).expect("bind");
-        let meta = std::fs::metadata(&path).expect("socket exists");
-        assert!(meta.file_type().is_socket());
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        drop(listener);
-        drop(guard);
-        assert!(!path.exists(), "socket removed on drop");
-    }
-
-    #[tokio::test]
-    async fn stale_socket_is_replaced() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.sock");
-        drop(std::os::unix::net::UnixListener::bind(&path).expect("stale bind"));
-        assert!(path.exists(), "stale socket file left behind");
-        let (_listener, _guard) = bind(&path, 0o600).expect("stale socket replaced");
-    }
-
-    #[tokio::test]
-    async fn live_socket_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.sock");
-        let (_listener, _guard) = bind(&path, 0o600).expect("first bind");
-        let err = bind(&path, 0o600).expect_err("second instance refused");
-        assert!(matches!(err, SocketError::InUse { .. }), "{err}");
-        assert!(path.exists(), "first instance's socket untouched");
-    }
-
-    #[tokio::test]
-    async fn a_successor_takes_a_live_socket_over_and_the_predecessor_leaves_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.sock");
-        let (old, old_guard) = bind(&path, 0o600).expect("first bind");
-        let (new, new_guard) = bind_replacing(&path, 0o600).expect("taken over");
-        let _client = std::os::unix::net::UnixStream::connect(&path).expect("connects");
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_secs(5), new.accept())
-                .await
-                .is_ok(),
-            "new connections reach the successor"
-        );
-        drop(old);
-        drop(old_guard);
-        assert!(
-            path.exists(),
-            "the predecessor leaves the successor's socket"
-        );
-        drop(new_guard);
-        assert!(!path.exists());
-    }
-
-    #[tokio::test]
-    async fn a_second_instance_waits_for_the_first_to_leave() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.sock");
-        let (first, first_guard) = bind(&path, 0o600).expect("first bind");
-        let identity = std::fs::symlink_metadata(&path).expect("stat").ino();
-        let waiting = tokio::spawn({
-            let path = path.clone();
-            async move { bind_when_free(&path, 0o600, std::time::Duration::from_secs(30)).await }
-        });
-        tokio::time::sleep(WAIT_POLL * 2).await;
-        assert!(
-            !waiting.is_finished(),
-            "the second instance waits while the first serves"
-        );
-        assert_eq!(
-            std::fs::symlink_metadata(&path).expect("stat").ino(),
-            identity,
-            "the first instance's socket is left in place while it serves"
-        );
-        drop(first);
-        drop(first_guard);
-        let (second, _guard) = waiting.await.expect("task").expect("bound once free");
-        let _client = std::os::unix::net::UnixStream::connect(&path).expect("connects");
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_secs(5), second.accept())
-                .await
-                .is_ok(),
-            "the second instance serves"
-        );
-    }
-
-    #[tokio::test]
-    async fn the_wait_is_bounded_and_leaves_the_live_socket() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.sock");
-        let (_first, _guard) = bind(&path, 0o600).expect("first bind");
-        let err = bind_when_free(&path, 0o600, std::time::Duration::from_millis(300))
-            .await
-            .expect_err("still in use");
-        assert!(matches!(err, SocketError::StillInUse { .. }), "{err}");
-        assert!(err.to_string().contains("after waiting"), "{err}");
-        let err = bind_when_free(&path, 0o600, std::time::Duration::ZERO)
-            .await
-            .expect_err("no wait");
-        assert!(matches!(err, SocketError::InUse { .. }), "{err}");
-        std::os::unix::net::UnixStream::connect(&path).expect("the first still answers");
-    }
-
-    #[tokio::test]
-    async fn regular_file_is_not_removed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.sock");
-        std::fs::write(&path, b"data").expect("write");
-        let err = bind(&path, 0o600).expect_err("not a socket");
-        assert!(matches!(err, SocketError::NotASocket { .. }), "{err}");
-        assert_eq!(std::fs::read(&path).expect("still there"), b"data");
-    }
-
-    #[tokio::test]
-    async fn guard_leaves_a_replaced_socket_alone() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.sock");
-        let (listener, guard) = bind(&path, 0o600).expect("bind");
-        drop(listener);
-        std::fs::remove_file(&path).expect("remove");
-        let _other = std::os::unix::net::UnixListener::bind(&path).expect("someone else binds");
-        drop(guard);
-        assert!(path.exists(), "a socket we did not create is kept");
-    }
-}
+mod tests;
