@@ -5,6 +5,7 @@
 //! per region is built on first use and reused, as is one client set per pod session.
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use keywarden_runtime::cache::{Bound, Cache, Evict};
@@ -23,8 +24,8 @@ pub struct AwsClients {
     sts: Cache<String, aws_sdk_sts::Client>,
 }
 
-/// Client sets kept at most; the oldest are rebuilt on their next Mount. Pod sessions rotate
-/// hourly, so old ones would otherwise pile up.
+/// Client sets kept at most; the oldest are rebuilt on their next Mount. A pod session's set
+/// also leaves when its credentials expire (hourly), so old ones do not pile up.
 const MAX_CLIENT_SETS: usize = 1024;
 /// STS clients (one per region) kept at most.
 const MAX_STS_CLIENTS: usize = 64;
@@ -57,6 +58,18 @@ struct ManagedClients {
 }
 
 impl RegionalClients {
+    /// How long the set's credentials remain valid (`None`: the provider's own, no limit). A
+    /// pod session's set (about 43 KiB) then leaves the cache with its session, instead of
+    /// staying until 1,024 newer sets push it out.
+    fn credentials_expire_in(&self) -> Option<Duration> {
+        let expiry = self.managed.credentials.as_ref()?.expiry()?;
+        Some(
+            expiry
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+
     /// The Secrets Manager client of this set.
     pub fn secrets(&self) -> &aws_sdk_secretsmanager::Client {
         let m = &self.managed;
@@ -91,7 +104,8 @@ impl AwsClients {
             base,
             default_region,
             force_path_style,
-            regional: Cache::new(Bound::Entries(MAX_CLIENT_SETS), Evict::OldestStored),
+            regional: Cache::new(Bound::Entries(MAX_CLIENT_SETS), Evict::OldestStored)
+                .with_expiry(RegionalClients::credentials_expire_in),
             sts: Cache::new(Bound::Entries(MAX_STS_CLIENTS), Evict::OldestStored),
         }
     }
@@ -166,3 +180,42 @@ impl AwsClients {
 
 /// Shared handle.
 pub type SharedAws = Arc<AwsClients>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod session's clients leave the cache when its credentials expire, even behind the
+    /// provider's own set, which never does.
+    #[tokio::test(start_paused = true)]
+    async fn a_session_set_leaves_with_its_credentials() {
+        let base = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        let aws = AwsClients::new(base, None, false);
+        let session = |key: &str, seconds: u64| {
+            let expiry = SystemTime::now() + Duration::from_secs(seconds);
+            Credentials::new(key, "secret", Some("token".into()), Some(expiry), "test")
+        };
+        let _ = aws.clients("us-east-1", None);
+        let _ = aws.clients("us-east-1", Some(&session("AKIA1", 60)));
+        let _ = aws.clients("us-east-1", Some(&session("AKIA2", 60)));
+        assert_eq!(aws.regional.len(), 3);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        for key in ["AKIA3", "AKIA4", "AKIA5", "AKIA6"] {
+            let _ = aws.clients("us-east-1", Some(&session(key, 3600)));
+        }
+        let kept = |key: Option<&str>| {
+            aws.regional
+                .get(&("us-east-1".to_owned(), key.map(str::to_owned)))
+                .is_some()
+        };
+        assert!(
+            !kept(Some("AKIA1")) && !kept(Some("AKIA2")),
+            "expired sessions left"
+        );
+        assert!(kept(None) && kept(Some("AKIA6")));
+        assert_eq!(aws.regional.len(), 5);
+    }
+}

@@ -63,6 +63,10 @@ pub struct Cache<K, V, E = Infallible> {
 struct Inner<K, V, E> {
     entries: LruCache<K, Slot<V>>,
     weight: usize,
+    /// Inserts since the last full sweep of expired entries.
+    inserts: usize,
+    /// Entries left by the last sweep: the next one runs after more inserts than that.
+    sweep_after: usize,
     flights: HashMap<K, Turn<V, E>>,
 }
 
@@ -101,6 +105,8 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
             inner: Mutex::new(Inner {
                 entries: LruCache::unbounded(),
                 weight: 0,
+                inserts: 0,
+                sweep_after: 0,
                 flights: HashMap::new(),
             }),
         }
@@ -204,6 +210,10 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
         inner.remove(&key);
         let now = Instant::now();
         inner.drop_expired(now);
+        inner.inserts += 1;
+        if inner.inserts > inner.sweep_after {
+            inner.sweep(now);
+        }
         let expires = self.expires(&value, now);
         let weight = self.weigh(&key, &value);
         if expires.is_some_and(|at| at <= now) || weight > self.max() {
@@ -224,6 +234,25 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
                 expires,
             },
         );
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, E> Inner<K, V, E> {
+    /// Drops every expired entry. Run after more inserts than the last sweep left entries, so
+    /// its cost per insert stays constant; entries behind a live one (an entry that never
+    /// expires, or expiries that differ per value) leave within that many inserts.
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<K> = self
+            .entries
+            .iter()
+            .filter(|(_, slot)| slot.expires.is_some_and(|at| at <= now))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &expired {
+            self.remove(key);
+        }
+        self.inserts = 0;
+        self.sweep_after = self.entries.len();
     }
 }
 
@@ -249,7 +278,8 @@ impl<K: Hash + Eq, V: Clone, E> Inner<K, V, E> {
     /// Drops the expired entries at the old end of the list, so that entries nobody asks for
     /// again leave (and wipe) when they expire rather than when the bound pushes them out. With
     /// one TTL and [`Evict::OldestStored`] that end is where entries expire first, so every
-    /// expired entry goes; otherwise the sweep stops at the first live one.
+    /// expired entry goes; otherwise it stops at the first live one, and [`Inner::sweep`]
+    /// finds the rest.
     fn drop_expired(&mut self, now: Instant) {
         while let Some((_, slot)) = self.entries.peek_lru() {
             if slot.expires.is_none_or(|at| at > now) {

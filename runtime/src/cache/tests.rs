@@ -52,6 +52,26 @@ async fn expired_entries_leave_when_the_next_one_is_stored() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn expired_entries_behind_a_live_one_leave_within_as_many_inserts() {
+    // "forever" never expires and sits at the old end, so the sweep of that end stops there.
+    let cache = bytes(1000).with_expiry(|v| (v.len() > 1).then(|| Duration::from_secs(60)));
+    cache.insert("forever", value(b"1"));
+    for name in ["a", "b", "c"] {
+        cache.insert(name, value(b"22"));
+    }
+    tokio::time::advance(Duration::from_secs(61)).await;
+    for name in ["d", "e", "f", "g"] {
+        cache.insert(name, value(b"1"));
+    }
+    assert!(cache.get(&"forever").is_some());
+    assert_eq!(
+        (cache.len(), cache.weight()),
+        (5, 5),
+        "a, b and c expired and left without being asked for"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_value_can_expire_before_the_ttl() {
     let cache = bytes(100)
         .with_ttl(Duration::from_secs(60))
