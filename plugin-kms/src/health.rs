@@ -18,6 +18,13 @@
 //!   when real traffic succeeded within it, alternating Encrypt and Decrypt of a fixed value so
 //!   that losing either permission shows up.
 //!
+//! * Real calls run on their own task ([`crate::detached`]), so their outcome is recorded even
+//!   when the apiserver gave up on them. A call KMS has not answered within `--kms-timeout` is a
+//!   failure at that moment, and a call answered only after every request waiting for it had
+//!   given up is one too: a KMS slower than the apiserver's deadline serves nothing, and must
+//!   not look healthy. The checker's probes are bounded by `--kms-timeout` as well, so a hung
+//!   KMS is reported after three of them (a few seconds), not after three full call timeouts.
+//!
 //! `Status` and the HTTP probes only read this state; they never call AWS.
 
 use std::sync::{Arc, Mutex};
@@ -28,7 +35,9 @@ use tokio::time::Instant;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::DecryptCache;
 use crate::catalogue;
+use crate::detached::Evidence;
 use crate::envelope::Context;
 use crate::error::PluginError;
 use crate::keys::KeyRing;
@@ -132,6 +141,28 @@ impl Health {
         }
     }
 
+    /// Records what a call run on its own task says about KMS: slow, or answered after every
+    /// caller left, is a failure; otherwise its answer counts as for [`Health::observe`] (or
+    /// [`Health::observe_decrypt`] for a Decrypt).
+    pub fn record<T>(&self, op: Op, evidence: Evidence<'_, T>) {
+        match evidence {
+            Evidence::Slow(wait) => self.failure(catalogue::operation_failed(
+                op.name(),
+                PluginError::Unavailable {
+                    reason: catalogue::no_answer_within(&wait).to_string(),
+                },
+            )),
+            Evidence::Answered {
+                result: Ok(_),
+                heard: false,
+            } => self.failure(catalogue::answered_too_late(op.name()).to_string()),
+            Evidence::Answered { result, .. } => match op {
+                Op::Encrypt => self.observe(op, result),
+                Op::Decrypt => self.observe_decrypt(result),
+            },
+        }
+    }
+
     /// Records a successful call.
     pub fn success(&self, op: Op) {
         let now = Instant::now();
@@ -232,12 +263,14 @@ impl Health {
 /// The background checker: probes KMS when [`Health::next_probe`] says so, sleeping in
 /// between unless a failure or a suspect Decrypt wakes it. The probe ciphertext is kept (it
 /// protects a constant) for the next Decrypt probe.
+/// Each probe waits at most `wait` (`--kms-timeout`); a probe refused because of the key drops
+/// the key's entries from `cache`.
 pub async fn watch(
     health: Arc<Health>,
     keys: Arc<KeyRing>,
-    kms: Kms,
+    (kms, cache): (Kms, DecryptCache),
     context: Context,
-    interval: Duration,
+    (interval, wait): (Duration, Duration),
     cancel: CancellationToken,
 ) {
     let mut probe: Option<(String, Vec<u8>)> = None;
@@ -251,7 +284,8 @@ pub async fn watch(
                     Some(at) if at > now => at - now,
                     _ => {
                         health.probed();
-                        check(&health, &kms, &context, op, &key, &mut probe).await;
+                        let probe = (op, key.as_str(), &mut probe);
+                        check(&health, (&kms, &cache), &context, probe, wait).await;
                         continue;
                     }
                 }
@@ -267,16 +301,16 @@ pub async fn watch(
 
 async fn check(
     health: &Health,
-    kms: &Kms,
+    (kms, cache): (&Kms, &DecryptCache),
     context: &Context,
-    op: Op,
-    key: &str,
-    probe: &mut Option<(String, Vec<u8>)>,
+    (op, key, probe): (Op, &str, &mut Option<(String, Vec<u8>)>),
+    wait: Duration,
 ) {
     let blob = probe.as_ref().filter(|(k, _)| k == key).map(|(_, b)| b);
     match (op, blob) {
         (Op::Decrypt, Some(blob)) => {
-            let result = kms.decrypt(Some(key), blob, context).await;
+            let result = within(wait, kms.decrypt(Some(key), blob, context)).await;
+            cache.learn(key, &result);
             if let Ok((plaintext, _)) = &result
                 && plaintext.as_slice() != PROBE_PLAINTEXT
             {
@@ -286,7 +320,8 @@ async fn check(
             health.probe_result(Op::Decrypt, &result);
         }
         _ => {
-            let result = kms.encrypt(key, PROBE_PLAINTEXT, context).await;
+            let result = within(wait, kms.encrypt(key, PROBE_PLAINTEXT, context)).await;
+            cache.learn(key, &result);
             health.probe_result(Op::Encrypt, &result);
             if let Ok(blob) = result {
                 *probe = Some((key.to_owned(), blob));
@@ -294,6 +329,19 @@ async fn check(
         }
     }
     tracing::debug!(operation = op.name(), "health probe done");
+}
+
+/// `call`'s answer, or `UNAVAILABLE` after `wait` (the call is dropped: a probe's only use is
+/// its outcome, and a probe that took longer than `wait` failed).
+async fn within<T>(
+    wait: Duration,
+    call: impl std::future::Future<Output = Result<T, PluginError>>,
+) -> Result<T, PluginError> {
+    tokio::time::timeout(wait, call).await.unwrap_or_else(|_| {
+        Err(PluginError::Unavailable {
+            reason: catalogue::no_answer_within(&wait).to_string(),
+        })
+    })
 }
 
 #[cfg(test)]
