@@ -70,7 +70,9 @@ struct Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("epoch", &self.epoch).finish_non_exhaustive()
+        f.debug_struct("Entry")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
     }
 }
 
@@ -246,7 +248,10 @@ mod tests {
         let [a, b, c] = [b"a", b"b", b"c"].map(|ct| DecryptCache::key("v2", "k", &ctx, ct));
         cache.put(a, "k", b"1");
         cache.put(b, "k", b"2");
-        assert_eq!(cache.get(&a, "k").as_deref().map(Vec::as_slice), Some(&b"1"[..]));
+        assert_eq!(
+            cache.get(&a, "k").as_deref().map(Vec::as_slice),
+            Some(&b"1"[..])
+        );
         cache.put(c, "k", b"3");
         assert!(cache.get(&b, "k").is_none(), "b was least recently used");
         assert!(cache.get(&a, "k").is_some() && cache.get(&c, "k").is_some());
@@ -296,14 +301,36 @@ mod tests {
         cache.put([1; 32], "a", b"1");
         cache.put([2; 32], "a", b"2");
         cache.put([3; 32], "b", b"3");
-        cache.learn("a", &Err::<(), _>(PluginError::Unavailable { reason: "x".into() }));
-        assert!(cache.get(&[1; 32], "a").is_some(), "an outage refuses no key");
-        cache.learn("a", &Err::<(), _>(PluginError::KeyUnusable { code: "DisabledException".into() }));
+        cache.learn(
+            "a",
+            &Err::<(), _>(PluginError::Unavailable { reason: "x".into() }),
+        );
+        assert!(
+            cache.get(&[1; 32], "a").is_some(),
+            "an outage refuses no key"
+        );
+        cache.learn(
+            "a",
+            &Err::<(), _>(PluginError::KeyUnusable {
+                code: "DisabledException".into(),
+            }),
+        );
         assert!(cache.get(&[1; 32], "a").is_none() && cache.get(&[2; 32], "a").is_none());
-        assert!(cache.get(&[3; 32], "b").is_some(), "another key's entries stay");
+        assert!(
+            cache.get(&[3; 32], "b").is_some(),
+            "another key's entries stay"
+        );
         cache.put([1; 32], "a", b"1");
-        assert!(cache.get(&[1; 32], "a").is_some(), "a new decryption is kept again");
-        cache.learn("a", &Err::<(), _>(PluginError::AccessDenied { code: "AccessDeniedException".into() }));
+        assert!(
+            cache.get(&[1; 32], "a").is_some(),
+            "a new decryption is kept again"
+        );
+        cache.learn(
+            "a",
+            &Err::<(), _>(PluginError::AccessDenied {
+                code: "AccessDeniedException".into(),
+            }),
+        );
         assert!(cache.get(&[1; 32], "a").is_none());
     }
 
@@ -339,9 +366,15 @@ mod tests {
         let Joined::Shared(third) = start(&cache, &calls, 5) else {
             panic!("a retry joins the call still in flight")
         };
-        assert_eq!(third.answer().await.as_deref().map(Vec::as_slice), Ok(&b"7"[..]));
+        assert_eq!(
+            third.answer().await.as_deref().map(Vec::as_slice),
+            Ok(&b"7"[..])
+        );
         drop(second);
-        assert!(matches!(start(&cache, &calls, 5), Joined::Cached(_)), "kept");
+        assert!(
+            matches!(start(&cache, &calls, 5), Joined::Cached(_)),
+            "kept"
+        );
         assert_eq!((calls.load(Ordering::SeqCst), cache.in_flight()), (1, 0));
     }
 
@@ -354,6 +387,9 @@ mod tests {
         };
         cache.forget_key("k");
         assert!(pending.answer().await.is_ok(), "its callers get it");
-        assert!(matches!(start(&cache, &calls, 2), Joined::Started(_)), "not kept");
+        assert!(
+            matches!(start(&cache, &calls, 2), Joined::Started(_)),
+            "not kept"
+        );
     }
 }

@@ -87,7 +87,13 @@ impl<T: Clone> Pending<T> {
 /// call ends, `settle` runs first (keep the answer, forget the flight), then the answer is handed
 /// to the waiting requests, then `report` learns what it says about KMS. `slow` is
 /// `--kms-timeout`.
-pub fn spawn<T, C, Fut, S, R>(kms: &Kms, slow: Duration, call: C, settle: S, report: R) -> Pending<T>
+pub fn spawn<T, C, Fut, S, R>(
+    kms: &Kms,
+    slow: Duration,
+    call: C,
+    settle: S,
+    report: R,
+) -> Pending<T>
 where
     T: Clone + Send + Sync + 'static,
     C: FnOnce(Kms, Slot) -> Fut + Send + 'static,
@@ -184,7 +190,15 @@ pub(crate) mod tests {
         }
     }
 
-    fn after(secs: u64, value: u8) -> impl FnOnce(Kms, Slot) -> std::pin::Pin<Box<dyn Future<Output = Result<u8, PluginError>> + Send>> + Send + 'static {
+    fn after(
+        secs: u64,
+        value: u8,
+    ) -> impl FnOnce(
+        Kms,
+        Slot,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<u8, PluginError>> + Send>>
+    + Send
+    + 'static {
         move |_, _slot| {
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -214,29 +228,57 @@ pub(crate) mod tests {
         );
         assert_eq!(within(1, pending).await, None, "the caller gives up");
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(*settled.lock().expect("settled"), Some(Ok(7)), "kept for the retry");
-        assert_eq!(*log.lock().expect("log"), ["Ok(7) heard=false"], "abandoned is evidence");
+        assert_eq!(
+            *settled.lock().expect("settled"),
+            Some(Ok(7)),
+            "kept for the retry"
+        );
+        assert_eq!(
+            *log.lock().expect("log"),
+            ["Ok(7) heard=false"],
+            "abandoned is evidence"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_call_is_reported_before_its_callers_are_answered_and_only_then() {
         let log = Log::default();
-        let pending = spawn(&kms(4), Duration::from_secs(2), after(5, 1), |_| {}, recorder(&log));
+        let pending = spawn(
+            &kms(4),
+            Duration::from_secs(2),
+            after(5, 1),
+            |_| {},
+            recorder(&log),
+        );
         let waiting = within(10, pending.clone()).await;
         assert!(
             matches!(&waiting, Some(Err(PluginError::Unavailable { reason })) if reason.contains("2s")),
             "{waiting:?}"
         );
         assert_eq!(*log.lock().expect("log"), ["slow"], "recorded first");
-        assert_eq!(within(10, pending).await, Some(Ok(1)), "a request joining later waits");
+        assert_eq!(
+            within(10, pending).await,
+            Some(Ok(1)),
+            "a request joining later waits"
+        );
         tokio::task::yield_now().await;
-        assert_eq!(*log.lock().expect("log"), ["slow"], "a late answer is no success");
+        assert_eq!(
+            *log.lock().expect("log"),
+            ["slow"],
+            "a late answer is no success"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_call_in_time_is_heard_and_a_hung_call_ends_within_the_bound() {
         let log = Log::default();
-        let pending = spawn(&kms(4), Duration::from_secs(2), after(1, 3), |_| {}, recorder(&log));
+        let pending = spawn(
+            &kms(4),
+            Duration::from_secs(2),
+            after(1, 3),
+            |_| {},
+            recorder(&log),
+        );
         assert_eq!(within(3, pending).await, Some(Ok(3)));
         tokio::task::yield_now().await;
         assert_eq!(*log.lock().expect("log"), ["Ok(3) heard=true"]);
@@ -248,13 +290,18 @@ pub(crate) mod tests {
             &kms(1),
             Duration::from_secs(2),
             after(3600, 0),
-            move |r: &Result<u8, PluginError>| *keep.lock().expect("keep") = Some((r.is_err(), Instant::now())),
+            move |r: &Result<u8, PluginError>| {
+                *keep.lock().expect("keep") = Some((r.is_err(), Instant::now()))
+            },
             |_| {},
         );
         drop(hung);
         tokio::time::sleep(CALL_TIMEOUT * 2).await;
         let (failed, at) = settled.lock().expect("settled").expect("ended");
-        assert!(failed && at - start <= CALL_TIMEOUT, "ended within CALL_TIMEOUT");
+        assert!(
+            failed && at - start <= CALL_TIMEOUT,
+            "ended within CALL_TIMEOUT"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -262,7 +309,13 @@ pub(crate) mod tests {
         let log = Log::default();
         let kms = kms(1);
         let first = spawn(&kms, Duration::from_secs(2), after(1, 1), |_| {}, |_| {});
-        let second = spawn(&kms, Duration::from_millis(1500), after(1, 2), |_| {}, recorder(&log));
+        let second = spawn(
+            &kms,
+            Duration::from_millis(1500),
+            after(1, 2),
+            |_| {},
+            recorder(&log),
+        );
         assert_eq!(within(5, first).await, Some(Ok(1)));
         assert_eq!(within(5, second).await, Some(Ok(2)));
         tokio::task::yield_now().await;

@@ -200,7 +200,11 @@ impl Plugin {
 
     /// `kms:Encrypt` on its own task: the request waits for KMS at most `--kms-timeout`, the outcome
     /// reaches health either way, and a refusal of the key drops its cached plaintexts.
-    async fn encrypt_detached(&self, key_id: &str, plaintext: &[u8]) -> Result<Vec<u8>, PluginError> {
+    async fn encrypt_detached(
+        &self,
+        key_id: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PluginError> {
         let (key, plaintext) = (key_id.to_owned(), Zeroizing::new(plaintext.to_vec()));
         let context = self.contexts.configured.clone();
         let (cache, health) = (self.cache.clone(), self.health.clone());
@@ -234,7 +238,8 @@ impl Plugin {
                 &self.kms,
                 self.wait,
                 move |kms, slot| async move {
-                    let (plaintext, used) = kms.decrypt_in(slot, Some(&key), &blob, &context).await?;
+                    let (plaintext, used) =
+                        kms.decrypt_in(slot, Some(&key), &blob, &context).await?;
                     if used.as_deref().is_some_and(|used| used != key) {
                         return Err(PluginError::BadCiphertext {
                             code: "decrypted under another key".into(),
