@@ -3,8 +3,8 @@
 //! ciphertext however many requests want it at once), and the `Status` view of kept state.
 //!
 //! Every KMS call of a request runs on its own task ([`crate::detached`]) and the request waits
-//! for it at most `--kms-timeout`: whether or not the apiserver is still waiting, the outcome
-//! reaches the health state, and a Decrypt's plaintext the cache.
+//! for KMS at most `--kms-timeout` once the call is made: whether or not the apiserver is still
+//! waiting, the outcome reaches the health state, and a Decrypt's plaintext the cache.
 //!
 //! Every check that can refuse a Decrypt (format, limits, context, key) runs before KMS is
 //! asked: stored data cannot make the plugin use a key or a context it was not configured for.
@@ -198,8 +198,8 @@ impl Plugin {
             .await
     }
 
-    /// `kms:Encrypt` on its own task: the request waits for KMS at most `--kms-timeout`, the outcome
-    /// reaches health either way, and a refusal of the key drops its cached plaintexts.
+    /// `kms:Encrypt` on its own task: the request waits for KMS at most `--kms-timeout`, the
+    /// outcome reaches health either way, and a refusal of the key drops its cached plaintexts.
     async fn encrypt_detached(
         &self,
         key_id: &str,
