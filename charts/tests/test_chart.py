@@ -152,6 +152,8 @@ def test_full_render_turns_everything_on():
         "--health-interval=10m",
         "--key-refresh-interval=1m",
         "--decrypt-cache-size=5000",
+        "--decrypt-cache-ttl=15m",
+        "--kms-timeout=4s",
         "--log-format=json",
         "--log-level=debug",
     ]

@@ -2,20 +2,31 @@
 //! asks for every seed again) costs no KMS calls while the plugin stays up.
 //!
 //! Bounded LRU keyed by the SHA-256 of everything that decides the plaintext (API, key, context,
-//! ciphertext); values are wiped from memory when evicted or dropped. Size 0 disables it.
+//! ciphertext); values are wiped from memory when evicted, expired or dropped. Size 0 disables it.
+//!
+//! An entry lives at most `--decrypt-cache-ttl` from the KMS call that produced it (a hit does
+//! not extend it): a key disabled, scheduled for deletion or no longer decryptable by the
+//! plugin's role stops being served within that bound, also to an apiserver that restarts and
+//! asks for its seeds again. Sooner when the plugin learns it: any KMS answer that refuses a key
+//! (`DisabledException`, `KMSInvalidStateException`, `AccessDeniedException`) drops every entry of
+//! that key at once ([`DecryptCache::learn`]).
 //!
 //! It also coalesces cold reads: while one KMS Decrypt of a ciphertext is in flight, every other
 //! request for the same ciphertext waits for its answer instead of making its own. After a
 //! restart an apiserver reads every object at once, and many objects share one seed, so without
-//! this one seed would cost as many KMS calls as there were concurrent reads of it. The answer,
-//! plaintext or error, is handed to every waiter (also when the cache keeps nothing) and dropped
-//! (wiped) with the last of them. If the request making the call gives up (its client hung up), a
-//! waiting request makes the call instead.
+//! this one seed would cost as many KMS calls as there were concurrent reads of it. The call runs
+//! on its own task ([`crate::detached`]): when every request waiting for it gives up, it still
+//! ends, its plaintext is kept, and a retry is answered from it.
 
-use keywarden_runtime::cache::{Bound, Cache, Evict, Lookup};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use keywarden_runtime::cache::{Bound, Cache, Evict};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::detached::Pending;
 use crate::envelope::Context;
 use crate::error::PluginError;
 
@@ -25,30 +36,93 @@ pub type CacheKey = [u8; 32];
 /// A Decrypt's answer, shared by every request coalesced onto one KMS call.
 pub type Plaintext = Result<Zeroizing<Vec<u8>>, PluginError>;
 
-/// Where [`DecryptCache::get_or_decrypt`] found its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    /// In the cache.
-    Cached,
-    /// In the cache once its turn came (stored by a request that finished meanwhile).
-    CachedMeanwhile,
-    /// From the call another request made while this one waited.
-    Shared,
-    /// From the call this request made.
-    Called,
+/// What [`DecryptCache::join_or_start`] found.
+#[derive(Debug)]
+pub enum Joined {
+    /// The plaintext, cached.
+    Cached(Zeroizing<Vec<u8>>),
+    /// The call another request started, still in flight.
+    Shared(Pending<Zeroizing<Vec<u8>>>),
+    /// The call this request started.
+    Started(Pending<Zeroizing<Vec<u8>>>),
 }
 
-/// Bounded, zeroizing LRU of decrypted plaintexts, and the Decrypts in flight.
-#[derive(Debug)]
+/// Bounded, expiring, zeroizing LRU of decrypted plaintexts, and the Decrypts in flight. Clones
+/// share one cache.
+#[derive(Debug, Clone)]
 pub struct DecryptCache {
-    entries: Cache<CacheKey, Zeroizing<Vec<u8>>, PluginError>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    entries: Cache<CacheKey, Entry>,
+    flights: Mutex<HashMap<CacheKey, Pending<Zeroizing<Vec<u8>>>>>,
+    /// Per key ARN, how many times its entries were dropped; an entry of an older epoch is gone.
+    epochs: Mutex<HashMap<String, u64>>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    epoch: u64,
+    plaintext: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stores the answer of a call started by [`DecryptCache::join_or_start`] and ends its flight.
+#[derive(Debug)]
+pub struct Settle {
+    cache: DecryptCache,
+    key: CacheKey,
+    key_id: String,
+    epoch: u64,
+}
+
+impl Settle {
+    /// Keeps a plaintext (unless the key's entries were dropped since the call started), learns
+    /// from a refusal, and forgets the flight: later requests find the entry, or call anew.
+    pub fn settle(self, answer: &Plaintext) {
+        let shared = &self.cache.shared;
+        let mut flights = lock(&shared.flights);
+        if let Ok(plaintext) = answer
+            && self.cache.epoch(&self.key_id) == self.epoch
+        {
+            shared.entries.insert(
+                self.key,
+                Entry {
+                    epoch: self.epoch,
+                    plaintext: plaintext.clone(),
+                },
+            );
+        }
+        flights.remove(&self.key);
+        drop(flights);
+        self.cache.learn(&self.key_id, answer);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl DecryptCache {
-    /// A cache holding at most `capacity` plaintexts; `0` caches nothing.
-    pub fn new(capacity: usize) -> Self {
+    /// A cache holding at most `capacity` plaintexts, each for at most `ttl`; `0` (either)
+    /// caches nothing.
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
         Self {
-            entries: Cache::new(Bound::Entries(capacity), Evict::LeastRecentlyUsed),
+            shared: Arc::new(Shared {
+                entries: Cache::new(Bound::Entries(capacity), Evict::LeastRecentlyUsed)
+                    .with_ttl(ttl),
+                flights: Mutex::default(),
+                epochs: Mutex::default(),
+            }),
         }
     }
 
@@ -70,50 +144,87 @@ impl DecryptCache {
         hash.finalize().into()
     }
 
-    /// A copy of the cached plaintext, marking it recently used.
-    pub fn get(&self, key: &CacheKey) -> Option<Zeroizing<Vec<u8>>> {
-        self.entries.get(key)
+    /// A copy of the plaintext cached for `key` under `key_id`, marking it recently used.
+    pub fn get(&self, key: &CacheKey, key_id: &str) -> Option<Zeroizing<Vec<u8>>> {
+        let entry = self.shared.entries.get(key)?;
+        if entry.epoch == self.epoch(key_id) {
+            return Some(entry.plaintext);
+        }
+        self.shared.entries.remove(key);
+        None
     }
 
-    /// Remembers a plaintext, evicting (and wiping) the least recently used one when full.
-    pub fn put(&self, key: CacheKey, plaintext: &[u8]) {
-        self.entries.insert(key, Zeroizing::new(plaintext.to_vec()));
+    /// Remembers a plaintext of `key_id`, evicting (and wiping) the least recently used one
+    /// when full.
+    pub fn put(&self, key: CacheKey, key_id: &str, plaintext: &[u8]) {
+        let epoch = self.epoch(key_id);
+        self.shared.entries.insert(
+            key,
+            Entry {
+                epoch,
+                plaintext: Zeroizing::new(plaintext.to_vec()),
+            },
+        );
     }
 
-    /// The plaintext of `key`: cached, else the answer of the call in flight for it, else that
-    /// of `decrypt`, made now and cached if it succeeded. Requests that waited on a call share its
-    /// answer, error included; a request that finds no answer when its turn comes (the caller
-    /// gave up) makes the call.
-    pub async fn get_or_decrypt<F, Fut>(&self, key: &CacheKey, decrypt: F) -> (Plaintext, Answer)
+    /// The plaintext of `key`: cached, else the call in flight for it, else the call `start`
+    /// makes now (given the [`Settle`] it must run when the call ends).
+    pub fn join_or_start<F>(&self, key: &CacheKey, key_id: &str, start: F) -> Joined
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Plaintext>,
+        F: FnOnce(Settle) -> Pending<Zeroizing<Vec<u8>>>,
     {
-        if let Some(plaintext) = self.get(key) {
-            return (Ok(plaintext), Answer::Cached);
+        if let Some(plaintext) = self.get(key, key_id) {
+            return Joined::Cached(plaintext);
         }
-        let flight = self.entries.enter(key).await;
-        match flight.lookup() {
-            Lookup::Fresh(answer) => return (answer, Answer::Shared),
-            Lookup::Valid(plaintext) => return (Ok(plaintext), Answer::CachedMeanwhile),
-            Lookup::Miss => {}
+        let mut flights = lock(&self.shared.flights);
+        // Settled between the lookup above and this lock: the entry is there now.
+        if let Some(plaintext) = self.get(key, key_id) {
+            return Joined::Cached(plaintext);
         }
-        let answer = decrypt().await;
-        match &answer {
-            Ok(plaintext) => flight.store(plaintext.clone()),
-            Err(err) => flight.fail(err.clone()),
+        if let Some(pending) = flights.get(key) {
+            return Joined::Shared(pending.clone());
         }
-        (answer, Answer::Called)
+        let pending = start(Settle {
+            cache: self.clone(),
+            key: *key,
+            key_id: key_id.to_owned(),
+            epoch: self.epoch(key_id),
+        });
+        flights.insert(*key, pending.clone());
+        Joined::Started(pending)
     }
 
-    /// Entries held.
+    /// Drops every entry of `key_id` when `answer` is KMS refusing that key (disabled, pending
+    /// deletion, access denied): what was decrypted under it is not served any longer.
+    pub fn learn<T>(&self, key_id: &str, answer: &Result<T, PluginError>) {
+        if let Err(PluginError::KeyUnusable { .. } | PluginError::AccessDenied { .. }) = answer {
+            self.forget_key(key_id);
+        }
+    }
+
+    /// Drops every entry of `key_id` (they are wiped when next looked up or evicted).
+    pub fn forget_key(&self, key_id: &str) {
+        let mut epochs = lock(&self.shared.epochs);
+        match epochs.get_mut(key_id) {
+            Some(epoch) => *epoch += 1,
+            None => {
+                epochs.insert(key_id.to_owned(), 1);
+            }
+        }
+    }
+
+    fn epoch(&self, key_id: &str) -> u64 {
+        lock(&self.shared.epochs).get(key_id).copied().unwrap_or(0)
+    }
+
+    /// Entries held (expired or dropped ones included until they are looked up or evicted).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.shared.entries.len()
     }
 
     /// Ciphertexts with a Decrypt in flight.
     pub fn in_flight(&self) -> usize {
-        self.entries.flights()
+        lock(&self.shared.flights).len()
     }
 
     /// Whether the cache holds nothing.
@@ -125,31 +236,37 @@ impl DecryptCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::detached::{self, tests::kms};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
+
+    const HOUR: Duration = Duration::from_secs(3600);
 
     #[test]
     fn evicts_least_recently_used() {
-        let cache = DecryptCache::new(2);
+        let cache = DecryptCache::new(2, HOUR);
         let ctx = Context::new();
         let [a, b, c] = [b"a", b"b", b"c"].map(|ct| DecryptCache::key("v2", "k", &ctx, ct));
-        cache.put(a, b"1");
-        cache.put(b, b"2");
-        assert_eq!(cache.get(&a).as_deref().map(Vec::as_slice), Some(&b"1"[..]));
-        cache.put(c, b"3");
-        assert!(cache.get(&b).is_none(), "b was least recently used");
-        assert!(cache.get(&a).is_some() && cache.get(&c).is_some());
+        cache.put(a, "k", b"1");
+        cache.put(b, "k", b"2");
+        assert_eq!(
+            cache.get(&a, "k").as_deref().map(Vec::as_slice),
+            Some(&b"1"[..])
+        );
+        cache.put(c, "k", b"3");
+        assert!(cache.get(&b, "k").is_none(), "b was least recently used");
+        assert!(cache.get(&a, "k").is_some() && cache.get(&c, "k").is_some());
         assert_eq!(cache.len(), 2);
     }
 
     #[test]
     fn zero_disables() {
-        let cache = DecryptCache::new(0);
-        let key = DecryptCache::key("v2", "k", &Context::new(), b"x");
-        cache.put(key, b"1");
-        assert!(cache.get(&key).is_none());
-        assert!(cache.is_empty());
+        for (size, ttl) in [(0, HOUR), (10, Duration::ZERO)] {
+            let cache = DecryptCache::new(size, ttl);
+            let key = DecryptCache::key("v2", "k", &Context::new(), b"x");
+            cache.put(key, "k", b"1");
+            assert!(cache.get(&key, "k").is_none());
+            assert!(cache.is_empty());
+        }
     }
 
     #[test]
@@ -166,100 +283,113 @@ mod tests {
         );
     }
 
-    fn plaintext(bytes: &[u8]) -> Plaintext {
-        Ok(Zeroizing::new(bytes.to_vec()))
-    }
-
     #[tokio::test(start_paused = true)]
-    async fn concurrent_requests_share_one_call() {
-        for capacity in [0, 10] {
-            let cache = Arc::new(DecryptCache::new(capacity));
-            let calls = Arc::new(AtomicUsize::new(0));
-            let mut tasks = Vec::new();
-            for _ in 0..50 {
-                let (cache, calls) = (cache.clone(), calls.clone());
-                tasks.push(tokio::spawn(async move {
-                    cache
-                        .get_or_decrypt(&[1; 32], || async {
-                            calls.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            plaintext(b"7")
-                        })
-                        .await
-                }));
-            }
-            let mut made = 0;
-            for task in tasks {
-                let (answer, source) = task.await.expect("joined");
-                assert_eq!(answer.expect("plaintext").as_slice(), b"7");
-                made += usize::from(source == Answer::Called);
-            }
-            assert_eq!((calls.load(Ordering::SeqCst), made), (1, 1));
-            assert_eq!(cache.in_flight(), 0, "answered calls are forgotten");
-            let (_, source) = cache
-                .get_or_decrypt(&[1; 32], || async { plaintext(b"8") })
-                .await;
-            let expected = if capacity == 0 {
-                Answer::Called
-            } else {
-                Answer::Cached
-            };
-            assert_eq!(
-                source, expected,
-                "a later request uses the cache, or calls anew"
-            );
+    async fn an_entry_expires_a_ttl_after_it_was_stored_however_often_it_is_read() {
+        let cache = DecryptCache::new(10, Duration::from_secs(60));
+        cache.put([1; 32], "k", b"1");
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(11)).await;
+            assert!(cache.get(&[1; 32], "k").is_some(), "read within the TTL");
         }
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(cache.get(&[1; 32], "k").is_none(), "reads do not extend it");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn waiting_requests_share_a_failure_that_is_not_cached() {
-        let cache = Arc::new(DecryptCache::new(10));
-        let failing = || async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Err(PluginError::BadCiphertext { code: "x".into() })
-        };
-        let (a, b) = tokio::join!(
-            cache.get_or_decrypt(&[3; 32], failing),
-            cache.get_or_decrypt(&[3; 32], || async { plaintext(b"never") }),
+    #[test]
+    fn a_refusal_drops_every_entry_of_that_key_and_only_those() {
+        let cache = DecryptCache::new(10, HOUR);
+        cache.put([1; 32], "a", b"1");
+        cache.put([2; 32], "a", b"2");
+        cache.put([3; 32], "b", b"3");
+        cache.learn(
+            "a",
+            &Err::<(), _>(PluginError::Unavailable { reason: "x".into() }),
         );
-        assert_eq!((a.1, b.1), (Answer::Called, Answer::Shared));
-        assert!(a.0.is_err() && b.0.is_err());
-        assert!(cache.is_empty() && cache.in_flight() == 0);
+        assert!(
+            cache.get(&[1; 32], "a").is_some(),
+            "an outage refuses no key"
+        );
+        cache.learn(
+            "a",
+            &Err::<(), _>(PluginError::KeyUnusable {
+                code: "DisabledException".into(),
+            }),
+        );
+        assert!(cache.get(&[1; 32], "a").is_none() && cache.get(&[2; 32], "a").is_none());
+        assert!(
+            cache.get(&[3; 32], "b").is_some(),
+            "another key's entries stay"
+        );
+        cache.put([1; 32], "a", b"1");
+        assert!(
+            cache.get(&[1; 32], "a").is_some(),
+            "a new decryption is kept again"
+        );
+        cache.learn(
+            "a",
+            &Err::<(), _>(PluginError::AccessDenied {
+                code: "AccessDeniedException".into(),
+            }),
+        );
+        assert!(cache.get(&[1; 32], "a").is_none());
+    }
+
+    fn start(cache: &DecryptCache, calls: &Arc<AtomicUsize>, secs: u64) -> Joined {
+        let calls = calls.clone();
+        cache.join_or_start(&[7; 32], "k", move |settle| {
+            detached::spawn(
+                &kms(4),
+                Duration::from_secs(30),
+                move |_, _slot| async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(secs)).await;
+                    Ok(Zeroizing::new(b"7".to_vec()))
+                },
+                move |answer| settle.settle(answer),
+                |_| {},
+            )
+        })
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_request_that_gives_up_hands_the_call_over() {
-        let cache = Arc::new(DecryptCache::new(10));
-        let first = {
-            let cache = cache.clone();
-            tokio::spawn(async move {
-                cache
-                    .get_or_decrypt(&[2; 32], || async {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        plaintext(b"1")
-                    })
-                    .await
-            })
+    async fn concurrent_requests_share_one_call_whose_answer_outlives_them() {
+        let cache = DecryptCache::new(10, HOUR);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let Joined::Started(first) = start(&cache, &calls, 5) else {
+            panic!("first request starts the call")
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let second = {
-            let cache = cache.clone();
-            tokio::spawn(async move {
-                cache
-                    .get_or_decrypt(&[2; 32], || async { plaintext(b"2") })
-                    .await
-            })
+        let Joined::Shared(second) = start(&cache, &calls, 5) else {
+            panic!("second request joins it")
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        first.abort();
-        let (answer, source) = tokio::time::timeout(Duration::from_secs(5), second)
-            .await
-            .expect("not stuck")
-            .expect("joined");
+        let gave_up = tokio::time::timeout(Duration::from_secs(1), first.answer()).await;
+        assert!(gave_up.is_err(), "the first caller gives up");
+        let Joined::Shared(third) = start(&cache, &calls, 5) else {
+            panic!("a retry joins the call still in flight")
+        };
         assert_eq!(
-            (answer.expect("plaintext").as_slice(), source),
-            (&b"2"[..], Answer::Called)
+            third.answer().await.as_deref().map(Vec::as_slice),
+            Ok(&b"7"[..])
         );
-        assert_eq!(cache.in_flight(), 0);
+        drop(second);
+        assert!(
+            matches!(start(&cache, &calls, 5), Joined::Cached(_)),
+            "kept"
+        );
+        assert_eq!((calls.load(Ordering::SeqCst), cache.in_flight()), (1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_arriving_after_the_key_was_refused_is_not_kept() {
+        let cache = DecryptCache::new(10, HOUR);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let Joined::Started(pending) = start(&cache, &calls, 2) else {
+            panic!("starts")
+        };
+        cache.forget_key("k");
+        assert!(pending.answer().await.is_ok(), "its callers get it");
+        assert!(
+            matches!(start(&cache, &calls, 2), Joined::Started(_)),
+            "not kept"
+        );
     }
 }

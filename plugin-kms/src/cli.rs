@@ -55,6 +55,13 @@ pub struct Args {
     )]
     pub kms_max_in_flight: u16,
 
+    /// How long a request waits for AWS KMS before the plugin answers UNAVAILABLE, and the
+    /// latency above which a KMS call counts as a health failure. Keep it below the
+    /// EncryptionConfiguration `timeout` (3s by default). The call itself goes on (at most 10s)
+    /// and a Decrypt's plaintext is cached for the apiserver's retry.
+    #[arg(long, env = "KEYWARDEN_KMS_TIMEOUT", default_value = "2500ms", value_parser = parse_duration)]
+    pub kms_timeout: Duration,
+
     /// Background KMS round trip when no real traffic proved health within this period.
     #[arg(long, env = "KEYWARDEN_KMS_HEALTH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub health_interval: Duration,
@@ -70,6 +77,12 @@ pub struct Args {
         default_value_t = 10_000
     )]
     pub decrypt_cache_size: usize,
+
+    /// How long a decrypted seed is served from memory after the KMS call that produced it
+    /// (reads do not extend it): the most a disabled key or a revoked kms:Decrypt keeps being
+    /// served to a restarted apiserver. `0` disables the cache.
+    #[arg(long, env = "KEYWARDEN_KMS_DECRYPT_CACHE_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub decrypt_cache_ttl: Duration,
 
     /// Replace a socket a live process serves on instead of refusing to start (a DaemonSet's
     /// surge update: the new pod serves before the old one stops); a busy --http-addr is then
@@ -115,6 +128,8 @@ mod tests {
         assert_eq!(args.health_interval, Duration::from_secs(300));
         assert_eq!(args.key_refresh_interval, Duration::from_secs(300));
         assert_eq!(args.decrypt_cache_size, 10_000);
+        assert_eq!(args.decrypt_cache_ttl, Duration::from_secs(3600));
+        assert_eq!(args.kms_timeout, Duration::from_millis(2500));
         assert_eq!(args.kms_max_in_flight, 32);
         assert!(args.decrypt_encryption_contexts.is_empty());
         assert_eq!(args.serve.log_format, LogFormat::Json);
@@ -146,6 +161,8 @@ mod tests {
             &["--key", "k", "--http-addr", "localhost"],
             &["--key", "k", "--decrypt-cache-size", "-1"],
             &["--key", "k", "--kms-max-in-flight", "0"],
+            &["--key", "k", "--kms-timeout", "fast"],
+            &["--key", "k", "--decrypt-cache-ttl", "-1s"],
             &["--key", "k", "--bogus"],
         ] {
             let mut argv = vec!["keywarden-kms"];

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::catalogue;
 use crate::cli::{Args, HttpAddr};
 use crate::envelope::{Context, MAX_KEY_ID};
+use crate::kms::CALL_TIMEOUT;
 
 /// Permission bits of the plugin socket: only the apiserver's user (root) may dial it.
 pub const SOCKET_MODE: u32 = 0o600;
@@ -61,6 +62,10 @@ pub struct Config {
     pub key_refresh_interval: Duration,
     /// Decrypt cache entries.
     pub decrypt_cache_size: usize,
+    /// Longest life of a decrypt cache entry.
+    pub decrypt_cache_ttl: Duration,
+    /// Longest wait of a request for KMS, and the latency above which a call is a failure.
+    pub kms_timeout: Duration,
     /// Drain period after SIGTERM.
     pub shutdown_grace: Duration,
     /// Replace a live socket (and wait for a busy admin port) instead of refusing to start.
@@ -109,6 +114,9 @@ impl TryFrom<&Args> for Config {
         if args.key_refresh_interval.is_zero() {
             return Err(catalogue::zero_key_refresh().into());
         }
+        if args.kms_timeout.is_zero() || args.kms_timeout > CALL_TIMEOUT {
+            return Err(catalogue::bad_kms_timeout(&CALL_TIMEOUT).into());
+        }
         if args.serve.socket.as_os_str().is_empty() {
             return Err(catalogue::empty_socket().into());
         }
@@ -124,6 +132,8 @@ impl TryFrom<&Args> for Config {
             health_interval: args.health_interval,
             key_refresh_interval: args.key_refresh_interval,
             decrypt_cache_size: args.decrypt_cache_size,
+            decrypt_cache_ttl: args.decrypt_cache_ttl,
+            kms_timeout: args.kms_timeout,
             shutdown_grace: args.serve.shutdown_grace,
             take_over_socket: args.take_over_socket,
             resolved_key: None,
@@ -289,6 +299,8 @@ mod tests {
             &["--key", "k", "--encryption-context", "novalue"],
             &["--key", "k", "--encryption-context", "=v"],
             &["--key", "k", "--encryption-context", "a=1,a=2"],
+            &["--key", "k", "--kms-timeout", "0"],
+            &["--key", "k", "--kms-timeout", "11s"],
             &["--key", "k", "--decrypt-encryption-contexts", "a"],
             &["--key", "k", "--decrypt-encryption-contexts", "a=1,a=2"],
             &["--key", "k", "--decrypt-keys", "alias/old"],

@@ -18,6 +18,13 @@
 //!   when real traffic succeeded within it, alternating Encrypt and Decrypt of a fixed value so
 //!   that losing either permission shows up.
 //!
+//! * Real calls run on their own task ([`crate::detached`]), so their outcome is recorded even
+//!   when the apiserver gave up on them. A call KMS has not answered within `--kms-timeout` is a
+//!   failure at that moment, and a call answered only after every request waiting for it had
+//!   given up is one too: a KMS slower than the apiserver's deadline serves nothing, and must
+//!   not look healthy. The checker's probes are bounded by `--kms-timeout` as well, so a hung
+//!   KMS is reported after three of them (a few seconds), not after three full call timeouts.
+//!
 //! `Status` and the HTTP probes only read this state; they never call AWS.
 
 use std::sync::{Arc, Mutex};
@@ -28,7 +35,9 @@ use tokio::time::Instant;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::DecryptCache;
 use crate::catalogue;
+use crate::detached::Evidence;
 use crate::envelope::Context;
 use crate::error::PluginError;
 use crate::keys::KeyRing;
@@ -132,6 +141,28 @@ impl Health {
         }
     }
 
+    /// Records what a call run on its own task says about KMS: slow, or answered after every
+    /// caller left, is a failure; otherwise its answer counts as for [`Health::observe`] (or
+    /// [`Health::observe_decrypt`] for a Decrypt).
+    pub fn record<T>(&self, op: Op, evidence: Evidence<'_, T>) {
+        match evidence {
+            Evidence::Slow(wait) => self.failure(catalogue::operation_failed(
+                op.name(),
+                PluginError::Unavailable {
+                    reason: catalogue::no_answer_within(&wait).to_string(),
+                },
+            )),
+            Evidence::Answered {
+                result: Ok(_),
+                heard: false,
+            } => self.failure(catalogue::answered_too_late(op.name()).to_string()),
+            Evidence::Answered { result, .. } => match op {
+                Op::Encrypt => self.observe(op, result),
+                Op::Decrypt => self.observe_decrypt(result),
+            },
+        }
+    }
+
     /// Records a successful call.
     pub fn success(&self, op: Op) {
         let now = Instant::now();
@@ -232,12 +263,14 @@ impl Health {
 /// The background checker: probes KMS when [`Health::next_probe`] says so, sleeping in
 /// between unless a failure or a suspect Decrypt wakes it. The probe ciphertext is kept (it
 /// protects a constant) for the next Decrypt probe.
+/// Each probe waits at most `wait` (`--kms-timeout`); a probe refused because of the key drops
+/// the key's entries from `cache`.
 pub async fn watch(
     health: Arc<Health>,
     keys: Arc<KeyRing>,
-    kms: Kms,
+    (kms, cache): (Kms, DecryptCache),
     context: Context,
-    interval: Duration,
+    (interval, wait): (Duration, Duration),
     cancel: CancellationToken,
 ) {
     let mut probe: Option<(String, Vec<u8>)> = None;
@@ -251,7 +284,8 @@ pub async fn watch(
                     Some(at) if at > now => at - now,
                     _ => {
                         health.probed();
-                        check(&health, &kms, &context, op, &key, &mut probe).await;
+                        let probe = (op, key.as_str(), &mut probe);
+                        check(&health, (&kms, &cache), &context, probe, wait).await;
                         continue;
                     }
                 }
@@ -267,16 +301,16 @@ pub async fn watch(
 
 async fn check(
     health: &Health,
-    kms: &Kms,
+    (kms, cache): (&Kms, &DecryptCache),
     context: &Context,
-    op: Op,
-    key: &str,
-    probe: &mut Option<(String, Vec<u8>)>,
+    (op, key, probe): (Op, &str, &mut Option<(String, Vec<u8>)>),
+    wait: Duration,
 ) {
     let blob = probe.as_ref().filter(|(k, _)| k == key).map(|(_, b)| b);
     match (op, blob) {
         (Op::Decrypt, Some(blob)) => {
-            let result = kms.decrypt(Some(key), blob, context).await;
+            let result = within(wait, kms.decrypt(Some(key), blob, context)).await;
+            cache.learn(key, &result);
             if let Ok((plaintext, _)) = &result
                 && plaintext.as_slice() != PROBE_PLAINTEXT
             {
@@ -286,7 +320,8 @@ async fn check(
             health.probe_result(Op::Decrypt, &result);
         }
         _ => {
-            let result = kms.encrypt(key, PROBE_PLAINTEXT, context).await;
+            let result = within(wait, kms.encrypt(key, PROBE_PLAINTEXT, context)).await;
+            cache.learn(key, &result);
             health.probe_result(Op::Encrypt, &result);
             if let Ok(blob) = result {
                 *probe = Some((key.to_owned(), blob));
@@ -296,112 +331,18 @@ async fn check(
     tracing::debug!(operation = op.name(), "health probe done");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::KeySpec;
-    use prometheus_client::registry::Registry;
-
-    fn health() -> Health {
-        Health::new(Metrics::register(&mut Registry::default()))
-    }
-
-    fn unusable() -> Result<(), PluginError> {
-        Err(PluginError::KeyUnusable {
-            code: "DisabledException".into(),
+/// `call`'s answer, or `UNAVAILABLE` after `wait` (the call is dropped: a probe's only use is
+/// its outcome, and a probe that took longer than `wait` failed).
+async fn within<T>(
+    wait: Duration,
+    call: impl std::future::Future<Output = Result<T, PluginError>>,
+) -> Result<T, PluginError> {
+    tokio::time::timeout(wait, call).await.unwrap_or_else(|_| {
+        Err(PluginError::Unavailable {
+            reason: catalogue::no_answer_within(&wait).to_string(),
         })
-    }
-
-    #[test]
-    fn recent_success_means_no_probe_until_the_interval() {
-        let health = health();
-        let interval = Duration::from_secs(60);
-        assert_eq!(health.next_probe(interval), (None, Op::Encrypt), "now");
-        health.success(Op::Encrypt);
-        let (at, op) = health.next_probe(interval);
-        assert!(at.expect("scheduled") > Instant::now() + interval / 2);
-        assert_eq!(op, Op::Decrypt, "alternates");
-        health.success(Op::Decrypt);
-        assert_eq!(health.next_probe(interval).1, Op::Encrypt);
-    }
-
-    #[test]
-    fn unhealthy_only_after_consecutive_failures() {
-        let health = health();
-        let keys = KeyRing::new(KeySpec::Key("k".into()), vec![]);
-        assert!(health.reason(&keys).is_some(), "unresolved key");
-        keys.resolved("arn:aws:kms:r:1:key/k".into());
-        assert_eq!(health.reason(&keys), None);
-        for _ in 1..FAILURE_THRESHOLD {
-            health.observe(Op::Encrypt, &unusable());
-            assert_eq!(health.reason(&keys), None, "not yet");
-        }
-        health.observe(Op::Decrypt, &Ok(()));
-        for _ in 1..FAILURE_THRESHOLD {
-            health.observe(Op::Encrypt, &unusable());
-        }
-        assert_eq!(
-            health.reason(&keys),
-            None,
-            "a success in between resets the count"
-        );
-        health.observe(Op::Encrypt, &unusable());
-        let reason = health.reason(&keys).expect("failing");
-        assert!(reason.contains("DisabledException"), "{reason}");
-        let bad_input: Result<(), _> = Err(PluginError::BadCiphertext {
-            code: "InvalidCiphertextException".into(),
-        });
-        health.observe(Op::Decrypt, &bad_input);
-        assert!(health.reason(&keys).is_some(), "bad input is no evidence");
-        health.observe(Op::Decrypt, &Ok(()));
-        assert_eq!(health.reason(&keys), None);
-    }
-
-    #[test]
-    fn failures_are_reprobed_on_a_short_backoff() {
-        let interval = Duration::from_secs(300);
-        let waits: Vec<u64> = (1..=6).map(|n| backoff(n, interval).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
-        assert_eq!(
-            backoff(1, Duration::from_millis(500)),
-            Duration::from_millis(500)
-        );
-        let health = health();
-        health.success(Op::Encrypt);
-        health.failure("Encrypt: AWS KMS unavailable (timeout)".into());
-        let (at, _) = health.next_probe(interval);
-        assert!(at.expect("scheduled") <= Instant::now() + Duration::from_secs(1));
-    }
-
-    #[test]
-    fn a_suspect_decrypt_asks_for_a_probe_but_is_not_a_failure() {
-        let health = health();
-        let keys = KeyRing::new(KeySpec::Key("k".into()), vec![]);
-        keys.resolved("arn:aws:kms:r:1:key/k".into());
-        let interval = Duration::from_secs(300);
-        health.observe(Op::Encrypt, &Ok(()));
-        for _ in 0..10 {
-            health.observe_decrypt(&Err::<(), _>(PluginError::AccessDenied {
-                code: "AccessDeniedException".into(),
-            }));
-        }
-        assert_eq!(
-            health.reason(&keys),
-            None,
-            "one object's refusal is no failure"
-        );
-        let (at, _) = health.next_probe(interval);
-        let at = at.expect("scheduled");
-        assert!(at <= Instant::now() + SUSPECT_GAP, "probe soon");
-        assert!(
-            at + Duration::from_secs(1) >= Instant::now() + SUSPECT_GAP,
-            "not at once after a success"
-        );
-        health.probed();
-        assert!(health.next_probe(interval).0.expect("scheduled") > Instant::now() + SUSPECT_GAP);
-        health.observe_decrypt(&Err::<(), _>(PluginError::Unavailable {
-            reason: "timeout".into(),
-        }));
-        assert_eq!(health.lock().failures, 1, "unreachable KMS is evidence");
-    }
+    })
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@ use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyState;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::aws_error;
@@ -24,9 +24,17 @@ use crate::envelope::Context;
 use crate::error::PluginError;
 use crate::metrics::Metrics;
 
-/// Upper bound of one KMS call including the SDK's retries. The apiserver's own deadline
-/// (EncryptionConfiguration `timeout`, 3 s by default) usually ends a request first.
+/// Upper bound of one KMS call including the SDK's retries (and, for a call run on its own
+/// task, its wait for a slot). A request waits for it at most `--kms-timeout` (2.5 s by
+/// default, below the apiserver's 3 s); the call itself may go on to this bound, so that its
+/// answer still reaches the health state and the decrypt cache (see [`crate::detached`]).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A place among the `--kms-max-in-flight` calls; a call made with it starts at once.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
 
 /// What DescribeKey says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +63,33 @@ impl Kms {
         }
     }
 
+    /// Waits for a place among the calls in flight.
+    pub async fn slot(&self) -> Result<Slot, PluginError> {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map(|permit| Slot { _permit: permit })
+            .map_err(|_| PluginError::Unavailable {
+                reason: "shutting down".into(),
+            })
+    }
+
     /// `kms:Encrypt` of `plaintext` under `key_id` with `context`; returns the CiphertextBlob.
     pub async fn encrypt(
         &self,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &Context,
+    ) -> Result<Vec<u8>, PluginError> {
+        let slot = self.slot().await?;
+        self.encrypt_in(slot, key_id, plaintext, context).await
+    }
+
+    /// [`Kms::encrypt`] in a slot the caller already holds.
+    pub async fn encrypt_in(
+        &self,
+        slot: Slot,
         key_id: &str,
         plaintext: &[u8],
         context: &Context,
@@ -69,7 +101,7 @@ impl Kms {
             .plaintext(Blob::new(plaintext))
             .set_encryption_context(to_sdk(context))
             .send();
-        let output = self.call("Encrypt", request).await?;
+        let output = self.call("Encrypt", slot, request).await?;
         output
             .ciphertext_blob
             .map(Blob::into_inner)
@@ -84,6 +116,18 @@ impl Kms {
         blob: &[u8],
         context: &Context,
     ) -> Result<(Zeroizing<Vec<u8>>, Option<String>), PluginError> {
+        let slot = self.slot().await?;
+        self.decrypt_in(slot, key_id, blob, context).await
+    }
+
+    /// [`Kms::decrypt`] in a slot the caller already holds.
+    pub async fn decrypt_in(
+        &self,
+        slot: Slot,
+        key_id: Option<&str>,
+        blob: &[u8],
+        context: &Context,
+    ) -> Result<(Zeroizing<Vec<u8>>, Option<String>), PluginError> {
         let request = self
             .client
             .decrypt()
@@ -91,7 +135,7 @@ impl Kms {
             .ciphertext_blob(Blob::new(blob))
             .set_encryption_context(to_sdk(context))
             .send();
-        let output = self.call("Decrypt", request).await?;
+        let output = self.call("Decrypt", slot, request).await?;
         let used = output.key_id;
         let plaintext = output
             .plaintext
@@ -103,7 +147,8 @@ impl Kms {
     /// `kms:DescribeKey`: the ARN of the key `key` (id, ARN, alias, alias ARN) names now.
     pub async fn describe(&self, key: &str) -> Result<KeyInfo, PluginError> {
         let request = self.client.describe_key().key_id(key).send();
-        let output = self.call("DescribeKey", request).await?;
+        let slot = self.slot().await?;
+        let output = self.call("DescribeKey", slot, request).await?;
         let meta = output
             .key_metadata
             .ok_or_else(|| catalogue::describe_lacks("key metadata"))?;
@@ -122,6 +167,7 @@ impl Kms {
     async fn call<T, E>(
         &self,
         operation: &'static str,
+        _slot: Slot,
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> Result<T, PluginError>
     where
@@ -130,13 +176,6 @@ impl Kms {
             + std::error::Error
             + 'static,
     {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| PluginError::Unavailable {
-                reason: "shutting down".into(),
-            })?;
         self.metrics.kms_in_flight(1);
         let _done = InFlight(&self.metrics);
         let timer = self.metrics.kms_call(operation);

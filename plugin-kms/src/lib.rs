@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod detached;
 pub mod envelope;
 pub mod error;
 pub mod etcd;

@@ -2,17 +2,23 @@
 //! Decrypt under an allowed key and an acceptable context (through the cache, one KMS call per
 //! ciphertext however many requests want it at once), and the `Status` view of kept state.
 //!
+//! Every KMS call of a request runs on its own task ([`crate::detached`]) and the request waits
+//! for KMS at most `--kms-timeout` once the call is made: whether or not the apiserver is still
+//! waiting, the outcome reaches the health state, and a Decrypt's plaintext the cache.
+//!
 //! Every check that can refuse a Decrypt (format, limits, context, key) runs before KMS is
 //! asked: stored data cannot make the plugin use a key or a context it was not configured for.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::cache::{Answer, CacheKey, DecryptCache, Plaintext};
+use crate::cache::{CacheKey, DecryptCache, Joined, Plaintext};
 use crate::catalogue;
 use crate::context::check_context;
+use crate::detached;
 use crate::envelope::{self, Context, MAX_PLAINTEXT};
 use crate::error::PluginError;
 use crate::health::{Health, Op};
@@ -69,12 +75,14 @@ pub struct Plugin {
     cache: DecryptCache,
     contexts: Contexts,
     metrics: Metrics,
+    /// `--kms-timeout`.
+    wait: Duration,
 }
 
 impl Plugin {
-    /// Assembles the plugin from its parts.
+    /// Assembles the plugin from its parts; a request waits for KMS at most `wait`.
     pub fn new(
-        kms: Kms,
+        (kms, wait): (Kms, Duration),
         keys: Arc<KeyRing>,
         health: Arc<Health>,
         cache: DecryptCache,
@@ -88,6 +96,7 @@ impl Plugin {
             cache,
             contexts,
             metrics,
+            wait,
         }
     }
 
@@ -115,15 +124,14 @@ impl Plugin {
             .current()
             .ok_or_else(|| PluginError::NotReady(self.keys.unresolved().unwrap_or_default()))?;
         let context = &self.contexts.configured;
-        let result = self.kms.encrypt(&key_id, plaintext, context).await;
-        self.health.observe(Op::Encrypt, &result);
-        let blob = result?;
+        let blob = self.encrypt_detached(&key_id, plaintext).await?;
         let ciphertext = match api {
             Api::V2 => envelope::frame(&blob)?,
             Api::V1beta1 => envelope::frame_v1beta1(&blob, &key_id, context)?,
         };
         self.cache.put(
             DecryptCache::key(api.name(), &key_id, context, &ciphertext),
+            &key_id,
             plaintext,
         );
         self.metrics.cache_size(self.cache.len());
@@ -190,8 +198,31 @@ impl Plugin {
             .await
     }
 
+    /// `kms:Encrypt` on its own task: the request waits for KMS at most `--kms-timeout`, the
+    /// outcome reaches health either way, and a refusal of the key drops its cached plaintexts.
+    async fn encrypt_detached(
+        &self,
+        key_id: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PluginError> {
+        let (key, plaintext) = (key_id.to_owned(), Zeroizing::new(plaintext.to_vec()));
+        let context = self.contexts.configured.clone();
+        let (cache, health) = (self.cache.clone(), self.health.clone());
+        let learned = key.clone();
+        detached::spawn(
+            &self.kms,
+            self.wait,
+            move |kms, slot| async move { kms.encrypt_in(slot, &key, &plaintext, &context).await },
+            move |answer| cache.learn(&learned, answer),
+            move |evidence| health.record(Op::Encrypt, evidence),
+        )
+        .answer()
+        .await
+    }
+
     /// The plaintext of `blob` under `key_id`: from the cache, else from one KMS call shared by
-    /// every concurrent request for the same ciphertext.
+    /// every concurrent request for the same ciphertext, run on its own task so that its answer
+    /// is kept (and recorded as health evidence) even when every request gives up on it.
     async fn decrypt_once(
         &self,
         cache_key: CacheKey,
@@ -199,33 +230,47 @@ impl Plugin {
         blob: &[u8],
         context: &Context,
     ) -> Plaintext {
-        let (answer, source) = self
-            .cache
-            .get_or_decrypt(&cache_key, || async {
-                let result = self.kms.decrypt(Some(key_id), blob, context).await;
-                let result = result.and_then(|(plaintext, used)| {
-                    if used.as_deref().is_some_and(|used| used != key_id) {
+        let joined = self.cache.join_or_start(&cache_key, key_id, |settle| {
+            let (key, blob, context) = (key_id.to_owned(), blob.to_vec(), context.clone());
+            let (keys, health) = (self.keys.clone(), self.health.clone());
+            let current = key.clone();
+            detached::spawn(
+                &self.kms,
+                self.wait,
+                move |kms, slot| async move {
+                    let (plaintext, used) =
+                        kms.decrypt_in(slot, Some(&key), &blob, &context).await?;
+                    if used.as_deref().is_some_and(|used| used != key) {
                         return Err(PluginError::BadCiphertext {
                             code: "decrypted under another key".into(),
                         });
                     }
                     Ok(plaintext)
-                });
-                if self.keys.current().as_deref() == Some(key_id) {
-                    self.health.observe_decrypt(&result);
-                }
-                result
-            })
-            .await;
+                },
+                move |answer| settle.settle(answer),
+                move |evidence| {
+                    if keys.current().as_deref() == Some(current.as_str()) {
+                        health.record(Op::Decrypt, evidence);
+                    }
+                },
+            )
+        });
         let entries = self.cache.len();
-        match source {
-            Answer::Cached => self.metrics.cache_lookup(true, entries),
-            Answer::Shared => {
+        let pending = match joined {
+            Joined::Cached(plaintext) => {
+                self.metrics.cache_lookup(true, entries);
+                return Ok(plaintext);
+            }
+            Joined::Shared(pending) => {
                 self.metrics.cache_lookup(false, entries);
                 self.metrics.coalesced();
+                pending
             }
-            Answer::CachedMeanwhile | Answer::Called => self.metrics.cache_lookup(false, entries),
-        }
-        answer
+            Joined::Started(pending) => {
+                self.metrics.cache_lookup(false, entries);
+                pending
+            }
+        };
+        pending.answer().await
     }
 }

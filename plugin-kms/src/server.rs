@@ -45,11 +45,12 @@ pub async fn run(
         keys.resolved(arn.clone());
     }
     let health = Arc::new(Health::new(metrics.clone()));
+    let cache = DecryptCache::new(config.decrypt_cache_size, config.decrypt_cache_ttl);
     let plugin = Arc::new(Plugin::new(
-        kms.clone(),
+        (kms.clone(), config.kms_timeout),
         keys.clone(),
         health.clone(),
-        DecryptCache::new(config.decrypt_cache_size),
+        cache.clone(),
         Contexts {
             configured: config.context.clone(),
             allowed: config.decrypt_contexts.clone(),
@@ -70,9 +71,9 @@ pub async fn run(
     tasks.spawn(health::watch(
         health,
         keys.clone(),
-        kms,
+        (kms, cache),
         config.context.clone(),
-        config.health_interval,
+        (config.health_interval, config.kms_timeout),
         cancel.clone(),
     ));
     tasks.close();
@@ -98,6 +99,8 @@ pub async fn run(
         encryption_context = ?config.context,
         decrypt_encryption_contexts = config.decrypt_contexts.len(),
         kms_max_in_flight = config.kms_max_in_flight,
+        kms_timeout = ?config.kms_timeout,
+        decrypt_cache_ttl = ?config.decrypt_cache_ttl,
         "serving KMS v2 and v1beta1"
     );
     let result = keywarden_runtime::serve(

@@ -45,6 +45,17 @@ keywarden_runtime::catalogue! {
     /// A reason `/readyz` and `Status` report: the last Encrypt or Decrypt (OPERATION) failed
     /// with ERROR, one of the messages here.
     Part fn operation_failed(operation: impl Display, error: impl Display) = "{operation}: {error}";
+    /// REASON of `AWS KMS unavailable`: KMS did not answer within `--kms-timeout` (WAIT). The
+    /// call goes on for up to 10 s; a Decrypt's plaintext is then cached, so kube-apiserver's
+    /// retry is answered from it. Three in a row make the plugin unhealthy: check the network
+    /// path to KMS (VPC endpoint, proxy) and KMS request quotas; raise `--kms-timeout` only
+    /// together with the EncryptionConfiguration `timeout`.
+    Part fn no_answer_within(wait: &std::time::Duration) = "no answer within {wait:?}";
+    /// A reason `/readyz` and `Status` report: KMS answered OPERATION, but only after every
+    /// request waiting for it had given up (their deadline, the apiserver's KMS `timeout`, was
+    /// shorter than KMS took). As for the entry above; the answer is kept for the retry.
+    Part fn answered_too_late(operation: impl Display) =
+        "{operation}: AWS KMS answered after every request had given up";
     /// A reason `/readyz` and `Status` report: the health probe's round trip through KMS gave
     /// back other bytes than it encrypted: report it.
     Part fn probe_mismatch() = "Decrypt: health probe decrypted to the wrong value";

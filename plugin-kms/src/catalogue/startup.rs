@@ -19,6 +19,10 @@ keywarden_runtime::catalogue! {
     ExitStart fn zero_health_interval() = "--health-interval must be greater than 0";
     /// Give a duration such as `5m`.
     ExitStart fn zero_key_refresh() = "--key-refresh-interval must be greater than 0";
+    /// Give a duration such as `2500ms`, below the EncryptionConfiguration `timeout` (3 s by
+    /// default), and at most 10 s.
+    ExitStart fn bad_kms_timeout(limit: &std::time::Duration) =
+        "--kms-timeout must be greater than 0 and at most {limit:?}";
     /// The socket path kube-apiserver's EncryptionConfiguration names.
     ExitStart fn empty_socket() = "--socket must not be empty";
     /// Encryption contexts are `key=value` pairs (FLAG is `--encryption-context` or
