@@ -97,6 +97,7 @@ def test_bad_input_is_rejected_with_precise_codes(start_plugin, client_for, key,
         ("unknown format byte", lambda: c.decrypt(b"\x31" + good.ciphertext[1:], good.key_id, ann), {grpc.StatusCode.INVALID_ARGUMENT}),
         ("ciphertext over 1024 bytes", lambda: c.decrypt(b"\x01" * 1025, good.key_id, ann), {grpc.StatusCode.INVALID_ARGUMENT}),
         ("key_id over 1024 bytes", lambda: c.decrypt(good.ciphertext, "k" * 1025, ann), {grpc.StatusCode.INVALID_ARGUMENT}),
+        ("key_id of 256 KiB", lambda: c.decrypt(good.ciphertext, "k" * 262144, ann), {grpc.StatusCode.INVALID_ARGUMENT}),
         ("empty key_id", lambda: c.decrypt(good.ciphertext, "", ann), {grpc.StatusCode.INVALID_ARGUMENT}),
         ("annotation key not an FQDN", lambda: c.decrypt(good.ciphertext, good.key_id, {**ann, "foo": b"1"}), {grpc.StatusCode.INVALID_ARGUMENT}),
         (
@@ -111,6 +112,9 @@ def test_bad_input_is_rejected_with_precise_codes(start_plugin, client_for, key,
         say(f"{name}: {code.name} ({message})")
         assert code in codes, f"{name}: {code} {message}"
     assert c.decrypt(good.ciphertext, good.key_id, ann) == SEED
+    longest = max(len(line) for line in plugin.log_path.read_bytes().splitlines())
+    say(f"longest log line: {longest} bytes")
+    assert longest < 4096, "the log quotes a bounded prefix of the request's fields"
     st = c.status()
     say(f"afterwards: still serving, Status healthz {st.healthz!r}")
     assert st.healthz == "ok", "bad input is not a health problem"

@@ -6,6 +6,7 @@
 //! once KMS has it, and the plaintext of a Decrypt response once it has been encoded (the
 //! response holds it in a [`wiping`] buffer).
 
+use keywarden_runtime::catalogue::prefix;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -47,6 +48,10 @@ impl KmsService {
         uid: &str,
         result: Result<T, PluginError>,
     ) -> Result<Response<T>, Status> {
+        // The request's own fields are logged as a bounded prefix: they are checked after the
+        // span opens (a key id of up to 1 KiB is valid, the gRPC limit allows megabytes).
+        let uid = prefix(uid);
+        let uid = uid.as_str();
         match result {
             Ok(response) => {
                 self.metrics.operation(api.name(), operation, "ok");
@@ -70,12 +75,13 @@ impl KmsService {
 }
 
 /// The span of one Encrypt or Decrypt: its API, operation, request id (the apiserver's `uid`
-/// when it sends one) and, once known, the key id. Never plaintext, ciphertext or annotations.
+/// when it sends one) and, once known, the key id, each as a bounded prefix. Never plaintext,
+/// ciphertext or annotations.
 fn request_span(api: Api, operation: &'static str, uid: &str) -> tracing::Span {
     let request_id = if uid.is_empty() {
         keywarden_runtime::telemetry::request_id()
     } else {
-        uid.to_owned()
+        prefix(uid)
     };
     tracing::info_span!(
         "kms",
@@ -113,7 +119,7 @@ impl v2::key_management_service_server::KeyManagementService for KmsService {
     ) -> Result<Response<v2::DecryptResponse>, Status> {
         let request = request.into_inner();
         let span = request_span(Api::V2, "decrypt", &request.uid);
-        span.record("key_id", request.key_id.as_str());
+        span.record("key_id", prefix(&request.key_id).as_str());
         let result = self
             .plugin
             .decrypt_v2(&request.ciphertext, &request.key_id, &request.annotations)
