@@ -49,15 +49,21 @@ pub(super) fn read(text: &str) -> Result<Value, String> {
     read_with(text, &OBJECTS)?
         .into_iter()
         .next()
+        .flatten()
         .ok_or_else(catalogue::yaml_empty)
 }
 
 /// Reads every document of a manifest (an empty document is null), or says what is wrong.
 pub(crate) fn read_manifest(text: &str) -> Result<Vec<Value>, String> {
-    read_with(text, &MANIFEST)
+    let documents = read_with(text, &MANIFEST)?;
+    Ok(documents
+        .into_iter()
+        .map(|d| d.unwrap_or(Value::Null))
+        .collect())
 }
 
-fn read_with(text: &str, rules: &Rules) -> Result<Vec<Value>, String> {
+/// Every document's value (`None` when it holds none).
+fn read_with(text: &str, rules: &Rules) -> Result<Vec<Option<Value>>, String> {
     let mut builder = Builder::default();
     let mut documents = Vec::new();
     let mut started = 0usize;
@@ -82,7 +88,7 @@ fn read_with(text: &str, rules: &Rules) -> Result<Vec<Value>, String> {
                 if !builder.stack.is_empty() {
                     return Err(at(catalogue::yaml_malformed()));
                 }
-                documents.push(builder.root.take().unwrap_or(Value::Null));
+                documents.push(builder.root.take());
             }
             Event::Alias(_) => return Err(at(catalogue::yaml_alias())),
             Event::Scalar(value, style, anchor, tag) => {
