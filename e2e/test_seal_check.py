@@ -6,7 +6,13 @@ inline `ciphertext`, namespace-bound. The plaintext data key is nowhere in what
 `seal` writes or prints. `check` validates a SecretProviderClass offline (no
 AWS call) with the Mount rules, refuses bad manifests with exit 1 and a
 one-line reason, and with `--out` fetches for real into a directory with the
-atomic-writer layout, sealed objects and jmesPath fields included.
+atomic-writer layout, sealed objects and jmesPath fields included, private to the
+user (files 0600 or narrower, directories 0700, read with os.stat). Inputs are
+bounded before they are read whole (the kernel's rusage of the one command
+gives its peak memory): an alias bomb, a 4 MiB manifest, `/dev/zero` to
+`check` and to `seal`. Neither command replaces what it did not write: a
+Kubernetes volume given to `check --out`, an existing file or a symlink given
+to `seal --out` stay byte for byte.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -25,6 +32,9 @@ from harness.aws import MotoEndpoint, Seeder
 from harness.checks import assert_atomic_layout, assert_mount_fails
 from harness.driver import Driver, Pod
 from harness.spc import manifest, parameters
+
+
+MiB = 1024 * 1024
 
 
 def secret(label: str) -> bytes:
@@ -230,15 +240,21 @@ def test_check_out_fetches_sealed_and_jmespath(aws: MotoEndpoint, seed: Seeder, 
     assert f"s3://{bucket}/app/db.kws version {put['VersionId']}" in run.stdout
     counts = aws.requests.counts(mark)
     assert counts[("kms", "Decrypt")] == 1, counts
-    assert_atomic_layout(out)
+    generation = assert_atomic_layout(out)
     got = {p: (c, m) for p, (c, m) in writer.read_visible_files(out).items()}
     say(f"files: { {p: oct(m) for p, (_, m) in got.items()} }")
+    # The class asks 0440 and 0644 for pods; on the operator's disk nothing is wider than 0600.
     assert got == {
-        "db/creds.json": (body, 0o440),
+        "db/creds.json": (body, 0o400),
         "db/password": (doc["password"].encode(), 0o400),
-        "user": (b"billing", 0o440),
-        "plain": (b"plain-value", 0o644),
+        "user": (b"billing", 0o400),
+        "plain": (b"plain-value", 0o600),
     }
+    modes = {p: stat.S_IMODE(os.lstat(p).st_mode) for p in (out, out / generation, out / generation / "db")}
+    say(f"directories: { {str(p.relative_to(tmp_path)): oct(m) for p, m in modes.items()} }")
+    assert set(modes.values()) == {0o700}, "--out (created here), the generation and db/ are the user's alone"
+    for path in ("db/creds.json", "db/password", "user", "plain"):
+        assert os.stat(out / generation / path).st_mode & 0o077 == 0, path
 
     other = tmp_path / "other-ns"
     mark = aws.requests.mark()
@@ -290,3 +306,137 @@ def test_check_out_refuses_a_directory_it_did_not_write(aws: MotoEndpoint, seed:
     assert (fresh / "notes.txt").read_bytes() == b"added later", "a foreign file next to ..data stays"
     assert writer.generations(fresh) == [os.readlink(fresh / "..data")], "one generation, nothing left over"
     say("held: a directory check --out wrote is rewritten; a file added there later is kept")
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry under `root`, not following links: kind, mode, and a link's target or a file's bytes."""
+    found: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = os.lstat(path)
+            rel = str(path.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                found[rel] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                found[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                found[rel] = ("file", stat.S_IMODE(st.st_mode), path.read_bytes())
+    return found
+
+
+def test_check_out_refuses_a_kubernetes_volume_and_keeps_it(aws: MotoEndpoint, seed: Seeder, bucket: str,
+                                                            tmp_path: Path, say) -> None:
+    seed.put(bucket, "app/app.conf", b"fetched-value")
+    spc = tmp_path / "spc.yaml"
+    spc.write_text(manifest([{"objectName": f"s3://{bucket}/app/app.conf"}], name="app", namespace="shop"))
+    # Exactly what kubelet's AtomicWriter leaves for a ConfigMap volume with one key.
+    out = tmp_path / "configmap-volume"
+    generation = "..2024_05_01_10_20_30.123"
+    (out / generation).mkdir(parents=True)
+    (out / generation / "app.conf").write_bytes(b"the user's own config\n")
+    os.symlink(generation, out / "..data")
+    os.symlink("..data/app.conf", out / "app.conf")
+    before = tree_snapshot(out)
+    mark = aws.requests.mark()
+    run = commands.check(aws.env(), spc, out=out)
+    say(f"check --out {out.name} (kubelet layout) -> exit {run.returncode}, stderr {run.stderr.strip()!r}")
+    assert run.returncode == 1 and run.stdout == "", run.describe()
+    assert len(run.stderr.strip().splitlines()) == 1, f"a one-line error: {run.stderr!r}"
+    assert f'--out: target path "{out}": ..data points to "{generation}", a generation this writer did not make' \
+        in run.stderr, run.stderr
+    assert aws_calls(aws, mark) == [], "refused before any AWS call"
+    assert tree_snapshot(out) == before, "every file, link and target as it was, byte for byte"
+    assert (out / "app.conf").read_bytes() == b"the user's own config\n"
+    say(f"held: refused naming ..data's target, no AWS call, {len(before)} entries unchanged")
+
+
+def alias_bomb(n: int) -> str:
+    """One anchor of `n` scalars and `n` aliases of it: n² scalars once expanded."""
+    return ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n  anchor: &a [" + "x," * n + "]\n"
+            + "  many:\n" + "    - *a\n" * n)
+
+
+def test_check_refuses_yaml_aliases_before_expanding_them(aws: MotoEndpoint, bucket: str, tmp_path: Path,
+                                                          say) -> None:
+    spc = tmp_path / "bomb.yaml"
+    spc.write_text(alias_bomb(12_000) + "---\n" + manifest([{"objectName": f"s3://{bucket}/k"}]))
+    run, peak = commands.run_measured(["check", "--spc", str(spc)], aws.env())
+    say(f"{spc.stat().st_size} bytes, 12,000 aliases of 12,000 scalars -> exit {run.returncode}, "
+        f"peak RSS {peak / MiB:.0f} MiB, stderr {run.stderr.strip()!r}")
+    assert run.returncode == 1 and run.stdout == "", run.describe()
+    assert len(run.stderr.strip().splitlines()) == 1, f"a one-line error: {run.stderr!r}"
+    assert "the manifest's YAML is refused: uses a YAML anchor (&), which is not allowed (line 5" in run.stderr, \
+        run.stderr
+    # Expanded, the aliases are 144 million scalars: gigabytes.
+    assert peak < 64 * MiB, f"peak RSS {peak / MiB:.0f} MiB"
+    say("held: refused at the anchor, before any alias was expanded")
+
+
+def test_check_reads_no_more_than_the_manifest_limit(aws: MotoEndpoint, bucket: str, tmp_path: Path,
+                                                     say) -> None:
+    big = tmp_path / "big.yaml"
+    # A valid manifest, padded past 4 MiB with a comment.
+    big.write_text(manifest([{"objectName": f"s3://{bucket}/k"}]) + "# " + "x" * (4 * MiB) + "\n")
+    run = commands.check(aws.env(), big)
+    say(f"{big.stat().st_size} bytes -> exit {run.returncode}, stderr {run.stderr.strip()!r}")
+    assert run.returncode == 1 and run.stdout == "", run.describe()
+    assert f"{big} is larger than 4194304 bytes (MAX_MANIFEST_BYTES)" in run.stderr, run.stderr
+    # Endless input: read whole, it would never end.
+    run, peak = commands.run_measured(["check", "--spc", "/dev/zero"], aws.env())
+    say(f"--spc /dev/zero -> exit {run.returncode}, peak RSS {peak / MiB:.0f} MiB, stderr {run.stderr.strip()!r}")
+    assert run.returncode == 1, run.describe()
+    assert "/dev/zero is larger than 4194304 bytes (MAX_MANIFEST_BYTES)" in run.stderr, run.stderr
+    assert peak < 64 * MiB, f"peak RSS {peak / MiB:.0f} MiB"
+    say("held: both refused naming the limit; /dev/zero read only to the limit")
+
+
+def test_seal_input_is_bounded(aws: MotoEndpoint, kms_key: dict, tmp_path: Path, say) -> None:
+    out = tmp_path / "zero.kws"
+    mark = aws.requests.mark()
+    run, peak = commands.run_measured(["seal", "--key", kms_key["KeyId"], "--in", "/dev/zero", "--out", str(out)],
+                                      aws.env())
+    say(f"seal --in /dev/zero -> exit {run.returncode}, peak RSS {peak / MiB:.0f} MiB, "
+        f"stderr {run.stderr.strip()!r}")
+    assert run.returncode == 1 and run.stdout == "", run.describe()
+    assert "the plaintext from /dev/zero is larger than 1048576 bytes (--max-object-bytes)" in run.stderr, run.stderr
+    assert aws_calls(aws, mark) == [], "refused before KMS"
+    assert not out.exists()
+    assert peak < 64 * MiB, f"peak RSS {peak / MiB:.0f} MiB"
+    run = commands.seal(aws.env(), kms_key["KeyId"], out, plaintext=b"x" * (MiB + 1))
+    assert run.returncode == 1 and "larger than 1048576 bytes" in run.stderr, run.describe()
+    run = commands.seal(aws.env(), kms_key["KeyId"], out, plaintext=b"x" * 2000, extra=["--max-object-bytes", "1000"])
+    assert run.returncode == 1 and "larger than 1000 bytes" in run.stderr, run.describe()
+    assert not out.exists()
+    say("held: input over the object limit refused naming it, before any KMS call, nothing written")
+
+
+def test_seal_never_replaces_or_follows_without_force(aws: MotoEndpoint, seed: Seeder, kms_key: dict,
+                                                      tmp_path: Path, say) -> None:
+    existing = tmp_path / "existing.kws"
+    existing.write_bytes(b"an earlier sealed object")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"a file the link points to")
+    link = tmp_path / "link.kws"
+    os.symlink(victim, link)
+    dangling = tmp_path / "dangling.kws"
+    os.symlink(tmp_path / "nowhere", dangling)
+    before = tree_snapshot(tmp_path)
+    mark = aws.requests.mark()
+    for out in (existing, link, dangling):
+        run = commands.seal(aws.env(), kms_key["KeyId"], out, plaintext=b"new secret")
+        say(f"seal --out {out.name} -> exit {run.returncode}, stderr {run.stderr.strip()!r}")
+        assert run.returncode == 1 and run.stdout == "", run.describe()
+        assert f"{out} already exists" in run.stderr and "--force" in run.stderr, run.stderr
+    assert aws_calls(aws, mark) == [], "refused before KMS"
+    assert tree_snapshot(tmp_path) == before, "nothing replaced, nothing created through a link"
+
+    value = secret("forced")
+    for out in (existing, link):
+        run = commands.seal(aws.env(), kms_key["KeyId"], out, plaintext=value, extra=["--force"])
+        assert run.returncode == 0, run.describe()
+        assert not out.is_symlink() and sealer.open_sealed(seed.kms, out.read_bytes()) == value
+    assert victim.read_bytes() == b"a file the link points to", "--force replaces the link, not its target"
+    assert sorted(os.listdir(tmp_path)) == ["dangling.kws", "existing.kws", "link.kws", "victim"], \
+        "no temporary file left"
+    say("held: an existing file, a symlink and a dangling symlink are left alone; --force replaces the entry itself")

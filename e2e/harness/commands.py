@@ -10,7 +10,10 @@ its stdout and stderr as text.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +62,49 @@ def run(args: list[str], aws_env: dict[str, str], stdin: bytes | None = None, cw
     )
 
 
+# Runs argv[2:], then writes its peak RSS (KiB) and exit code to the file argv[1]. A fresh
+# interpreter forks it: a child forked straight from the test process would count the test
+# process's own memory (the kernel records the RSS of the image an exec replaces). Its address
+# space is capped at 4 GiB, so a command that reads without bound fails its allocation instead
+# of pushing the shared machine into the OOM killer.
+_MEASURE = """
+import os, resource, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
+def run_measured(args: list[str], aws_env: dict[str, str], stdin: bytes = b"") -> tuple[Run, int]:
+    """`run`, and the command's peak resident memory in bytes, from the kernel's rusage of that
+    one process (`wait4`), not from anything the command says about itself. The figure includes
+    the small launcher it is forked from (a fresh Python, about 10 MiB)."""
+    argv = [str(ProviderProcess.installed_binary()), *args]
+    with tempfile.TemporaryDirectory() as scratch:
+        result = Path(scratch) / "rusage"
+        proc = subprocess.Popen([sys.executable, "-c", _MEASURE, str(result), *argv], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env(aws_env),
+                                start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(stdin, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # The same bound as `run`: the command and its launcher are killed together.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        maxrss_kib, returncode = (int(x) for x in result.read_text().split())
+    run_ = Run(argv=argv, returncode=returncode, stdout=stdout.decode("utf-8", "replace"),
+               stderr=stderr.decode("utf-8", "replace"))
+    return run_, maxrss_kib * 1024
+
+
 def seal(
     aws_env: dict[str, str],
     key: str,
@@ -68,6 +114,7 @@ def seal(
     context: dict[str, str] | None = None,
     namespace: str | None = None,
     sse_kms_key: str | None = None,
+    extra: list[str] | None = None,
 ) -> Run:
     """`seal --key KEY [--context k=v]... [--namespace NS] --in FILE|- --out OUT`.
 
@@ -81,7 +128,7 @@ def seal(
     args += ["--in", str(in_file) if in_file is not None else "-", "--out", str(out)]
     if sse_kms_key is not None:
         args += ["--sse-kms-key", sse_kms_key]
-    return run(args, aws_env, stdin=plaintext)
+    return run(args + (extra or []), aws_env, stdin=plaintext)
 
 
 def check(

@@ -127,14 +127,14 @@ pub struct ServeArgs {
     pub mount_timeout: Duration,
 
     /// Largest object, in bytes; enforced while streaming.
-    #[arg(long, env = "KEYWARDEN_MAX_OBJECT_BYTES", default_value_t = 1_048_576)]
+    #[arg(long, env = "KEYWARDEN_MAX_OBJECT_BYTES", default_value_t = crate::limits::DEFAULT_MAX_OBJECT_BYTES)]
     pub max_object_bytes: usize,
 
     /// Largest Mount response, in bytes (the driver's default receive limit is 4 MiB).
     #[arg(
         long,
         env = "KEYWARDEN_MAX_RESPONSE_BYTES",
-        default_value_t = 4_194_304
+        default_value_t = crate::limits::DEFAULT_MAX_RESPONSE_BYTES
     )]
     pub max_response_bytes: usize,
 

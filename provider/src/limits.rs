@@ -50,6 +50,25 @@ pub const MAX_YAML_DEPTH: usize = 8;
 /// Most YAML nodes (scalars, lists, maps) in the `objects` parameter.
 pub const MAX_YAML_NODES: usize = 16 * 1024;
 
+/// Largest manifest `check --spc` reads: at most this many bytes plus one are read, so a larger
+/// file (or a device such as `/dev/zero`) is refused without being read whole. A rendered chart
+/// of many documents fits many times over.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Deepest nesting of lists and maps in a manifest `check` reads (a Deployment needs about 12).
+pub const MAX_MANIFEST_DEPTH: usize = 64;
+
+/// Most YAML nodes over all documents of a manifest `check` reads; with anchors and aliases
+/// refused, the values built stay within a small multiple of the file's size.
+pub const MAX_MANIFEST_NODES: usize = 256 * 1024;
+
+/// Default of `--max-object-bytes`: the largest object a Mount reads, and so the largest input
+/// `seal` accepts (a larger sealed object could never be mounted).
+pub const DEFAULT_MAX_OBJECT_BYTES: usize = 1024 * 1024;
+
+/// Default of `--max-response-bytes` (the driver's default gRPC receive limit).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Quoting bounded prefixes of the input in messages is shared with the KMS plugin.
 pub use keywarden_runtime::catalogue::{QUOTE_BYTES, clip, prefix, quote};
 

@@ -14,7 +14,7 @@ use crate::mount_path::{self, PathSet};
 mod failover;
 mod managed;
 mod s3_url;
-mod yaml;
+pub(crate) mod yaml;
 
 use failover::RawFailover;
 pub use failover::Replica;

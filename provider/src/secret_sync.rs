@@ -6,6 +6,7 @@
 
 use anyhow::bail;
 use serde::Deserialize;
+use serde_json::Value;
 
 /// `maxLength` of `sourcePath` and `targetKey` in the CRD.
 pub const MAX_SOURCE_PATH: usize = 253;
@@ -83,11 +84,11 @@ struct Data {
     target_key: String,
 }
 
-/// Checks every SecretSync among `documents` that names the class `spc` in `namespace`
-/// against the files the class produces; returns a line per SecretSync for the report, or the
-/// first `sourcePath`/`targetKey` that can never sync.
+/// Checks every SecretSync among `documents` (the manifest, read once) that names the class
+/// `spc` in `namespace` against the files the class produces; returns a line per SecretSync for
+/// the report, or the first `sourcePath`/`targetKey` that can never sync.
 pub fn check(
-    documents: &[serde_yaml::Value],
+    documents: &[Value],
     spc: &str,
     namespace: &str,
     files: &[&str],
@@ -97,7 +98,7 @@ pub fn check(
         if value.get("kind").and_then(|k| k.as_str()) != Some("SecretSync") {
             continue;
         }
-        let doc: Doc = serde_yaml::from_value(value.clone())
+        let doc = Doc::deserialize(value)
             .map_err(|e| anyhow::anyhow!(crate::catalogue::secret_sync_shape(e)))?;
         let doc_namespace = doc.metadata.namespace.as_deref().unwrap_or(namespace);
         if doc.spec.secret_provider_class_name != spc || doc_namespace != namespace {
@@ -191,10 +192,8 @@ mod tests {
         assert!(!fits_source_path(&"a".repeat(254)));
     }
 
-    fn docs(yaml: &str) -> Vec<serde_yaml::Value> {
-        serde_yaml::Deserializer::from_str(yaml)
-            .map(|d| serde_yaml::Value::deserialize(d).expect("yaml"))
-            .collect()
+    fn docs(yaml: &str) -> Vec<Value> {
+        crate::objects::yaml::read_manifest(yaml).expect("yaml")
     }
 
     const SYNC: &str = "kind: SecretSync\nmetadata: {name: s, namespace: team-a}\nspec:\n  \

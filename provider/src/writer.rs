@@ -13,6 +13,11 @@
 //!   for the whole write, including the clean-up of a stopped write.
 //! - `..data` is accepted only as a symlink to a generation directory directly inside the
 //!   target; a target without `..data` must be empty (but for what this writer abandoned).
+//!   For a pod's volume that generation may be the Kubernetes atomic writer's (the driver wrote
+//!   the volume before); for `check --out` ([`Rules::CHECK_OUT`]) only the writer's own, so a
+//!   ConfigMap, Secret or projected volume's directory is refused, never replaced.
+//! - `check --out` writes onto an operator's disk, so its files are narrowed to 0600 and its
+//!   directories are 0700 whatever the SecretProviderClass asks for pods.
 //! - Only the writer's own entries are removed: links of the previous generation's top-level
 //!   names that are no longer in the set, the previous generation, and generations or temporary
 //!   links of its own naming that `..data` does not name (left by a crash or a stopped write).
@@ -118,11 +123,57 @@ impl Drop for StopWhenDropped {
     }
 }
 
+/// Who the files are for: what the writer accepts to replace in the target, and how widely
+/// readable it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Write outside tmpfs too.
+    allow_non_tmpfs: bool,
+    /// Accept a `..data` that names a generation of the Kubernetes atomic writer.
+    kubernetes_generations: bool,
+    /// The widest permission bits a file gets; the requested mode is narrowed to them.
+    max_file_mode: u32,
+    /// Mode of the directories the writer creates.
+    dir_mode: u32,
+}
+
+impl Rules {
+    /// A pod's volume (`--write-mode provider`): on tmpfs unless `allow_non_tmpfs`, files with
+    /// the modes asked for, directories 0755, and a volume the driver wrote before (the
+    /// Kubernetes atomic writer's `..YYYY_MM_DD_HH_MM_SS.<suffix>` generation) is taken over.
+    pub const fn volume(allow_non_tmpfs: bool) -> Self {
+        Self {
+            allow_non_tmpfs,
+            kubernetes_generations: true,
+            max_file_mode: 0o7777,
+            dir_mode: 0o755,
+        }
+    }
+
+    /// An operator's directory (`check --out`), on any file system: only what an earlier
+    /// `check --out` wrote is replaced, files are at most 0600 and directories 0700.
+    pub const CHECK_OUT: Self = Self {
+        allow_non_tmpfs: true,
+        kubernetes_generations: false,
+        max_file_mode: 0o600,
+        dir_mode: 0o700,
+    };
+
+    fn file_mode(&self, mode: u32) -> u32 {
+        mode & self.max_file_mode
+    }
+}
+
 /// Checks, before anything is fetched, that `target` is a directory (not a symlink) on tmpfs
 /// (unless `allow_non_tmpfs`) that the writer may write into. `write_all` checks again.
 pub fn check_target(target: &Path, allow_non_tmpfs: bool) -> Result<(), WriteError> {
-    let dir = open_target(target, allow_non_tmpfs)?;
-    Layout::read(&dir, target).map(drop)
+    check_target_with(target, Rules::volume(allow_non_tmpfs))
+}
+
+/// [`check_target`] under `rules`.
+pub fn check_target_with(target: &Path, rules: Rules) -> Result<(), WriteError> {
+    let dir = open_target(target, rules.allow_non_tmpfs)?;
+    Layout::read(&dir, target, rules.kubernetes_generations).map(drop)
 }
 
 fn open_target(target: &Path, allow_non_tmpfs: bool) -> Result<OwnedFd, WriteError> {
@@ -141,16 +192,27 @@ fn open_target(target: &Path, allow_non_tmpfs: bool) -> Result<OwnedFd, WriteErr
     Ok(dir)
 }
 
-/// Replaces the files in `target` with `files`. Returns false when nothing changed.
+/// Replaces the files in `target` (a pod's volume) with `files`. Returns false when nothing
+/// changed.
 pub fn write_all(
     target: &Path,
     files: &[FileToWrite<'_>],
     allow_non_tmpfs: bool,
     stop: &Stop,
 ) -> Result<bool, WriteError> {
-    let dir = lock(open_target(target, allow_non_tmpfs)?, target, stop)?;
+    write_with(target, files, Rules::volume(allow_non_tmpfs), stop)
+}
+
+/// [`write_all`] under `rules`.
+pub fn write_with(
+    target: &Path,
+    files: &[FileToWrite<'_>],
+    rules: Rules,
+    stop: &Stop,
+) -> Result<bool, WriteError> {
+    let dir = lock(open_target(target, rules.allow_non_tmpfs)?, target, stop)?;
     let dir: &OwnedFd = &dir;
-    let layout = Layout::read(dir, target)?;
+    let layout = Layout::read(dir, target, rules.kubernetes_generations)?;
     for (name, kind) in &layout.abandoned {
         // Best effort: a later write tries again.
         let _ = match kind {
@@ -159,7 +221,7 @@ pub fn write_all(
         };
     }
     if let Some(current) = &layout.current
-        && layout::unchanged(dir, current, files, &layout)
+        && layout::unchanged(dir, current, files, &layout, |mode| rules.file_mode(mode))
     {
         return Ok(false);
     }
@@ -171,14 +233,20 @@ pub fn write_all(
         ));
     }
 
-    let generation = Generation::create(dir, target)?;
+    let generation = Generation::create(dir, target, rules.dir_mode)?;
     for file in files {
         if stop.is_stopped() {
             return Err(WriteError::Stopped(target.to_owned()));
         }
         let path = target.join(&generation.name).join(file.path);
-        fsat::create_file(&generation.dir, file.path, file.mode, file.contents)
-            .map_err(io_at("create", &path))?;
+        fsat::create_file(
+            &generation.dir,
+            file.path,
+            rules.file_mode(file.mode),
+            rules.dir_mode,
+            file.contents,
+        )
+        .map_err(io_at("create", &path))?;
     }
     if stop.is_stopped() {
         return Err(WriteError::Stopped(target.to_owned()));
@@ -236,9 +304,9 @@ struct Generation<'a> {
 }
 
 impl<'a> Generation<'a> {
-    fn create(parent: &'a OwnedFd, target: &Path) -> Result<Self, WriteError> {
+    fn create(parent: &'a OwnedFd, target: &Path, mode: u32) -> Result<Self, WriteError> {
         let (name, dir) = fresh(target, "create", layout::generation_name, |name| {
-            fsat::create_dir_at(parent, name, 0o755)
+            fsat::create_dir_at(parent, name, mode)
         })?;
         Ok(Self {
             parent,
@@ -292,3 +360,6 @@ fn fresh<T>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod check_out_tests;

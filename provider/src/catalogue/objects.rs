@@ -21,10 +21,13 @@ keywarden_runtime::catalogue! {
     Part fn yaml_documents() = "holds more than one YAML document";
     /// An object spec names the same key twice: keep one.
     Part fn yaml_repeated_key(key_q: &str) = "repeats the key {key_q}";
-    /// `objects` nests deeper than an object spec needs (4 levels): a mistake or an attack.
-    Part fn yaml_too_deep(limit: usize) = "nests lists and maps deeper than {limit} (MAX_YAML_DEPTH)";
-    /// `objects` has more nodes than any real list of object specs.
-    Part fn yaml_too_many_nodes(limit: usize) = "has more than {limit} YAML nodes (MAX_YAML_NODES)";
+    /// `objects` nests deeper than an object spec needs (4 levels; `MAX_YAML_DEPTH`), or a
+    /// manifest given to `check` deeper than any Kubernetes object (`MAX_MANIFEST_DEPTH`): a
+    /// mistake or an attack.
+    Part fn yaml_too_deep(limit: usize, name: &str) = "nests lists and maps deeper than {limit} ({name})";
+    /// `objects` has more nodes than any real list of object specs (`MAX_YAML_NODES`), or a
+    /// manifest more than `check` reads (`MAX_MANIFEST_NODES`): check one manifest at a time.
+    Part fn yaml_too_many_nodes(limit: usize, name: &str) = "has more than {limit} YAML nodes ({name})";
     /// A map key that is a list or a map (`? [a]: b`): object spec keys are plain names.
     Part fn yaml_complex_key() = "uses a list or map as a map key";
     /// A map key with no text: check the indentation of the spec.

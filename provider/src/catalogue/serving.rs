@@ -79,6 +79,22 @@ keywarden_runtime::catalogue! {
     /// The sealed object could not be uploaded (REASON has AWS's error): check `s3:PutObject`
     /// and, for SSE-KMS buckets, `kms:GenerateDataKey` on the bucket's key.
     ExitCommand fn upload_failed(out: &str, reason: impl Display) = "uploading to {out}: {reason}";
+    /// `seal` refuses input larger than `--max-object-bytes` (default 1 MiB, as the provider's):
+    /// a larger sealed object could never be mounted. Raise both together if the provider runs
+    /// with a larger limit.
+    ExitCommand fn plaintext_too_big(what: &str, limit: usize) =
+        "{what} is larger than {limit} bytes (--max-object-bytes): the sealed object could never be mounted";
+    /// The plaintext fits, but with the sealed header it does not: shorten the plaintext or the
+    /// encryption context, or raise `--max-object-bytes` here and in the provider.
+    ExitCommand fn sealed_too_big(size: usize, limit: usize) =
+        "the sealed object would be {size} bytes, over --max-object-bytes ({limit}): the provider could never mount it";
+    /// `seal --out FILE` never truncates an existing file or writes through a symlink: pick a
+    /// new name, or give `--force` to replace the file (a symlink is then replaced, not
+    /// followed).
+    ExitCommand fn out_exists(path: impl Display) =
+        "{path} already exists (a file or a symlink); seal replaces it only with --force";
+    /// `seal --out` with `--force` needs a file name to write beside and rename over.
+    ExitCommand fn out_not_file(path: impl Display) = "{path} does not name a file";
     /// A file could not be read or written (the reason follows).
     Part fn reading(what: impl Display) = "reading {what}";
     /// As for the entry above.
@@ -94,13 +110,20 @@ keywarden_runtime::catalogue! {
     ExitCommand fn wrong_provider(provider_q: &str) = "spec.provider is {provider_q}; it must be \"keywarden\"";
     /// As in the cluster, every parameter is a string: quote it.
     ExitCommand fn parameter_not_string(key: &str) = "spec.parameters.{key} must be a string (quote it in YAML)";
-    /// The file is not YAML.
-    Part fn manifest_not_yaml() = "the manifest is not valid YAML";
+    /// The file is not YAML, or uses YAML `check` does not read (REASON says which, with the
+    /// line): anchors, aliases and tags are refused, as in `objects`, because they let a small
+    /// file expand into gigabytes; write the values out. Depth and node count are bounded
+    /// (`MAX_MANIFEST_DEPTH`, `MAX_MANIFEST_NODES`).
+    ExitCommand fn manifest_yaml(reason: String) = "the manifest's YAML is refused: {reason}";
+    /// `check` reads one manifest file of at most `MAX_MANIFEST_BYTES` (4 MiB); split a larger
+    /// file and check the file that holds the SecretProviderClass.
+    ExitCommand fn manifest_too_big(path: impl Display, limit: usize) =
+        "{path} is larger than {limit} bytes (MAX_MANIFEST_BYTES)";
     /// The SecretProviderClass lacks `spec.provider` or `spec.parameters`, or has the wrong
     /// types.
     Part fn manifest_shape() = "the SecretProviderClass does not have the expected shape";
     /// The file holds no document of kind SecretProviderClass.
-    ExitCommand fn no_spc(kinds: &[String]) = "no SecretProviderClass in the file (found kinds: {kinds:?})";
+    ExitCommand fn no_spc(kinds: &str) = "no SecretProviderClass in the file (found kinds: {kinds})";
     /// `check --out` writes with the provider's writer: the directory's problem follows (see
     /// "Writing the files").
     ExitCommand fn out_refused(reason: impl Display) = "--out: {reason}";

@@ -43,6 +43,11 @@ keywarden_runtime::catalogue! {
         "{data} points to {name_q}, which is not a directory in the target (symlinks are not followed)";
     /// As for the entry above.
     Part fn data_not_link(data: &str) = "{data} is not a symlink; the writer only follows its own link";
+    /// `check --out` was pointed at a directory another writer manages: a ConfigMap, Secret or
+    /// projected volume, or one the CSI driver wrote. It only replaces what an earlier
+    /// `check --out` wrote, and nothing was changed: give it a new or empty directory.
+    Part fn data_link_not_own(data: &str, link_q: &str) =
+        "{data} points to {link_q}, a generation this writer did not make (a Kubernetes volume's or another program's); check --out only replaces what an earlier check --out wrote";
     /// A file or directory in the target has the name of one of the Mount's top-level entries
     /// but is not the writer's link. Remove it, or pick another `objectAlias`.
     Part fn entry_foreign(name_q: &str, link: &str) =

@@ -1,23 +1,75 @@
-//! A bounded reader for the `objects` YAML: one pass over the parser's events into a plain
-//! value tree, refusing what a SecretProviderClass never needs and an attacker would use.
+//! A bounded reader for the YAML a tenant or a manifest file supplies: one pass over the
+//! parser's events into a plain value tree, refusing what a SecretProviderClass never needs and
+//! an attacker would use. It reads the `objects` parameter ([`read`]) and the manifests
+//! `keywarden-provider check` is given ([`read_manifest`]).
 //!
-//! Anchors and aliases are refused (they let a few hundred bytes expand into megabytes), and so
-//! are tags, several documents, non-scalar map keys and duplicate keys. Depth and node count are
-//! bounded while reading, before anything is built from them. Every scalar becomes a string
-//! (`filePermission: 0400` stays `"0400"`), and a plain `~`, `null` or empty scalar becomes null,
-//! as a YAML reader would read them. The parser itself keeps its state on the heap, not on the
-//! call stack, so deep input cannot overflow the stack here.
+//! Anchors and aliases are refused (they let a few hundred bytes expand into megabytes: the
+//! nodes built would grow with the square of the text), and so are tags, non-scalar map keys
+//! and duplicate keys; `objects` is one document, a manifest may hold several. Depth and node
+//! count are bounded while reading, before anything is built from them. In `objects` every
+//! scalar becomes a string (`filePermission: 0400` stays `"0400"`); in a manifest a plain
+//! scalar is read with the YAML 1.2 core schema, so `check` can tell a number from a quoted
+//! string as the API server would. A plain `~`, `null` or empty scalar becomes null in both.
+//! The parser keeps its state on the heap, not on the call stack, so deep input cannot overflow
+//! the stack here.
+
+mod scalars;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Value};
 
 use crate::catalogue;
-use crate::limits::{MAX_YAML_DEPTH, MAX_YAML_NODES};
+use crate::limits::{MAX_MANIFEST_DEPTH, MAX_MANIFEST_NODES, MAX_YAML_DEPTH, MAX_YAML_NODES};
+use scalars::{core_schema, is_null};
 
-/// Reads `text` into a value tree, or says what is wrong (with the line and column).
+/// What one kind of input may hold.
+struct Rules {
+    depth: (usize, &'static str),
+    nodes: (usize, &'static str),
+    /// Several `---` documents.
+    documents: bool,
+    /// Plain scalars read with the core schema (else every scalar is a string).
+    typed: bool,
+}
+
+const OBJECTS: Rules = Rules {
+    depth: (MAX_YAML_DEPTH, "MAX_YAML_DEPTH"),
+    nodes: (MAX_YAML_NODES, "MAX_YAML_NODES"),
+    documents: false,
+    typed: false,
+};
+
+const MANIFEST: Rules = Rules {
+    depth: (MAX_MANIFEST_DEPTH, "MAX_MANIFEST_DEPTH"),
+    nodes: (MAX_MANIFEST_NODES, "MAX_MANIFEST_NODES"),
+    documents: true,
+    typed: true,
+};
+
+/// Reads the `objects` parameter into a value tree, or says what is wrong (with the line and
+/// column).
 pub(super) fn read(text: &str) -> Result<Value, String> {
+    read_with(text, &OBJECTS)?
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(catalogue::yaml_empty)
+}
+
+/// Reads every document of a manifest (an empty document is null), or says what is wrong.
+pub(crate) fn read_manifest(text: &str) -> Result<Vec<Value>, String> {
+    let documents = read_with(text, &MANIFEST)?;
+    Ok(documents
+        .into_iter()
+        .map(|d| d.unwrap_or(Value::Null))
+        .collect())
+}
+
+/// Every document's value (`None` when it holds none).
+fn read_with(text: &str, rules: &Rules) -> Result<Vec<Option<Value>>, String> {
     let mut builder = Builder::default();
-    let mut documents = 0usize;
+    let mut documents = Vec::new();
+    let mut started = 0usize;
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
             catalogue::yaml_syntax(
@@ -28,37 +80,47 @@ pub(super) fn read(text: &str) -> Result<Value, String> {
         })?;
         let at = |what: String| at(&what, &span);
         match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
             Event::DocumentStart(_) => {
-                documents += 1;
-                if documents > 1 {
+                started += 1;
+                if started > 1 && !rules.documents {
                     return Err(at(catalogue::yaml_documents()));
                 }
+            }
+            Event::DocumentEnd => {
+                if !builder.stack.is_empty() {
+                    return Err(at(catalogue::yaml_malformed()));
+                }
+                documents.push(builder.root.take());
             }
             Event::Alias(_) => return Err(at(catalogue::yaml_alias())),
             Event::Scalar(value, style, anchor, tag) => {
                 refuse_anchor_and_tag(anchor, tag.is_some(), &span)?;
-                let null = style == ScalarStyle::Plain
-                    && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
-                let value = if null {
-                    Value::Null
+                let plain = style == ScalarStyle::Plain;
+                let value = if builder.awaiting_key() || !rules.typed || !plain {
+                    let null = plain && is_null(&value);
+                    if null {
+                        Value::Null
+                    } else {
+                        Value::String(value.into_owned())
+                    }
                 } else {
-                    Value::String(value.into_owned())
+                    core_schema(value.into_owned())
                 };
-                builder.value(value, &span)?;
+                builder.value(value, rules, &span)?;
             }
             Event::SequenceStart(anchor, tag) => {
                 refuse_anchor_and_tag(anchor, tag.is_some(), &span)?;
-                builder.open(Open::List(Vec::new()), &span)?;
+                builder.open(Open::List(Vec::new()), rules, &span)?;
             }
             Event::MappingStart(anchor, tag) => {
                 refuse_anchor_and_tag(anchor, tag.is_some(), &span)?;
-                builder.open(Open::Map(Map::new(), None), &span)?;
+                builder.open(Open::Map(Map::new(), None), rules, &span)?;
             }
             Event::SequenceEnd | Event::MappingEnd => builder.close(&span)?,
         }
     }
-    builder.root.ok_or_else(catalogue::yaml_empty)
+    Ok(documents)
 }
 
 fn at(what: &str, span: &Span) -> String {
@@ -89,21 +151,28 @@ struct Builder {
 }
 
 impl Builder {
-    fn count(&mut self, span: &Span) -> Result<(), String> {
+    /// True when the next scalar is a map key.
+    fn awaiting_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Open::Map(_, None)))
+    }
+
+    fn count(&mut self, rules: &Rules, span: &Span) -> Result<(), String> {
         self.nodes += 1;
-        if self.nodes > MAX_YAML_NODES {
-            return Err(at(&catalogue::yaml_too_many_nodes(MAX_YAML_NODES), span));
+        let (limit, name) = rules.nodes;
+        if self.nodes > limit {
+            return Err(at(&catalogue::yaml_too_many_nodes(limit, name), span));
         }
         Ok(())
     }
 
-    fn open(&mut self, open: Open, span: &Span) -> Result<(), String> {
-        self.count(span)?;
-        if let Some(Open::Map(_, None)) = self.stack.last() {
+    fn open(&mut self, open: Open, rules: &Rules, span: &Span) -> Result<(), String> {
+        self.count(rules, span)?;
+        if self.awaiting_key() {
             return Err(at(&catalogue::yaml_complex_key(), span));
         }
-        if self.stack.len() >= MAX_YAML_DEPTH {
-            return Err(at(&catalogue::yaml_too_deep(MAX_YAML_DEPTH), span));
+        let (limit, name) = rules.depth;
+        if self.stack.len() >= limit {
+            return Err(at(&catalogue::yaml_too_deep(limit, name), span));
         }
         self.stack.push(open);
         Ok(())
@@ -120,8 +189,8 @@ impl Builder {
         self.place(value, span)
     }
 
-    fn value(&mut self, value: Value, span: &Span) -> Result<(), String> {
-        self.count(span)?;
+    fn value(&mut self, value: Value, rules: &Rules, span: &Span) -> Result<(), String> {
+        self.count(rules, span)?;
         if let Some(Open::Map(map, key @ None)) = self.stack.last_mut() {
             let Value::String(name) = value else {
                 return Err(at(&catalogue::yaml_empty_key(), span));
@@ -214,5 +283,67 @@ mod tests {
         let many = format!("[{}]", "1,".repeat(MAX_YAML_NODES + 1));
         let err = read(&many).expect_err("many");
         assert!(err.contains("MAX_YAML_NODES"), "{err}");
+    }
+
+    /// One anchor of `n` scalars and `n` aliases of it: a reader that expands aliases builds
+    /// n² nodes (4 s and 3.6 GB for a 120 KB file at n = 12,000).
+    fn alias_bomb(n: usize) -> String {
+        let mut text = String::from("kind: ConfigMap\nanchor: &a [");
+        text.push_str(&"x,".repeat(n));
+        text.push_str("]\nmany:\n");
+        text.push_str(&"  - *a\n".repeat(n));
+        text
+    }
+
+    #[test]
+    fn manifest_aliases_are_refused_at_the_first_anchor() {
+        let bomb = alias_bomb(12_000);
+        assert!(bomb.len() > 100_000, "{}", bomb.len());
+        let err = read_manifest(&bomb).expect_err("alias bomb");
+        // Refused at the anchor on line 2, before a single alias was read.
+        assert!(err.contains("YAML anchor (&)"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        // An alias of no anchor is the parser's error; of an anchor, refused at the anchor.
+        let err = read_manifest("a: b\nc: *a\n").expect_err("alias alone");
+        assert!(err.contains("unknown anchor"), "{err}");
+        let err = read_manifest("base: &b {x: 1}\na: {<<: *b}\n").expect_err("merge key");
+        assert!(err.contains("YAML anchor (&)"), "{err}");
+    }
+
+    #[test]
+    fn manifests_hold_documents_with_typed_scalars() {
+        let docs = read_manifest(
+            "kind: ServiceAccount\n---\n---\nkind: SecretProviderClass\nspec:\n  parameters:\n    \
+             a: '5'\n    b: 5\n    c: true\n    d: 0o17\n    e: -1.5e3\n    f: .inf\n    \
+             g: ~\n    h: 1.2.3\n    i: \"true\"\n    0400: key stays a string\n",
+        )
+        .expect("valid");
+        assert_eq!(docs.len(), 3, "{docs:?}");
+        assert_eq!(docs[0], json!({"kind": "ServiceAccount"}));
+        assert_eq!(docs[1], Value::Null, "an empty document");
+        assert_eq!(
+            docs[2]["spec"]["parameters"],
+            json!({"a": "5", "b": 5, "c": true, "d": 15, "e": -1500.0, "f": null, "g": null,
+                   "h": "1.2.3", "i": "true", "0400": "key stays a string"})
+        );
+    }
+
+    #[test]
+    fn manifest_bounds_name_their_constants() {
+        let deep = format!(
+            "{}{}",
+            "[".repeat(MAX_MANIFEST_DEPTH + 1),
+            "]".repeat(MAX_MANIFEST_DEPTH + 1)
+        );
+        let err = read_manifest(&deep).expect_err("deep");
+        assert!(err.contains("MAX_MANIFEST_DEPTH"), "{err}");
+        // A Deployment-like nesting of 20 levels is fine.
+        let ok = format!("{}{}", "[".repeat(20), "]".repeat(20));
+        read_manifest(&ok).expect("20 levels");
+        let many = format!("[{}]", "1,".repeat(MAX_MANIFEST_NODES + 1));
+        let err = read_manifest(&many).expect_err("many");
+        assert!(err.contains("MAX_MANIFEST_NODES"), "{err}");
+        let err = read_manifest("a: 1\n---\nb: [\n").expect_err("broken second document");
+        assert!(err.contains("line"), "{err}");
     }
 }

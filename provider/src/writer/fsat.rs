@@ -132,18 +132,19 @@ pub(super) fn create_dir_at(dir: impl AsFd, name: &str, mode: u32) -> io::Result
     Ok(created)
 }
 
-/// Creates the file `path` (with its missing parent directories, mode 0755) under `root`, which
-/// the writer created itself, and writes `contents` with exactly `mode`.
+/// Creates the file `path` (with its missing parent directories, mode `dir_mode`) under `root`,
+/// which the writer created itself, and writes `contents` with exactly `mode`.
 pub(super) fn create_file(
     root: &OwnedFd,
     path: &str,
     mode: u32,
+    dir_mode: u32,
     contents: &[u8],
 ) -> io::Result<()> {
     let (parents, name) = path.rsplit_once('/').unwrap_or(("", path));
     let mut parent = open_dir_at(root, OsStr::new("."))?;
     for element in parents.split('/').filter(|e| !e.is_empty()) {
-        parent = match create_dir_at(&parent, element, 0o755) {
+        parent = match create_dir_at(&parent, element, dir_mode) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 open_dir_at(&parent, OsStr::new(element))?
             }

@@ -33,18 +33,25 @@ pub(super) struct Layout {
 
 impl Layout {
     /// Reads the layout of `dir` (the target at `target`), refusing a `..data` that is not a
-    /// link to a sibling generation directory, and a non-empty target without `..data`.
-    pub(super) fn read(dir: &OwnedFd, target: &Path) -> Result<Self, WriteError> {
+    /// link to a sibling generation directory (of this writer's naming only, unless
+    /// `kubernetes_generations`), and a non-empty target without `..data`.
+    pub(super) fn read(
+        dir: &OwnedFd,
+        target: &Path,
+        kubernetes_generations: bool,
+    ) -> Result<Self, WriteError> {
         let refuse = |reason: String| WriteError::Target(target.to_owned(), reason);
         let current = match fsat::read_link_at(dir, DATA) {
             Ok(None) => None,
             Ok(Some(link)) => {
-                let name = link.to_str().filter(|n| is_generation(n)).ok_or_else(|| {
-                    refuse(catalogue::data_link_foreign(
-                        DATA,
-                        &quote(&link.to_string_lossy()),
-                    ))
-                })?;
+                let link_q = || quote(&link.to_string_lossy());
+                let name = link
+                    .to_str()
+                    .filter(|n| is_generation(n))
+                    .ok_or_else(|| refuse(catalogue::data_link_foreign(DATA, &link_q())))?;
+                if !kubernetes_generations && !is_own_generation(name) {
+                    return Err(refuse(catalogue::data_link_not_own(DATA, &link_q())));
+                }
                 let kind =
                     fsat::kind_at(dir, OsStr::new(name)).map_err(io_at("inspect", target))?;
                 if kind != Some(Kind::Dir) {
@@ -182,13 +189,15 @@ pub(super) fn top_level<'a>(files: &[FileToWrite<'a>]) -> BTreeSet<&'a str> {
         .collect()
 }
 
-/// True when the generation `generation` holds exactly `files` (same tree, contents and modes)
+/// True when the generation `generation` holds exactly `files` (same tree, contents and modes
+/// as `mode_of` makes them)
 /// and every top-level entry is already linked. Nothing is followed; the bytes read are wiped.
 pub(super) fn unchanged(
     dir: &OwnedFd,
     generation: &str,
     files: &[FileToWrite<'_>],
     layout: &Layout,
+    mode_of: impl Fn(u32) -> u32,
 ) -> bool {
     if !top_level(files).iter().all(|t| layout.links.contains(*t)) {
         return false;
@@ -222,7 +231,9 @@ pub(super) fn unchanged(
     same_tree
         && files.iter().all(|f| {
             fsat::read_file(&root, f.path).is_ok_and(|found| {
-                found.is_some_and(|(contents, mode)| mode == f.mode && *contents == f.contents)
+                found.is_some_and(|(contents, mode)| {
+                    mode == mode_of(f.mode) && *contents == f.contents
+                })
             })
         })
 }
