@@ -244,7 +244,7 @@ fn private_dir(path: &Path) -> Result<std::path::PathBuf, SocketError> {
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&dir)
-        .map_err(io_err("create directory", &dir))?;
+        .map_err(io_err("bind: create the socket's staging directory", &dir))?;
     Ok(dir)
 }
 
