@@ -69,6 +69,9 @@ impl Entry {
     }
 }
 
+/// How often the server drops expired plaintexts that nothing else has dropped.
+pub const SWEEP_EXPIRED_EVERY: Duration = Duration::from_secs(10);
+
 /// What an entry costs besides its strings and plaintext: the list node, the map's slot, the
 /// shared buffers' headers and malloc's rounding of each of its allocations. The unit tests
 /// hold it to the heap entries with empty values really take.
@@ -222,6 +225,19 @@ impl PlaintextCache {
     /// Forgets the flight's entry (the object changed or access was refused).
     pub fn forget(&self, guard: &FlightGuard<'_>) {
         guard.forget();
+    }
+
+    /// Drops every expired plaintext every `every`, until the task is dropped: an expired entry
+    /// is never served, and with this it also leaves memory within `every` of its expiry, even
+    /// when no Mount stores or asks for anything (`server.rs` runs it every
+    /// [`SWEEP_EXPIRED_EVERY`]).
+    pub async fn sweep_expired(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.entries.remove_expired();
+        }
     }
 
     /// Bytes held: the entries' weights.

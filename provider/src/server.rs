@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 use crate::aws::SharedAws;
 use crate::budget::NodeBudget;
-use crate::cache::PlaintextCache;
+use crate::cache::{PlaintextCache, SWEEP_EXPIRED_EVERY};
 use crate::catalogue;
 use crate::cli::WriteMode;
 use crate::config::ServeConfig;
@@ -99,6 +99,10 @@ pub async fn run(
     } else {
         cache.without_coalescing()
     });
+    // Ends with this function (dropped when `serve` returns, or on an early error).
+    let sweeper = AbortOnDrop(tokio::spawn(
+        cache.clone().sweep_expired(SWEEP_EXPIRED_EVERY),
+    ));
     let identities = Arc::new(identity_resolver(&config, metrics.clone())?);
     let mounter = Mounter::new(
         aws,
@@ -147,7 +151,17 @@ pub async fn run(
         shutdown,
     )
     .await?;
+    drop(sweeper);
     Ok(())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Calls `Version` on our own socket, as the driver would.

@@ -131,6 +131,12 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
         lock(&self.inner).get(key, self.evict, Instant::now())
     }
 
+    /// Drops every expired entry now. A timer calls this, so that entries nobody stores after
+    /// or asks for again still leave (and wipe) at their expiry.
+    pub fn remove_expired(&self) {
+        lock(&self.inner).sweep(Instant::now());
+    }
+
     /// Keeps `value` for `key` (replacing what was there), evicting to stay within the bound.
     pub fn insert(&self, key: K, value: V) {
         self.keep(&mut lock(&self.inner), key, value);

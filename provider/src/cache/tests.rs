@@ -303,3 +303,19 @@ async fn only_an_entry_that_needs_no_request_is_reusable_without_a_flight() {
         "window 0: S3 is always asked"
     );
 }
+
+/// An expired plaintext leaves memory within the sweep's period, although no Mount stores or
+/// asks for anything after it.
+#[tokio::test(start_paused = true)]
+async fn the_sweeper_drops_expired_plaintexts_nobody_asks_for() {
+    let cache = Arc::new(cache(Duration::from_secs(60), 1 << 20));
+    let guard = cache.enter(&key("k")).await;
+    cache.store(&guard, entry(b"secret"));
+    drop(guard);
+    let sweeper = tokio::spawn(cache.clone().sweep_expired(Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_secs(55)).await;
+    assert_ne!(cache.bytes(), 0, "kept within the TTL");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(cache.bytes(), 0, "gone within a period of its expiry");
+    sweeper.abort();
+}
