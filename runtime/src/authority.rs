@@ -16,15 +16,15 @@
 //! The server's writes pass through unchanged. Malformed framing or HPACK data ends the connection
 //! with `InvalidData`; h2 would have rejected it anyway.
 
-use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use bytes::{BufMut, BytesMut};
 
-use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+mod connection;
+mod headers;
 
-use crate::outbox::Outbox;
+pub use connection::{AuthorityRepair, RepairedConnectInfo};
+#[cfg(test)]
+use headers::put_frame;
+use headers::{decode, emit, needs_rewrite};
 
 /// HTTP/2 client connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -321,206 +321,6 @@ impl Block {
             raw: Vec::new(),
             frames: 0,
         })
-    }
-}
-
-type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
-
-fn decode(
-    decoder: &mut loona_hpack::Decoder<'static>,
-    block: &[u8],
-) -> Result<HeaderList, RewriteError> {
-    let mut headers = Vec::new();
-    let mut size = 0usize;
-    decoder
-        .decode_with_cb(block, |name, value| {
-            // Past the limit nothing more is copied; the decoder only walks the rest (bounded
-            // by the block size) so that its table stays in step.
-            size = size.saturating_add(name.len() + value.len() + 32);
-            if size <= MAX_HEADER_LIST {
-                headers.push((name.into_owned(), value.into_owned()));
-            }
-        })
-        .map_err(|e| RewriteError::Hpack(format!("{e:?}")))?;
-    if size > MAX_HEADER_LIST {
-        return Err(RewriteError::ListTooLarge);
-    }
-    Ok(headers)
-}
-
-fn authority_is_valid(value: &[u8]) -> bool {
-    http::uri::Authority::try_from(value).is_ok()
-}
-
-fn needs_rewrite(headers: &HeaderList) -> bool {
-    headers
-        .iter()
-        .any(|(name, value)| name == b":authority" && !authority_is_valid(value))
-}
-
-/// Re-encodes `headers` (with a repaired authority) as HEADERS + CONTINUATION frames.
-fn emit(
-    block: &Block,
-    headers: &HeaderList,
-    encoder: &mut loona_hpack::Encoder<'static>,
-    out: &mut BytesMut,
-) {
-    let repaired = headers.iter().map(|(name, value)| {
-        if name == b":authority" && !authority_is_valid(value) {
-            (name.as_slice(), REPLACEMENT)
-        } else {
-            (name.as_slice(), value.as_slice())
-        }
-    });
-    let encoded = encoder.encode(repaired);
-    let mut first = Vec::with_capacity(5 + encoded.len());
-    let mut flags = block.flags & FLAG_END_STREAM;
-    if let Some(priority) = block.priority {
-        flags |= FLAG_PRIORITY;
-        first.extend_from_slice(&priority);
-    }
-    let room = MAX_EMIT_FRAME - first.len();
-    let split = encoded.len().min(room);
-    first.extend_from_slice(&encoded[..split]);
-    let mut rest = &encoded[split..];
-    if rest.is_empty() {
-        flags |= FLAG_END_HEADERS;
-    }
-    put_frame(out, TYPE_HEADERS, flags, block.stream_id, &first);
-    while !rest.is_empty() {
-        let n = rest.len().min(MAX_EMIT_FRAME);
-        let flags = if n == rest.len() { FLAG_END_HEADERS } else { 0 };
-        put_frame(out, TYPE_CONTINUATION, flags, block.stream_id, &rest[..n]);
-        rest = &rest[n..];
-    }
-}
-
-fn put_frame(out: &mut BytesMut, kind: u8, flags: u8, stream_id: u32, payload: &[u8]) {
-    let len = payload.len();
-    out.reserve(FRAME_HEADER_LEN + len);
-    out.put_u8((len >> 16) as u8);
-    out.put_u8((len >> 8) as u8);
-    out.put_u8(len as u8);
-    out.put_u8(kind);
-    out.put_u8(flags);
-    out.put_u32(stream_id);
-    out.put_slice(payload);
-}
-
-/// A connection whose incoming HTTP/2 header blocks pass through a [`Rewriter`], and whose
-/// written bytes release the charges of its [`Outbox`].
-#[derive(Debug)]
-pub struct AuthorityRepair<S> {
-    inner: S,
-    rewriter: Rewriter,
-    input: BytesMut,
-    output: BytesMut,
-    outbox: Arc<Outbox>,
-}
-
-impl<S> AuthorityRepair<S> {
-    /// Wraps a freshly accepted server-side connection.
-    pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            rewriter: Rewriter::new(),
-            input: BytesMut::with_capacity(8 * 1024),
-            output: BytesMut::new(),
-            outbox: Outbox::new(),
-        }
-    }
-}
-
-/// What a handler learns about its connection (from the request's extensions): the inner
-/// stream's information and the connection's [`Outbox`].
-#[derive(Debug, Clone)]
-pub struct RepairedConnectInfo<T> {
-    /// The wrapped stream's connect information.
-    pub inner: T,
-    /// Where a handler leaves the charge of a response until its bytes are written.
-    pub outbox: Arc<Outbox>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for AuthorityRepair<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            if !this.output.is_empty() {
-                let n = this.output.len().min(buf.remaining());
-                buf.put_slice(&this.output[..n]);
-                this.output.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            if this.rewriter.is_passthrough() && this.input.is_empty() {
-                return Pin::new(&mut this.inner).poll_read(cx, buf);
-            }
-            this.rewriter
-                .feed(&mut this.input, &mut this.output)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            if !this.output.is_empty() {
-                continue;
-            }
-            let mut scratch = [0u8; 8 * 1024];
-            let mut read = ReadBuf::new(&mut scratch);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
-            if read.filled().is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            this.input.extend_from_slice(read.filled());
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityRepair<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
-        this.outbox.written(written);
-        Poll::Ready(Ok(written))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let written = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
-        this.outbox.written(written);
-        Poll::Ready(Ok(written))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-impl<S: tonic::transport::server::Connected> tonic::transport::server::Connected
-    for AuthorityRepair<S>
-{
-    type ConnectInfo = RepairedConnectInfo<S::ConnectInfo>;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        RepairedConnectInfo {
-            inner: self.inner.connect_info(),
-            outbox: self.outbox.clone(),
-        }
     }
 }
 
