@@ -53,7 +53,9 @@ def test_a_retry_after_the_caller_timed_out_is_answered_from_the_first_kms_call(
     request = c.pb.v2.DecryptRequest(ciphertext=cipher, key_id=key["Arn"], annotations=annotations, uid="1")
     code, _ = c.code_of(lambda: c.v2.Decrypt(request, timeout=0.5))
     say(f"a Decrypt with a 0.5 s deadline while KMS takes 1.5 s: {code.name}")
-    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The client's clock and tonic's (which honours grpc-timeout and answers CANCELLED) run
+    # out together; whichever is first, the caller has given up before KMS answered.
+    assert code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED), code
     wait_until(lambda: decrypts() == 1, 15, "the endpoint answered the abandoned call's Decrypt")
     proxy.clear()
 
