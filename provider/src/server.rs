@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::mount::{Mounter, Output};
 use crate::plan_cache::PlanCache;
 use crate::service::{Admission, ProviderService};
+use tokio_util::task::AbortOnDropHandle;
 
 /// How long the readiness probe waits for the provider's own socket to answer `Version`.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -100,7 +101,7 @@ pub async fn run(
         cache.without_coalescing()
     });
     // Ends with this function (dropped when `serve` returns, or on an early error).
-    let sweeper = AbortOnDrop(tokio::spawn(
+    let sweeper = AbortOnDropHandle::new(tokio::spawn(
         cache.clone().sweep_expired(SWEEP_EXPIRED_EVERY),
     ));
     let identities = Arc::new(identity_resolver(&config, metrics.clone())?);
@@ -153,15 +154,6 @@ pub async fn run(
     .await?;
     drop(sweeper);
     Ok(())
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Calls `Version` on our own socket, as the driver would.
