@@ -232,12 +232,7 @@ impl PlaintextCache {
     /// when no Mount stores or asks for anything (`server.rs` runs it every
     /// [`SWEEP_EXPIRED_EVERY`]).
     pub async fn sweep_expired(self: Arc<Self>, every: Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            self.entries.remove_expired();
-        }
+        self.entries.remove_expired_every(every).await;
     }
 
     /// Bytes held: the entries' weights.

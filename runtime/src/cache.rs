@@ -131,10 +131,21 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
         lock(&self.inner).get(key, self.evict, Instant::now())
     }
 
-    /// Drops every expired entry now. A timer calls this, so that entries nobody stores after
-    /// or asks for again still leave (and wipe) at their expiry.
+    /// Drops every expired entry now, so that entries nobody stores after or asks for again
+    /// still leave (and wipe) at their expiry.
     pub fn remove_expired(&self) {
         lock(&self.inner).sweep(Instant::now());
+    }
+
+    /// Calls [`Cache::remove_expired`] every `every`, until the future is dropped: a server runs
+    /// it beside its cache, so an expired entry leaves memory within `every` of its expiry.
+    pub async fn remove_expired_every(&self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.remove_expired();
+        }
     }
 
     /// Keeps `value` for `key` (replacing what was there), evicting to stay within the bound.
@@ -215,7 +226,6 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
     fn keep(&self, inner: &mut Inner<K, V, E>, key: K, value: V) {
         inner.remove(&key);
         let now = Instant::now();
-        inner.drop_expired(now);
         inner.inserts += 1;
         if inner.inserts > inner.sweep_after {
             inner.sweep(now);
@@ -244,9 +254,9 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Cache<K, V, E> {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone, E> Inner<K, V, E> {
-    /// Drops every expired entry. Run after more inserts than the last sweep left entries, so
-    /// its cost per insert stays constant; entries behind a live one (an entry that never
-    /// expires, or expiries that differ per value) leave within that many inserts.
+    /// Drops every expired entry, so that entries nobody asks for again leave (and wipe) rather
+    /// than wait for the bound to push them out. Run after more inserts than the last sweep
+    /// left entries, so its cost per insert stays constant, and by [`Cache::remove_expired`].
     fn sweep(&mut self, now: Instant) {
         let expired: Vec<K> = self
             .entries
@@ -278,22 +288,6 @@ impl<K: Hash + Eq, V: Clone, E> Inner<K, V, E> {
     fn remove(&mut self, key: &K) {
         if let Some(old) = self.entries.pop(key) {
             self.weight -= old.weight;
-        }
-    }
-
-    /// Drops the expired entries at the old end of the list, so that entries nobody asks for
-    /// again leave (and wipe) when they expire rather than when the bound pushes them out. With
-    /// one TTL and [`Evict::OldestStored`] that end is where entries expire first, so every
-    /// expired entry goes; otherwise it stops at the first live one, and [`Inner::sweep`]
-    /// finds the rest.
-    fn drop_expired(&mut self, now: Instant) {
-        while let Some((_, slot)) = self.entries.peek_lru() {
-            if slot.expires.is_none_or(|at| at > now) {
-                break;
-            }
-            if let Some((_, old)) = self.entries.pop_lru() {
-                self.weight -= old.weight;
-            }
         }
     }
 }
