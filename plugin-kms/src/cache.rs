@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use keywarden_runtime::cache::{Bound, Cache, Evict};
 use sha2::{Digest, Sha256};
@@ -167,6 +168,16 @@ impl DecryptCache {
         );
     }
 
+    /// Drops expired plaintexts every `every` until `cancel` (`server.rs` runs it beside the
+    /// cache): an entry past `--decrypt-cache-ttl` is never served, and with this it also
+    /// leaves memory within `every`, even when no request comes.
+    pub async fn sweep_expired(self, every: Duration, cancel: CancellationToken) {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = self.shared.entries.remove_expired_every(every) => {}
+        }
+    }
+
     /// The plaintext of `key`: cached, else the call in flight for it, else the call `start`
     /// makes now (given the [`Settle`] it must run when the call ends).
     pub fn join_or_start<F>(&self, key: &CacheKey, key_id: &str, start: F) -> Joined
@@ -181,7 +192,8 @@ impl DecryptCache {
         if let Some(plaintext) = self.get(key, key_id) {
             return Joined::Cached(plaintext);
         }
-        if let Some(pending) = flights.get(key) {
+        // A flight whose task died without settling is replaced, not joined.
+        if let Some(pending) = flights.get(key).filter(|p| p.is_alive()) {
             return Joined::Shared(pending.clone());
         }
         let pending = start(Settle {
@@ -349,6 +361,49 @@ mod tests {
                 |_| {},
             )
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweeper_drops_expired_plaintexts_nobody_asks_for() {
+        let cache = DecryptCache::new(10, Duration::from_secs(60));
+        cache.put([1; 32], "k", b"seed");
+        let cancel = CancellationToken::new();
+        let sweeper = tokio::spawn(
+            cache
+                .clone()
+                .sweep_expired(Duration::from_secs(10), cancel.clone()),
+        );
+        tokio::time::sleep(Duration::from_secs(55)).await;
+        assert_eq!(cache.len(), 1, "kept within the TTL");
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        assert_eq!(cache.len(), 0, "gone within a period of its expiry");
+        cancel.cancel();
+        sweeper.await.expect("the sweeper stops when cancelled");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_task_died_is_not_joined() {
+        let cache = DecryptCache::new(10, HOUR);
+        let Joined::Started(dead) = cache.join_or_start(&[7; 32], "k", |settle| {
+            detached::spawn(
+                &kms(4),
+                Duration::from_secs(30),
+                |_, _slot| async { panic!("the call's task dies before it settles") },
+                move |answer| settle.settle(answer),
+                |_: detached::Evidence<'_, Zeroizing<Vec<u8>>>| {},
+            )
+        }) else {
+            panic!("the first request starts the call")
+        };
+        assert!(dead.answer().await.is_err(), "its waiters are answered");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let Joined::Started(retry) = start(&cache, &calls, 1) else {
+            panic!("a retry starts a new call instead of joining the dead one")
+        };
+        assert_eq!(
+            retry.answer().await.as_deref().map(Vec::as_slice),
+            Ok(&b"7"[..])
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -55,6 +55,14 @@ enum State<T> {
 #[derive(Debug, Clone)]
 pub struct Pending<T>(watch::Receiver<State<T>>);
 
+impl<T> Pending<T> {
+    /// Whether the call can still answer: false once its task ended without answering (it
+    /// panicked, or the runtime is shutting down), so that nobody joins it any longer.
+    pub fn is_alive(&self) -> bool {
+        self.0.has_changed().is_ok()
+    }
+}
+
 impl<T: Clone> Pending<T> {
     /// The call's answer. A request that was waiting when the call became slow is answered
     /// `UNAVAILABLE` at that moment (the apiserver's deadline is near; the call goes on without

@@ -26,6 +26,9 @@ use crate::service::KmsService;
 
 pub use keywarden_runtime::ServeError;
 
+/// How often expired plaintexts leave the decrypt cache when no request removes them.
+const SWEEP_EXPIRED_EVERY: Duration = Duration::from_secs(10);
+
 /// Serves until `shutdown` resolves, then drains in-flight calls for at most
 /// `config.shutdown_grace`. `kms` is the client built once in `main` (or a fake in tests).
 pub async fn run(
@@ -60,6 +63,11 @@ pub async fn run(
 
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
+    tasks.spawn(
+        cache
+            .clone()
+            .sweep_expired(SWEEP_EXPIRED_EVERY, cancel.clone()),
+    );
     tasks.spawn(keys::watch(
         keys.clone(),
         kms.clone(),
