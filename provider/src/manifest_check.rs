@@ -270,14 +270,16 @@ fn read_bounded(reader: impl Read, path: &Path) -> anyhow::Result<String> {
 }
 
 fn find_spc(documents: &[Value]) -> anyhow::Result<Manifest> {
-    let mut seen = Vec::new();
+    // The kinds seen, each once, for the message (a manifest can hold 262,144 documents).
+    let mut seen = std::collections::BTreeSet::new();
     for value in documents {
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("-");
         if kind == "SecretProviderClass" {
             return Manifest::deserialize(value).context(catalogue::manifest_shape());
         }
-        seen.push(kind);
+        seen.insert(kind);
     }
+    let seen: Vec<&str> = seen.into_iter().take(8).collect();
     bail!(catalogue::no_spc(&limits::clip(&seen.join(", "))))
 }
 

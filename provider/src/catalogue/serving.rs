@@ -83,7 +83,7 @@ keywarden_runtime::catalogue! {
     /// a larger sealed object could never be mounted. Raise both together if the provider runs
     /// with a larger limit.
     ExitCommand fn plaintext_too_big(what: &str, limit: usize) =
-        "{what} is larger than {limit} bytes (--max-object-bytes): the sealed object could never be mounted";
+        "{what} is larger than {limit} bytes (--max-object-bytes): the sealed object could never be mounted; shorten it, or raise --max-object-bytes here and in the provider";
     /// The plaintext fits, but with the sealed header it does not: shorten the plaintext or the
     /// encryption context, or raise `--max-object-bytes` here and in the provider.
     ExitCommand fn sealed_too_big(size: usize, limit: usize) =
@@ -118,7 +118,7 @@ keywarden_runtime::catalogue! {
     /// `check` reads one manifest file of at most `MAX_MANIFEST_BYTES` (4 MiB); split a larger
     /// file and check the file that holds the SecretProviderClass.
     ExitCommand fn manifest_too_big(path: impl Display, limit: usize) =
-        "{path} is larger than {limit} bytes (MAX_MANIFEST_BYTES)";
+        "{path} is larger than {limit} bytes (MAX_MANIFEST_BYTES): split it and check the file that holds the SecretProviderClass";
     /// The SecretProviderClass lacks `spec.provider` or `spec.parameters`, or has the wrong
     /// types.
     Part fn manifest_shape() = "the SecretProviderClass does not have the expected shape";

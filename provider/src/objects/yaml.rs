@@ -82,6 +82,8 @@ fn read_with(text: &str, rules: &Rules) -> Result<Vec<Option<Value>>, String> {
         match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
             Event::DocumentStart(_) => {
+                // A document counts as a node: a file of empty documents is bounded too.
+                builder.count(rules, &span)?;
                 started += 1;
                 if started > 1 && !rules.documents {
                     return Err(at(catalogue::yaml_documents()));
@@ -342,6 +344,10 @@ mod tests {
         read_manifest(&ok).expect("20 levels");
         let many = format!("[{}]", "1,".repeat(MAX_MANIFEST_NODES + 1));
         let err = read_manifest(&many).expect_err("many");
+        assert!(err.contains("MAX_MANIFEST_NODES"), "{err}");
+        // Empty documents hold no node, but each is kept: they count too.
+        let empty = "---\n".repeat(MAX_MANIFEST_NODES + 1);
+        let err = read_manifest(&empty).expect_err("empty documents");
         assert!(err.contains("MAX_MANIFEST_NODES"), "{err}");
         let err = read_manifest("a: 1\n---\nb: [\n").expect_err("broken second document");
         assert!(err.contains("line"), "{err}");
